@@ -1,0 +1,46 @@
+package io.trainq.api;
+
+import com.fasterxml.jackson.annotation.JsonInclude;
+import com.fasterxml.jackson.annotation.JsonPropertyDescription;
+import io.fabric8.generator.annotation.Default;
+import io.fabric8.generator.annotation.Pattern;
+import java.time.Duration;
+
+@JsonInclude(JsonInclude.Include.NON_NULL)
+public class BackoffSpec {
+
+  @Default("10s")
+  @Pattern(Durations.PATTERN)
+  @JsonPropertyDescription("Delay before the second attempt; it doubles for each further attempt.")
+  private String initial;
+
+  @Default("10m")
+  @Pattern(Durations.PATTERN)
+  @JsonPropertyDescription("Longest delay between two attempts.")
+  private String max;
+
+  public Duration effectiveInitial() {
+    return Durations.parse(initial == null ? "10s" : initial);
+  }
+
+  public Duration effectiveMax() {
+    return Durations.parse(max == null ? "10m" : max);
+  }
+
+  public String getInitial() {
+    return initial;
+  }
+
+  public void setInitial(String initial) {
+    this.initial = initial;
+  }
+
+  public String getMax() {
+    return max;
+  }
+
+  public void setMax(String max) {
+    this.max = max;
+  }
+
+}

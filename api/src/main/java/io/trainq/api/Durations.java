@@ -1,0 +1,54 @@
+package io.trainq.api;
+
+import java.time.Duration;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/** Durations in the Kubernetes style ("90s", "1h30m", "250ms"), as the schema's pattern accepts them. */
+public final class Durations {
+  /** The schema pattern for duration fields. */
+  public static final String PATTERN = "^([0-9]+(ms|s|m|h))+$";
+
+  private static final Pattern PART = Pattern.compile("([0-9]+)(ms|s|m|h)");
+  private static final Pattern WHOLE = Pattern.compile(PATTERN);
+
+  private Durations() {}
+
+  /** Parses a duration; throws IllegalArgumentException naming the bad value. */
+  public static Duration parse(String value) {
+    if (value == null || !WHOLE.matcher(value).matches()) {
+      throw new IllegalArgumentException(
+          "invalid duration \"" + value + "\": expected a sequence like 90s, 10m, 1h30m or 250ms");
+    }
+    Duration total = Duration.ZERO;
+    Matcher m = PART.matcher(value);
+    while (m.find()) {
+      long n = Long.parseLong(m.group(1));
+      total = switch (m.group(2)) {
+        case "ms" -> total.plusMillis(n);
+        case "s" -> total.plusSeconds(n);
+        case "m" -> total.plusMinutes(n);
+        case "h" -> total.plusHours(n);
+        default -> throw new IllegalStateException(m.group(2));
+      };
+    }
+    return total;
+  }
+
+  /** Formats a duration the way the schema writes them ("1h30m", "250ms"). */
+  public static String format(Duration d) {
+    if (d.isZero()) {
+      return "0s";
+    }
+    StringBuilder sb = new StringBuilder();
+    long h = d.toHours();
+    long m = d.toMinutesPart();
+    long s = d.toSecondsPart();
+    long ms = d.toMillisPart();
+    if (h > 0) sb.append(h).append('h');
+    if (m > 0) sb.append(m).append('m');
+    if (s > 0) sb.append(s).append('s');
+    if (ms > 0) sb.append(ms).append("ms");
+    return sb.toString();
+  }
+}

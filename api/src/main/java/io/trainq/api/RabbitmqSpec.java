@@ -1,0 +1,48 @@
+package io.trainq.api;
+
+import com.fasterxml.jackson.annotation.JsonInclude;
+import com.fasterxml.jackson.annotation.JsonPropertyDescription;
+import io.fabric8.generator.annotation.Default;
+import io.fabric8.generator.annotation.Required;
+import io.fabric8.generator.annotation.Size;
+
+@JsonInclude(JsonInclude.Include.NON_NULL)
+public class RabbitmqSpec {
+
+  @Required
+  @JsonPropertyDescription("Secret with the connection: keys username, password, host and port (the RabbitMQ Cluster Operator's <cluster>-default-user Secret works as it is); an optional key addresses (host:port,host:port) lists every node.")
+  private SecretRef secretRef;
+
+  @Size(max = 16)
+  @JsonPropertyDescription("host:port of every node, overriding the Secret's host and port.")
+  private java.util.List<String> addresses;
+
+  @Default("/")
+  @JsonPropertyDescription("Virtual host.")
+  private String vhost;
+
+  public SecretRef getSecretRef() {
+    return secretRef;
+  }
+
+  public void setSecretRef(SecretRef secretRef) {
+    this.secretRef = secretRef;
+  }
+
+  public java.util.List<String> getAddresses() {
+    return addresses;
+  }
+
+  public void setAddresses(java.util.List<String> addresses) {
+    this.addresses = addresses;
+  }
+
+  public String getVhost() {
+    return vhost;
+  }
+
+  public void setVhost(String vhost) {
+    this.vhost = vhost;
+  }
+
+}
