@@ -15,6 +15,12 @@ public class RetrySpec {
   @JsonPropertyDescription("Attempts a task gets (the first run included) before it is dead-lettered. Only the task's own failures count: a worker crash, eviction or broker failover does not.")
   private Integer maxAttempts;
 
+  @Default("10")
+  @Min(1)
+  @Max(100)
+  @JsonPropertyDescription("Deliveries of one attempt the broker allows (its x-delivery-limit): bounds a task that kills its worker, node or broker connection every time. Such a task is dead-lettered with reason delivery-limit.")
+  private Integer deliveryLimit;
+
   @JsonPropertyDescription("Exponential backoff between attempts.")
   private BackoffSpec backoff;
 
@@ -22,8 +28,20 @@ public class RetrySpec {
     return maxAttempts == null ? 3 : maxAttempts;
   }
 
+  public int effectiveDeliveryLimit() {
+    return deliveryLimit == null ? 10 : deliveryLimit;
+  }
+
   public BackoffSpec effectiveBackoff() {
     return backoff == null ? new BackoffSpec() : backoff;
+  }
+
+  public Integer getDeliveryLimit() {
+    return deliveryLimit;
+  }
+
+  public void setDeliveryLimit(Integer deliveryLimit) {
+    this.deliveryLimit = deliveryLimit;
   }
 
   public Integer getMaxAttempts() {

@@ -1,0 +1,155 @@
+package io.trainq.protocol;
+
+import com.fasterxml.jackson.databind.DeserializationFeature;
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.rabbitmq.client.AMQP;
+import java.io.IOException;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+
+/** Encoding and decoding of the messages trainq puts on the broker, with clear errors for bad input. */
+public final class Messages {
+  public static final String CONTENT_TYPE = "application/json";
+  /** Header: the schema version of the body. */
+  public static final String SCHEMA_HEADER = "x-trainq-schema";
+  /** Header: the task's attempt (also in the body; the header lets tools read it without parsing). */
+  public static final String ATTEMPT_HEADER = "x-trainq-attempt";
+  /** Headers of worker-initiated dead letters. */
+  public static final String REASON_HEADER = "x-trainq-reason";
+  public static final String ERROR_HEADER = "x-trainq-error";
+  public static final String EXIT_CODE_HEADER = "x-trainq-exit-code";
+  public static final String WORKER_HEADER = "x-trainq-worker";
+  /** AMQP type property of task messages and events. */
+  public static final String TASK_TYPE = "trainq.task";
+  public static final String EVENT_TYPE = "trainq.event";
+
+  private static final ObjectMapper MAPPER = new ObjectMapper()
+      .configure(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES, false);
+
+  private Messages() {}
+
+  public static ObjectMapper mapper() {
+    return MAPPER;
+  }
+
+  public static byte[] encodeTask(TaskMessage t) {
+    ObjectNode n = MAPPER.createObjectNode();
+    n.put("schema", TaskMessage.SCHEMA);
+    n.put("jobUid", t.jobUid());
+    n.put("index", t.index());
+    n.put("attempt", t.attempt());
+    n.set("params", t.params());
+    try {
+      return MAPPER.writeValueAsBytes(n);
+    } catch (IOException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  public static AMQP.BasicProperties taskProperties(TaskMessage t) {
+    Map<String, Object> headers = new HashMap<>();
+    headers.put(SCHEMA_HEADER, TaskMessage.SCHEMA);
+    headers.put(ATTEMPT_HEADER, t.attempt());
+    return new AMQP.BasicProperties.Builder()
+        .contentType(CONTENT_TYPE)
+        .deliveryMode(2)
+        .messageId(t.messageId())
+        .type(TASK_TYPE)
+        .headers(headers)
+        .build();
+  }
+
+  /** Decodes a task; a message that is not valid, of another schema, or incomplete is a {@link MalformedMessageException}. */
+  public static TaskMessage decodeTask(byte[] body) throws MalformedMessageException {
+    JsonNode n;
+    try {
+      n = MAPPER.readTree(body);
+    } catch (IOException e) {
+      throw new MalformedMessageException("body is not valid JSON: " + firstLine(e.getMessage()));
+    }
+    if (n == null || !n.isObject()) {
+      throw new MalformedMessageException("body is not a JSON object");
+    }
+    JsonNode schema = n.get("schema");
+    if (schema == null || !schema.canConvertToInt()) {
+      throw new MalformedMessageException("missing field: schema");
+    }
+    if (schema.intValue() != TaskMessage.SCHEMA) {
+      throw new MalformedMessageException(
+          "unknown schema version " + schema.asText() + " (this worker reads " + TaskMessage.SCHEMA + ")");
+    }
+    for (String f : List.of("jobUid", "index", "attempt")) {
+      if (!n.hasNonNull(f)) {
+        throw new MalformedMessageException("missing field: " + f);
+      }
+    }
+    if (!n.get("jobUid").isTextual()) {
+      throw new MalformedMessageException("field jobUid must be a string");
+    }
+    if (!n.get("index").canConvertToInt() || !n.get("index").isIntegralNumber() || n.get("index").intValue() < 0) {
+      throw new MalformedMessageException("field index must be an integer >= 0");
+    }
+    if (!n.get("attempt").isIntegralNumber() || n.get("attempt").intValue() < 1) {
+      throw new MalformedMessageException("field attempt must be an integer >= 1");
+    }
+    JsonNode params = n.get("params");
+    if (params != null && !params.isNull() && !params.isObject()) {
+      throw new MalformedMessageException("field params must be a JSON object");
+    }
+    return new TaskMessage(n.get("jobUid").asText(), n.get("index").intValue(), n.get("attempt").intValue(), params);
+  }
+
+  public static byte[] encodeEvent(TaskEvent e) {
+    try {
+      return MAPPER.writeValueAsBytes(e);
+    } catch (IOException ex) {
+      throw new IllegalStateException(ex);
+    }
+  }
+
+  public static AMQP.BasicProperties eventProperties(TaskEvent e) {
+    Map<String, Object> headers = new HashMap<>();
+    headers.put(SCHEMA_HEADER, TaskEvent.SCHEMA);
+    return new AMQP.BasicProperties.Builder()
+        .contentType(CONTENT_TYPE)
+        .deliveryMode(2)
+        .messageId(e.messageId())
+        .type(EVENT_TYPE)
+        .timestamp(new java.util.Date(e.epochMillis()))
+        .headers(headers)
+        .build();
+  }
+
+  public static TaskEvent decodeEvent(byte[] body) throws MalformedMessageException {
+    try {
+      TaskEvent e = MAPPER.readValue(body, TaskEvent.class);
+      if (e.schema() != TaskEvent.SCHEMA) {
+        throw new MalformedMessageException("unknown event schema version " + e.schema());
+      }
+      return e;
+    } catch (MalformedMessageException e) {
+      throw e;
+    } catch (IOException | RuntimeException e) {
+      throw new MalformedMessageException("event is not valid: " + firstLine(e.getMessage()));
+    }
+  }
+
+  /** Keeps the last {@code max} characters of a text (the tail of stderr is where the error is). */
+  public static String tail(String s, int max) {
+    if (s == null || s.length() <= max) {
+      return s;
+    }
+    return "…" + s.substring(s.length() - max + 1);
+  }
+
+  private static String firstLine(String s) {
+    if (s == null) {
+      return "";
+    }
+    int nl = s.indexOf('\n');
+    return nl < 0 ? s : s.substring(0, nl);
+  }
+}

@@ -1,0 +1,150 @@
+package io.trainq.protocol;
+
+import com.rabbitmq.client.Address;
+import com.rabbitmq.client.ConnectionFactory;
+import java.net.URI;
+import java.net.URISyntaxException;
+import java.net.URLDecoder;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+
+/**
+ * How to reach the broker: every node's address, credentials, virtual host. Read from
+ * {@code TRAINQ_RABBITMQ_URI} (amqp://user:pass@host:port/vhost), {@code TRAINQ_RABBITMQ_ADDRESSES}
+ * (host:port,host:port, overriding the URI's host), {@code TRAINQ_RABBITMQ_USERNAME},
+ * {@code TRAINQ_RABBITMQ_PASSWORD} and {@code TRAINQ_RABBITMQ_VHOST}. {@link #toString()} never shows the password.
+ */
+public record RabbitSettings(List<Address> addresses, String username, String password, String vhost, Duration heartbeat) {
+
+  public RabbitSettings {
+    if (addresses == null || addresses.isEmpty()) {
+      throw new IllegalArgumentException("RabbitMQ: no address given");
+    }
+    addresses = List.copyOf(addresses);
+    Objects.requireNonNull(username, "username");
+    Objects.requireNonNull(password, "password");
+    vhost = vhost == null || vhost.isEmpty() ? "/" : vhost;
+    heartbeat = heartbeat == null ? Duration.ofSeconds(30) : heartbeat;
+  }
+
+  /** Parses amqp://user:pass@host:port/vhost (vhost percent-encoded; "/" is %2F). */
+  public static RabbitSettings fromUri(String uri) {
+    try {
+      URI u = new URI(uri.trim());
+      if (!"amqp".equals(u.getScheme())) {
+        throw new IllegalArgumentException("RabbitMQ URI must start with amqp:// (got " + redact(uri) + ")");
+      }
+      String user = "guest";
+      String pass = "guest";
+      if (u.getRawUserInfo() != null) {
+        String[] ui = u.getRawUserInfo().split(":", 2);
+        user = decode(ui[0]);
+        pass = ui.length > 1 ? decode(ui[1]) : "";
+      }
+      if (u.getHost() == null) {
+        throw new IllegalArgumentException("RabbitMQ URI has no host: " + redact(uri));
+      }
+      int port = u.getPort() < 0 ? 5672 : u.getPort();
+      String path = u.getRawPath();
+      String vhost = path == null || path.isEmpty() || path.equals("/") ? "/" : decode(path.substring(1));
+      return new RabbitSettings(List.of(new Address(u.getHost(), port)), user, pass, vhost, null);
+    } catch (URISyntaxException e) {
+      throw new IllegalArgumentException("invalid RabbitMQ URI " + redact(uri) + ": " + e.getReason());
+    }
+  }
+
+  /** Parses "host:port,host:port" (port defaults to 5672). */
+  public static List<Address> parseAddresses(String list) {
+    List<Address> out = new ArrayList<>();
+    for (String part : list.split(",")) {
+      String p = part.trim();
+      if (p.isEmpty()) {
+        continue;
+      }
+      int colon = p.lastIndexOf(':');
+      try {
+        out.add(colon < 0 ? new Address(p, 5672) : new Address(p.substring(0, colon), Integer.parseInt(p.substring(colon + 1))));
+      } catch (NumberFormatException e) {
+        throw new IllegalArgumentException("invalid RabbitMQ address '" + p + "': expected host:port");
+      }
+    }
+    if (out.isEmpty()) {
+      throw new IllegalArgumentException("no RabbitMQ address in '" + list + "'");
+    }
+    return out;
+  }
+
+  /** Reads the TRAINQ_RABBITMQ_* variables of an environment. */
+  public static RabbitSettings fromEnv(Map<String, String> env) {
+    String uri = env.get("TRAINQ_RABBITMQ_URI");
+    String addresses = env.get("TRAINQ_RABBITMQ_ADDRESSES");
+    if ((uri == null || uri.isBlank()) && (addresses == null || addresses.isBlank())) {
+      throw new IllegalArgumentException("RabbitMQ not configured: set TRAINQ_RABBITMQ_URI (amqp://user:pass@host:5672/%2F) or TRAINQ_RABBITMQ_ADDRESSES");
+    }
+    RabbitSettings s = uri == null || uri.isBlank()
+        ? new RabbitSettings(parseAddresses(addresses), "guest", "guest", "/", null)
+        : fromUri(uri);
+    List<Address> addrs = addresses == null || addresses.isBlank() ? s.addresses() : parseAddresses(addresses);
+    String user = env.getOrDefault("TRAINQ_RABBITMQ_USERNAME", s.username());
+    String pass = env.getOrDefault("TRAINQ_RABBITMQ_PASSWORD", s.password());
+    String vhost = env.getOrDefault("TRAINQ_RABBITMQ_VHOST", s.vhost());
+    return new RabbitSettings(addrs, user, pass, vhost, s.heartbeat());
+  }
+
+  /** A connection factory with heartbeats and automatic connection and topology recovery. */
+  public ConnectionFactory connectionFactory() {
+    ConnectionFactory f = new ConnectionFactory();
+    f.setUsername(username);
+    f.setPassword(password);
+    f.setVirtualHost(vhost);
+    f.setRequestedHeartbeat((int) heartbeat.toSeconds());
+    f.setAutomaticRecoveryEnabled(true);
+    f.setTopologyRecoveryEnabled(true);
+    f.setNetworkRecoveryInterval(1000);
+    f.setConnectionTimeout(5000);
+    return f;
+  }
+
+  public String addressList() {
+    StringBuilder sb = new StringBuilder();
+    for (Address a : addresses) {
+      if (sb.length() > 0) {
+        sb.append(',');
+      }
+      sb.append(a.getHost()).append(':').append(a.getPort());
+    }
+    return sb.toString();
+  }
+
+  /** The settings as environment variables, for a child process (the password included: the caller keeps it off logs). */
+  public Map<String, String> toEnv() {
+    return Map.of(
+        "TRAINQ_RABBITMQ_ADDRESSES", addressList(),
+        "TRAINQ_RABBITMQ_USERNAME", username,
+        "TRAINQ_RABBITMQ_PASSWORD", password,
+        "TRAINQ_RABBITMQ_VHOST", vhost);
+  }
+
+  @Override
+  public String toString() {
+    return "amqp://" + username + ":***@" + addressList() + "/" + URLEncoderVhost.encode(vhost);
+  }
+
+  static String redact(String uri) {
+    return uri.replaceAll("([A-Za-z][A-Za-z0-9+.-]*://[^:/@]*):[^@]*@", "$1:***@");
+  }
+
+  private static String decode(String s) {
+    return URLDecoder.decode(s, StandardCharsets.UTF_8);
+  }
+
+  private static final class URLEncoderVhost {
+    static String encode(String v) {
+      return java.net.URLEncoder.encode(v, StandardCharsets.UTF_8);
+    }
+  }
+}

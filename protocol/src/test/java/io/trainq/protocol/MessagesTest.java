@@ -1,0 +1,65 @@
+package io.trainq.protocol;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
+import java.nio.charset.StandardCharsets;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+class MessagesTest {
+
+  @Test
+  void taskRoundTrips() throws Exception {
+    var params = JsonNodeFactory.instance.objectNode().put("lr", 0.01).put("seed", 3);
+    TaskMessage t = new TaskMessage("uid-1", 42, 2, params);
+    TaskMessage back = Messages.decodeTask(Messages.encodeTask(t));
+    assertThat(back).isEqualTo(t);
+    var props = Messages.taskProperties(t);
+    assertThat(props.getMessageId()).isEqualTo("uid-1:42");
+    assertThat(props.getDeliveryMode()).isEqualTo(2);
+    assertThat(props.getHeaders()).containsEntry(Messages.ATTEMPT_HEADER, 2);
+  }
+
+  @ParameterizedTest
+  @CsvSource(delimiter = '|', value = {
+    "not json at all|body is not valid JSON",
+    "[1,2]|body is not a JSON object",
+    "{\"jobUid\":\"u\",\"index\":1,\"attempt\":1}|missing field: schema",
+    "{\"schema\":9,\"jobUid\":\"u\",\"index\":1,\"attempt\":1}|unknown schema version 9",
+    "{\"schema\":1,\"index\":1,\"attempt\":1}|missing field: jobUid",
+    "{\"schema\":1,\"jobUid\":\"u\",\"attempt\":1}|missing field: index",
+    "{\"schema\":1,\"jobUid\":\"u\",\"index\":-1,\"attempt\":1}|field index must be an integer >= 0",
+    "{\"schema\":1,\"jobUid\":\"u\",\"index\":1,\"attempt\":0}|field attempt must be an integer >= 1",
+    "{\"schema\":1,\"jobUid\":\"u\",\"index\":1,\"attempt\":1,\"params\":[1]}|field params must be a JSON object"
+  })
+  void malformedTasksNameWhatIsWrong(String body, String reason) {
+    assertThatThrownBy(() -> Messages.decodeTask(body.getBytes(StandardCharsets.UTF_8)))
+        .isInstanceOf(MalformedMessageException.class)
+        .hasMessageContaining(reason);
+  }
+
+  @Test
+  void eventRoundTrips() throws Exception {
+    TaskEvent e = new TaskEvent(TaskEvent.SCHEMA, TaskEvent.Type.SUCCEEDED, "ns.j.u", "u", 3, 1, "w-1", 0, 0, 1200L, 2.4, null, null, 1700000000000L);
+    assertThat(Messages.decodeEvent(Messages.encodeEvent(e))).isEqualTo(e);
+    assertThat(e.messageId()).isEqualTo("u:3:1:SUCCEEDED");
+  }
+
+  @Test
+  void tailKeepsTheEnd() {
+    assertThat(Messages.tail("abcdef", 4)).isEqualTo("…def");
+    assertThat(Messages.tail("abc", 4)).isEqualTo("abc");
+  }
+
+  @Test
+  void settingsNeverPrintThePassword() {
+    RabbitSettings s = RabbitSettings.fromUri("amqp://trainq:s3cret@127.0.0.1:5701/%2F");
+    assertThat(s.toString()).doesNotContain("s3cret").contains("127.0.0.1:5701");
+    assertThat(s.vhost()).isEqualTo("/");
+    assertThat(s.password()).isEqualTo("s3cret");
+    assertThatThrownBy(() -> RabbitSettings.fromUri("http://u:pw@h/")).hasMessageNotContaining("pw@");
+  }
+}
