@@ -1,0 +1,91 @@
+package io.trainq.protocol;
+
+import java.time.Duration;
+import java.util.LinkedHashMap;
+import java.util.Map;
+
+/**
+ * The environment a worker process is started with: one contract for the operator (pod spec), the
+ * single-machine runner (child processes) and the worker (its config). The task command is the
+ * worker's argv after {@code --}. Broker settings are {@link RabbitSettings#toEnv()}'s variables.
+ */
+public final class WorkerEnv {
+  public static final String JOB_NAMESPACE = "TRAINQ_JOB_NAMESPACE";
+  public static final String JOB_NAME = "TRAINQ_JOB_NAME";
+  public static final String JOB_UID = "TRAINQ_JOB_UID";
+  /** GPUs each task gets. */
+  public static final String GPUS_PER_TASK = "TRAINQ_GPUS_PER_TASK";
+  /** GPU ids this worker owns ("0,1,2,3"); slot i gets the i-th group of GPUS_PER_TASK ids as CUDA_VISIBLE_DEVICES. */
+  public static final String GPUS = "TRAINQ_GPUS";
+  /** Slots without GPUs (CUDA_VISIBLE_DEVICES empty): for machines with none, and tests. */
+  public static final String SLOTS = "TRAINQ_SLOTS";
+  public static final String MAX_ATTEMPTS = "TRAINQ_MAX_ATTEMPTS";
+  public static final String BACKOFF_INITIAL_MS = "TRAINQ_BACKOFF_INITIAL_MS";
+  public static final String BACKOFF_MAX_MS = "TRAINQ_BACKOFF_MAX_MS";
+  public static final String TASK_TIMEOUT_MS = "TRAINQ_TASK_TIMEOUT_MS";
+  /** Optional; tasks never expire when unset. */
+  public static final String TASK_TTL_MS = "TRAINQ_TASK_TTL_MS";
+  public static final String DELIVERY_LIMIT = "TRAINQ_DELIVERY_LIMIT";
+  /** Exit 0 after this long with nothing running and nothing ready; 0 never exits when idle. */
+  public static final String IDLE_TIMEOUT_MS = "TRAINQ_IDLE_TIMEOUT_MS";
+  public static final String EXTRA_PREFETCH = "TRAINQ_EXTRA_PREFETCH";
+  /** Port of /metrics, /healthz and /readyz; 0 turns the HTTP server off. */
+  public static final String HTTP_PORT = "TRAINQ_HTTP_PORT";
+  public static final String STATUS_INTERVAL_MS = "TRAINQ_STATUS_INTERVAL_MS";
+  /** How long running tasks may finish after SIGTERM before they are killed and requeued. */
+  public static final String SHUTDOWN_GRACE_MS = "TRAINQ_SHUTDOWN_GRACE_MS";
+  public static final String WORKER_NAME = "TRAINQ_WORKER_NAME";
+  public static final String WORKING_DIR = "TRAINQ_WORKING_DIR";
+
+  /** Exit code of a worker whose configuration is wrong (one clear line on stderr): restarting it will not help. */
+  public static final int EXIT_BAD_CONFIG = 2;
+
+  private WorkerEnv() {}
+
+  /** The job's part of a worker's environment. */
+  public static Map<String, String> forJob(JobTopology job, JobSettings s, int gpusPerTask) {
+    Map<String, String> env = new LinkedHashMap<>();
+    env.put(JOB_NAMESPACE, job.namespace());
+    env.put(JOB_NAME, job.name());
+    env.put(JOB_UID, job.uid());
+    env.put(GPUS_PER_TASK, Integer.toString(gpusPerTask));
+    env.put(MAX_ATTEMPTS, Integer.toString(s.maxAttempts()));
+    env.put(BACKOFF_INITIAL_MS, Long.toString(s.backoffInitial().toMillis()));
+    env.put(BACKOFF_MAX_MS, Long.toString(s.backoffMax().toMillis()));
+    env.put(TASK_TIMEOUT_MS, Long.toString(s.taskTimeout().toMillis()));
+    if (s.taskTtl() != null) {
+      env.put(TASK_TTL_MS, Long.toString(s.taskTtl().toMillis()));
+    }
+    env.put(DELIVERY_LIMIT, Integer.toString(s.deliveryLimit()));
+    return env;
+  }
+
+  /** Reads the job settings back from a worker's environment. */
+  public static JobSettings jobSettings(Map<String, String> env) {
+    String ttl = env.get(TASK_TTL_MS);
+    return new JobSettings(
+        intVar(env, MAX_ATTEMPTS, 3),
+        Duration.ofMillis(longVar(env, BACKOFF_INITIAL_MS, 10_000)),
+        Duration.ofMillis(longVar(env, BACKOFF_MAX_MS, 600_000)),
+        Duration.ofMillis(longVar(env, TASK_TIMEOUT_MS, Duration.ofHours(24).toMillis())),
+        ttl == null || ttl.isBlank() ? null : Duration.ofMillis(longVar(env, TASK_TTL_MS, 0)),
+        intVar(env, DELIVERY_LIMIT, JobSettings.DEFAULT_DELIVERY_LIMIT));
+  }
+
+  public static int intVar(Map<String, String> env, String name, int dflt) {
+    return (int) longVar(env, name, dflt);
+  }
+
+  /** A numeric variable; a malformed value is an IllegalArgumentException naming the variable. */
+  public static long longVar(Map<String, String> env, String name, long dflt) {
+    String v = env.get(name);
+    if (v == null || v.isBlank()) {
+      return dflt;
+    }
+    try {
+      return Long.parseLong(v.trim());
+    } catch (NumberFormatException e) {
+      throw new IllegalArgumentException(name + " must be an integer, got '" + v + "'");
+    }
+  }
+}
