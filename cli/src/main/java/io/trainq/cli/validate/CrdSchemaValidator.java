@@ -1,0 +1,324 @@
+package io.trainq.cli.validate;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ArrayNode;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
+import dev.cel.common.CelAbstractSyntaxTree;
+import dev.cel.common.CelValidationException;
+import dev.cel.common.types.SimpleType;
+import dev.cel.compiler.CelCompiler;
+import dev.cel.compiler.CelCompilerFactory;
+import dev.cel.parser.CelStandardMacro;
+import dev.cel.runtime.CelEvaluationException;
+import dev.cel.runtime.CelRuntime;
+import dev.cel.runtime.CelRuntimeFactory;
+import java.io.IOException;
+import java.io.InputStream;
+import java.util.ArrayList;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.regex.Pattern;
+
+/**
+ * Validates a custom resource against the structural schema of its CRD the way the API server does:
+ * schema defaults are applied first, then types, required fields, bounds, patterns, unknown fields and
+ * the {@code x-kubernetes-validations} CEL rules, with the API server's wording. The CRD is the one
+ * generated from the api classes, so `trainq run` and `kubectl apply` accept and reject the same files.
+ * Transition rules (those that read {@code oldSelf}) only apply to updates and are skipped.
+ */
+public final class CrdSchemaValidator {
+  private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory());
+
+  private final JsonNode rootSchema;
+  private final CelCompiler cel = CelCompilerFactory.standardCelCompilerBuilder()
+      .setStandardMacros(CelStandardMacro.STANDARD_MACROS)
+      .addVar("self", SimpleType.DYN)
+      .build();
+  private final CelRuntime runtime = CelRuntimeFactory.standardCelRuntimeBuilder().build();
+  private final Map<String, CelRuntime.Program> programs = new ConcurrentHashMap<>();
+
+  public CrdSchemaValidator(JsonNode openApiV3Schema) {
+    this.rootSchema = openApiV3Schema;
+  }
+
+  /** Reads the first version's schema of a CRD file from the classpath. */
+  public static CrdSchemaValidator fromClasspathCrd(String resource) {
+    try (InputStream in = CrdSchemaValidator.class.getClassLoader().getResourceAsStream(resource)) {
+      if (in == null) {
+        throw new IllegalStateException("CRD " + resource + " not found on the classpath");
+      }
+      JsonNode crd = YAML.readTree(in);
+      return new CrdSchemaValidator(crd.at("/spec/versions/0/schema/openAPIV3Schema"));
+    } catch (IOException e) {
+      throw new IllegalStateException("cannot read CRD " + resource + ": " + e.getMessage(), e);
+    }
+  }
+
+  /**
+   * Applies the schema's defaults to {@code object} in place and returns every violation, each as the
+   * API server words it ("spec.gpusPerTask: Invalid value: 0: spec.gpusPerTask in body should be
+   * greater than or equal to 1"). An empty list means the object is valid.
+   */
+  public List<String> validate(ObjectNode object) {
+    List<String> errors = new ArrayList<>();
+    applyDefaults(rootSchema, object);
+    // metadata is the API server's own; only spec and status follow the CRD schema
+    JsonNode props = rootSchema.path("properties");
+    for (String top : List.of("spec", "status")) {
+      JsonNode s = props.get(top);
+      JsonNode v = object.get(top);
+      if (s != null && v != null) {
+        check(s, v, top, errors);
+      }
+    }
+    for (String req : iterable(rootSchema.path("required"))) {
+      if (!object.has(req)) {
+        errors.add(req + ": Required value");
+      }
+    }
+    return errors;
+  }
+
+  private void applyDefaults(JsonNode schema, JsonNode value) {
+    if (value == null || value.isNull()) {
+      return;
+    }
+    if (value.isObject()) {
+      ObjectNode obj = (ObjectNode) value;
+      JsonNode props = schema.path("properties");
+      for (Iterator<Map.Entry<String, JsonNode>> it = props.fields(); it.hasNext(); ) {
+        var e = it.next();
+        if (!obj.has(e.getKey()) && e.getValue().has("default")) {
+          obj.set(e.getKey(), e.getValue().get("default").deepCopy());
+        }
+      }
+      for (Iterator<Map.Entry<String, JsonNode>> it = obj.fields(); it.hasNext(); ) {
+        var e = it.next();
+        JsonNode child = props.get(e.getKey());
+        if (child == null && schema.path("additionalProperties").isObject()) {
+          child = schema.get("additionalProperties");
+        }
+        if (child != null) {
+          applyDefaults(child, e.getValue());
+        }
+      }
+    } else if (value.isArray() && schema.has("items")) {
+      for (JsonNode item : value) {
+        applyDefaults(schema.get("items"), item);
+      }
+    }
+  }
+
+  private void check(JsonNode schema, JsonNode value, String path, List<String> errors) {
+    if (value.isNull()) {
+      if (!schema.path("nullable").asBoolean(false)) {
+        errors.add(path + ": Invalid value: \"null\": " + path + " in body must be of type " + schema.path("type").asText("object") + ": \"null\"");
+      }
+      return;
+    }
+    if (schema.path("x-kubernetes-int-or-string").asBoolean(false)) {
+      if (!value.isIntegralNumber() && !value.isTextual()) {
+        errors.add(path + ": Invalid value: \"" + typeName(value) + "\": " + path + " in body must be of type integer or string: \"" + typeName(value) + "\"");
+      }
+      return;
+    }
+    String type = schema.path("type").asText("");
+    if (!type.isEmpty() && !typeMatches(type, value)) {
+      errors.add(path + ": Invalid value: \"" + typeName(value) + "\": " + path + " in body must be of type " + type + ": \"" + typeName(value) + "\"");
+      return;
+    }
+    int before = errors.size();
+    switch (type) {
+      case "object" -> checkObject(schema, (ObjectNode) value, path, errors);
+      case "array" -> checkArray(schema, (ArrayNode) value, path, errors);
+      case "integer", "number" -> checkNumber(schema, value, path, errors);
+      case "string" -> checkString(schema, value.asText(), path, errors);
+      default -> { }
+    }
+    if (schema.has("enum")) {
+      boolean ok = false;
+      for (JsonNode allowed : schema.get("enum")) {
+        ok |= allowed.equals(value);
+      }
+      if (!ok) {
+        List<String> vals = new ArrayList<>();
+        schema.get("enum").forEach(a -> vals.add(a.toString()));
+        errors.add(path + ": Unsupported value: " + value + ": supported values: " + String.join(", ", vals));
+      }
+    }
+    // like the API server, CEL rules run only on values that passed the schema
+    if (errors.size() == before && schema.has("x-kubernetes-validations")) {
+      checkRules(schema.get("x-kubernetes-validations"), value, path, errors);
+    }
+  }
+
+  private void checkObject(JsonNode schema, ObjectNode value, String path, List<String> errors) {
+    JsonNode props = schema.path("properties");
+    JsonNode additional = schema.get("additionalProperties");
+    boolean preserve = schema.path("x-kubernetes-preserve-unknown-fields").asBoolean(false);
+    for (String req : iterable(schema.path("required"))) {
+      if (!value.has(req)) {
+        errors.add(path + "." + req + ": Required value");
+      }
+    }
+    for (Iterator<Map.Entry<String, JsonNode>> it = value.fields(); it.hasNext(); ) {
+      var e = it.next();
+      String childPath = path + "." + e.getKey();
+      JsonNode childSchema = props.get(e.getKey());
+      if (childSchema == null && additional != null && additional.isObject()) {
+        childSchema = additional;
+      }
+      if (childSchema != null) {
+        check(childSchema, e.getValue(), childPath, errors);
+      } else if (!preserve && (additional == null || !additional.asBoolean(false))) {
+        // kubectl apply's strict field validation says it this way
+        errors.add("unknown field \"" + childPath + "\"");
+      }
+    }
+    int n = value.size();
+    if (schema.has("minProperties") && n < schema.get("minProperties").asInt()) {
+      errors.add(path + ": Invalid value: " + n + ": " + path + " in body should have at least " + schema.get("minProperties").asInt() + " properties");
+    }
+    if (schema.has("maxProperties") && n > schema.get("maxProperties").asInt()) {
+      errors.add(path + ": Too many: " + n + ": must have at most " + schema.get("maxProperties").asInt() + " items");
+    }
+  }
+
+  private void checkArray(JsonNode schema, ArrayNode value, String path, List<String> errors) {
+    int n = value.size();
+    if (schema.has("minItems") && n < schema.get("minItems").asInt()) {
+      errors.add(path + ": Invalid value: " + n + ": " + path + " in body should have at least " + schema.get("minItems").asInt() + " items");
+    }
+    if (schema.has("maxItems") && n > schema.get("maxItems").asInt()) {
+      errors.add(path + ": Too many: " + n + ": must have at most " + schema.get("maxItems").asInt() + " items");
+    }
+    JsonNode items = schema.get("items");
+    if (items != null) {
+      for (int i = 0; i < n; i++) {
+        check(items, value.get(i), path + "[" + i + "]", errors);
+      }
+    }
+  }
+
+  private void checkNumber(JsonNode schema, JsonNode value, String path, List<String> errors) {
+    double v = value.asDouble();
+    String shown = value.isIntegralNumber() ? Long.toString(value.asLong()) : value.asText();
+    if (schema.has("minimum") && v < schema.get("minimum").asDouble()) {
+      errors.add(path + ": Invalid value: " + shown + ": " + path + " in body should be greater than or equal to " + num(schema.get("minimum")));
+    }
+    if (schema.has("maximum") && v > schema.get("maximum").asDouble()) {
+      errors.add(path + ": Invalid value: " + shown + ": " + path + " in body should be less than or equal to " + num(schema.get("maximum")));
+    }
+  }
+
+  private void checkString(JsonNode schema, String v, String path, List<String> errors) {
+    int len = v.codePointCount(0, v.length());
+    if (schema.has("minLength") && len < schema.get("minLength").asInt()) {
+      errors.add(path + ": Invalid value: \"" + v + "\": " + path + " in body should be at least " + schema.get("minLength").asInt() + " chars long");
+    }
+    if (schema.has("maxLength") && len > schema.get("maxLength").asInt()) {
+      errors.add(path + ": Too long: may not be more than " + schema.get("maxLength").asInt() + " bytes");
+    }
+    if (schema.has("pattern") && !Pattern.compile(schema.get("pattern").asText()).matcher(v).find()) {
+      errors.add(path + ": Invalid value: \"" + v + "\": " + path + " in body should match '" + schema.get("pattern").asText() + "'");
+    }
+  }
+
+  private void checkRules(JsonNode rules, JsonNode value, String path, List<String> errors) {
+    for (JsonNode rule : rules) {
+      String expr = rule.path("rule").asText();
+      if (expr.contains("oldSelf")) {
+        continue;
+      }
+      boolean ok;
+      try {
+        Object result = program(expr).eval(Map.of("self", toCel(value)));
+        ok = Boolean.TRUE.equals(result);
+      } catch (CelEvaluationException e) {
+        ok = false;
+      }
+      if (!ok) {
+        String at = path + (rule.has("fieldPath") ? rule.get("fieldPath").asText() : "");
+        String msg = rule.has("message") ? rule.get("message").asText() : "failed rule: " + expr;
+        String shown = value.isObject() ? "\"object\"" : value.isArray() ? "\"array\"" : value.toString();
+        errors.add(at + ": Invalid value: " + shown + ": " + msg);
+      }
+    }
+  }
+
+  private CelRuntime.Program program(String expr) {
+    return programs.computeIfAbsent(expr, e -> {
+      try {
+        CelAbstractSyntaxTree ast = cel.compile(e).getAst();
+        return runtime.createProgram(ast);
+      } catch (CelValidationException | CelEvaluationException ex) {
+        throw new IllegalStateException("CEL rule does not compile: " + e + ": " + ex.getMessage(), ex);
+      }
+    });
+  }
+
+  /** JSON as CEL sees it: objects are maps, integers are int64, numbers double. */
+  static Object toCel(JsonNode n) {
+    if (n.isObject()) {
+      Map<String, Object> m = new LinkedHashMap<>();
+      n.fields().forEachRemaining(e -> {
+        if (!e.getValue().isNull()) {
+          m.put(e.getKey(), toCel(e.getValue()));
+        }
+      });
+      return m;
+    }
+    if (n.isArray()) {
+      List<Object> l = new ArrayList<>();
+      n.forEach(x -> l.add(toCel(x)));
+      return l;
+    }
+    if (n.isIntegralNumber()) {
+      return n.asLong();
+    }
+    if (n.isNumber()) {
+      return n.asDouble();
+    }
+    if (n.isBoolean()) {
+      return n.asBoolean();
+    }
+    return n.asText();
+  }
+
+  private static boolean typeMatches(String type, JsonNode v) {
+    return switch (type) {
+      case "object" -> v.isObject();
+      case "array" -> v.isArray();
+      case "string" -> v.isTextual();
+      case "integer" -> v.isIntegralNumber() || (v.isNumber() && v.asDouble() == Math.rint(v.asDouble()));
+      case "number" -> v.isNumber();
+      case "boolean" -> v.isBoolean();
+      default -> true;
+    };
+  }
+
+  private static String typeName(JsonNode v) {
+    if (v.isObject()) return "object";
+    if (v.isArray()) return "array";
+    if (v.isTextual()) return "string";
+    if (v.isIntegralNumber()) return "integer";
+    if (v.isNumber()) return "number";
+    if (v.isBoolean()) return "boolean";
+    return "null";
+  }
+
+  private static String num(JsonNode n) {
+    return n.isIntegralNumber() || n.asDouble() == Math.rint(n.asDouble()) ? Long.toString(n.asLong()) : n.asText();
+  }
+
+  private static List<String> iterable(JsonNode arr) {
+    List<String> out = new ArrayList<>();
+    arr.forEach(x -> out.add(x.asText()));
+    return out;
+  }
+}

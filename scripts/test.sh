@@ -1,0 +1,92 @@
+#!/usr/bin/env bash
+# The project's test command: provisions what is missing (Debian packages, the RabbitMQ 4.0 chroot,
+# the Kubernetes binaries), starts the brokers the tests use, runs `mvn verify` (unit and integration
+# tests against RabbitMQ 4.0 and a real kube-apiserver), re-runs the broker-facing integration tests
+# against RabbitMQ 3.10, prints a summary, and stops the brokers it started.
+#
+#   scripts/test.sh [extra mvn args]      e.g. scripts/test.sh -pl worker -am
+#
+# TRAINQ_KEEP_BROKERS=1 leaves the brokers running afterwards (faster reruns).
+set -euo pipefail
+
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+export TRAINQ_PROJECT_ROOT="$root"
+
+step() { printf '\n==> %s\n' "$*"; }
+t0=$SECONDS
+elapsed() { echo "$(( SECONDS - $1 )) s"; }
+
+# --- prerequisites -----------------------------------------------------------------------
+need_pkgs=()
+command -v java >/dev/null || need_pkgs+=(openjdk-17-jdk-headless)
+command -v mvn >/dev/null || need_pkgs+=(maven)
+command -v debootstrap >/dev/null || need_pkgs+=(debootstrap)
+[ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || need_pkgs+=(rabbitmq-server)
+command -v gcc >/dev/null || need_pkgs+=(gcc)
+command -v python3 >/dev/null || need_pkgs+=(python3)
+if [ ${#need_pkgs[@]} -gt 0 ]; then
+  if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
+    step "installing Debian packages: ${need_pkgs[*]}"
+    s=$SECONDS
+    apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need_pkgs[@]}" >/dev/null
+    echo "packages installed in $(elapsed $s)"
+  else
+    echo "missing: ${need_pkgs[*]} — install them with: sudo apt-get install -y ${need_pkgs[*]}" >&2
+    exit 1
+  fi
+fi
+command -v go >/dev/null || { echo "missing: go (1.22+) — needed once to build kube-apiserver, etcd, kubectl and helm; install it from https://go.dev/dl or 'apt-get install golang'" >&2; exit 1; }
+java_major=$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1)
+if [ "${java_major:-0}" -lt 17 ]; then
+  echo "Java 17 or newer is required (found ${java_major:-none}): apt-get install -y openjdk-17-jdk-headless" >&2
+  exit 1
+fi
+
+# --- provisioning ------------------------------------------------------------------------
+step "Kubernetes binaries (kube-apiserver, etcd, kubectl 1.35.4; helm)"
+s=$SECONDS; scripts/kube-binaries.sh; echo "kubernetes binaries ready in $(elapsed $s)"
+
+step "RabbitMQ brokers (4.0 single node and 3-node cluster, 3.10 single node)"
+s=$SECONDS
+scripts/rabbitmq.sh provision
+started=()
+for inst in "4.0 1" "4.0 3" "3.10 1"; do
+  set -- $inst
+  if ! scripts/rabbitmq.sh status --version "$1" --nodes "$2" >/dev/null 2>&1; then
+    started+=("$inst")
+  fi
+  scripts/rabbitmq.sh start --version "$1" --nodes "$2"
+done
+echo "brokers ready in $(elapsed $s)"
+
+cleanup() {
+  if [ "${TRAINQ_KEEP_BROKERS:-0}" != 1 ]; then
+    for inst in "${started[@]+"${started[@]}"}"; do
+      set -- $inst
+      scripts/rabbitmq.sh stop --version "$1" --nodes "$2" >/dev/null 2>&1 || true
+    done
+  fi
+}
+trap cleanup EXIT
+
+# --- tests -------------------------------------------------------------------------------
+mvn_flags=(-B -ntp -Dstyle.color=never)
+status=0
+step "mvn verify (unit tests, integration tests against RabbitMQ 4.0 and kube-apiserver 1.35.4)"
+s=$SECONDS
+mvn "${mvn_flags[@]}" verify "$@" || status=$?
+echo "mvn verify finished in $(elapsed $s) (exit $status)"
+
+if [ $status -eq 0 ]; then
+  step "broker integration tests against RabbitMQ 3.10"
+  s=$SECONDS
+  mvn "${mvn_flags[@]}" verify -Prabbitmq-3.10 "$@" || status=$?
+  echo "RabbitMQ 3.10 run finished in $(elapsed $s) (exit $status)"
+fi
+
+step "summary"
+python3 scripts/test-summary.py "$root" || true
+echo "total $(elapsed $t0)"
+exit $status
