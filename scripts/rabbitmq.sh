@@ -30,7 +30,7 @@ commands:
   provision   build the RabbitMQ 4.0 chroot (debootstrap trixie) if it is not cached
   start       start the instance (3 nodes: start, cluster, wait until all run); idempotent
   stop        stop every node of the instance gracefully
-  status      print each node's state
+  status      print each node's state; exit status 0 when all run, 3 otherwise
   uris        print one AMQP URI per node
   ctl         run a CLI tool against --node (default 1): ctl --node 2 -- list_queues
   kill-node   SIGKILL the node's Erlang VM
@@ -600,7 +600,7 @@ do_stop() {
 }
 
 do_status() {
-  local i state pid running=
+  local i state pid running='' healthy=true
   if [ "$nodes" -gt 1 ]; then
     for i in $(indexes); do
       if node_pid "$i" >/dev/null && port_open "$(port_of "$i")"; then
@@ -622,7 +622,10 @@ do_status() {
       state=down
     fi
     printf '  %-18s 127.0.0.1:%s  %s\n' "$(name_of "$i")" "$(port_of "$i")" "$state"
+    [[ $state == running* && $state != *"not running"* ]] || healthy=false
   done
+  # Exit status 3 (LSB "not running") unless every node runs in its cluster.
+  [ "$healthy" = true ] || return 3
 }
 
 do_kill_node() {

@@ -1,0 +1,79 @@
+package io.trainq.testkit;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import java.io.IOException;
+import java.net.URI;
+import java.net.URLEncoder;
+import java.net.http.HttpClient;
+import java.net.http.HttpRequest;
+import java.net.http.HttpResponse;
+import java.nio.charset.StandardCharsets;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Base64;
+import java.util.List;
+import java.util.Optional;
+
+/**
+ * The RabbitMQ management HTTP API of an instance. Each call goes to the first node that
+ * answers, so it keeps working while fault tests have nodes down.
+ */
+final class ManagementApi {
+
+  private static final ObjectMapper JSON = new ObjectMapper();
+
+  private final List<Integer> ports;
+  private final String authorization;
+  private final HttpClient http = HttpClient.newBuilder()
+      .connectTimeout(Duration.ofSeconds(2))
+      .build();
+
+  ManagementApi(List<Integer> ports, String username, String password) {
+    this.ports = List.copyOf(ports);
+    this.authorization = "Basic " + Base64.getEncoder()
+        .encodeToString((username + ":" + password).getBytes(StandardCharsets.UTF_8));
+  }
+
+  /** {@code GET /api/queues/%2F/<queue>}; empty when the queue does not exist. */
+  Optional<JsonNode> queue(String queue) {
+    return get("/api/queues/%2F/" + encode(queue));
+  }
+
+  /** {@code GET /api/nodes}: one object per cluster member, with {@code name} and {@code running}. */
+  JsonNode nodes() {
+    return get("/api/nodes").orElseThrow(() -> new IllegalStateException("GET /api/nodes: not found"));
+  }
+
+  private Optional<JsonNode> get(String path) {
+    List<String> failures = new ArrayList<>();
+    for (int port : ports) {
+      HttpRequest request = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + path))
+          .header("Authorization", authorization)
+          .timeout(Duration.ofSeconds(10))
+          .GET()
+          .build();
+      try {
+        HttpResponse<String> response = http.send(request, HttpResponse.BodyHandlers.ofString());
+        if (response.statusCode() == 404) {
+          return Optional.empty();
+        }
+        if (response.statusCode() == 200) {
+          return Optional.of(JSON.readTree(response.body()));
+        }
+        // A node that is shutting down or booting answers 5xx; another node may answer.
+        failures.add(port + ": HTTP " + response.statusCode() + " " + response.body());
+      } catch (IOException e) {
+        failures.add(port + ": " + e);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new IllegalStateException("interrupted during GET " + path, e);
+      }
+    }
+    throw new IllegalStateException("GET " + path + " failed on every node: " + failures);
+  }
+
+  private static String encode(String segment) {
+    return URLEncoder.encode(segment, StandardCharsets.UTF_8).replace("+", "%20");
+  }
+}

@@ -1,0 +1,498 @@
+package io.trainq.testkit;
+
+import static org.junit.jupiter.api.Assertions.fail;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.rabbitmq.client.Address;
+import com.rabbitmq.client.Channel;
+import com.rabbitmq.client.Connection;
+import com.rabbitmq.client.ConnectionFactory;
+import java.io.IOException;
+import java.io.UncheckedIOException;
+import java.net.InetSocketAddress;
+import java.net.Socket;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.UUID;
+import java.util.concurrent.TimeoutException;
+import java.util.function.Predicate;
+import java.util.stream.Collectors;
+import java.util.stream.IntStream;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * A RabbitMQ instance started by {@code scripts/rabbitmq.sh} on loopback: RabbitMQ 4.0 or
+ * 3.10, a single node or a 3-node cluster, with the fixed port plan of
+ * {@code docs/testing-brokers.md}.
+ *
+ * <p>Getting one checks that it runs and fails the test (never skips it) when it does not,
+ * naming the command that starts it. Tests do not start brokers themselves unless
+ * {@code TRAINQ_TEST_START_BROKERS=true}. Node indexes are 0-based positions in
+ * {@link #nodeNames()}.
+ */
+public final class RabbitBroker {
+
+  /** System property naming the RabbitMQ version under test ({@code 4.0} or {@code 3.10}). */
+  public static final String VERSION_PROPERTY = "trainq.rabbitmq.version";
+  /** Environment variable read when {@link #VERSION_PROPERTY} is not set. */
+  public static final String VERSION_ENV = "TRAINQ_RABBITMQ_VERSION";
+  /** When {@code true}, a broker that is not running is started with the script. */
+  public static final String START_BROKERS_ENV = "TRAINQ_TEST_START_BROKERS";
+  public static final String DEFAULT_VERSION = "4.0";
+  public static final String USERNAME = "trainq";
+  public static final String PASSWORD = "trainq";
+  public static final String VHOST = "/";
+
+  private static final Logger log = LoggerFactory.getLogger(RabbitBroker.class);
+  private static final Duration NODE_OPERATION_TIMEOUT = Duration.ofMinutes(4);
+  private static final Duration START_TIMEOUT = Duration.ofMinutes(10);
+
+  /** Base AMQP port and node name prefix per instance (version, nodes). */
+  private static final Map<String, Plan> PLANS = Map.of(
+      "4.0/1", new Plan(5672, "tq40s"),
+      "4.0/3", new Plan(5701, "tq40c"),
+      "3.10/1", new Plan(5682, "tq310s"),
+      "3.10/3", new Plan(5711, "tq310c"));
+
+  private record Plan(int basePort, String namePrefix) {}
+
+  private final String version;
+  private final List<String> nodeNames;
+  private final List<Integer> amqpPorts;
+  private final ManagementApi management;
+  private volatile BrokerScript script;
+
+  private RabbitBroker(String version, int nodes) {
+    Plan plan = PLANS.get(version + "/" + nodes);
+    if (plan == null) {
+      throw new IllegalArgumentException("no RabbitMQ instance for version " + version + " with " + nodes
+          + " nodes; versions: 4.0, 3.10; nodes: 1, 3");
+    }
+    this.version = version;
+    this.nodeNames = IntStream.rangeClosed(1, nodes).mapToObj(i -> plan.namePrefix() + i + "@localhost").toList();
+    this.amqpPorts = IntStream.range(0, nodes).mapToObj(i -> plan.basePort() + i).toList();
+    this.management = new ManagementApi(amqpPorts.stream().map(p -> p + 10000).toList(), USERNAME, PASSWORD);
+  }
+
+  /** The single node of the version under test. */
+  public static RabbitBroker single() {
+    return of(versionUnderTest(), 1);
+  }
+
+  /** The 3-node cluster of the version under test, with every node running in it. */
+  public static RabbitBroker cluster() {
+    return of(versionUnderTest(), 3);
+  }
+
+  /** A given instance; fails the calling test when it is not running. */
+  public static RabbitBroker of(String version, int nodes) {
+    RabbitBroker broker = new RabbitBroker(version, nodes);
+    broker.requireRunning();
+    return broker;
+  }
+
+  /** {@code -Dtrainq.rabbitmq.version}, else {@code TRAINQ_RABBITMQ_VERSION}, else 4.0. */
+  public static String versionUnderTest() {
+    String version = System.getProperty(VERSION_PROPERTY);
+    if (version == null || version.isBlank()) {
+      version = System.getenv(VERSION_ENV);
+    }
+    return version == null || version.isBlank() ? DEFAULT_VERSION : version.trim();
+  }
+
+  /** A random name, unique per call, so tests never share queues: {@code prefix-1a2b3c4d5e6f}. */
+  public static String uniqueName(String prefix) {
+    return prefix + "-" + UUID.randomUUID().toString().replace("-", "").substring(0, 12);
+  }
+
+  // --- addresses ----------------------------------------------------------------------
+
+  public String version() {
+    return version;
+  }
+
+  public int size() {
+    return nodeNames.size();
+  }
+
+  /** Node names in port order, such as {@code tq40c1@localhost}. */
+  public List<String> nodeNames() {
+    return nodeNames;
+  }
+
+  public String nodeName(int index) {
+    return nodeNames.get(index);
+  }
+
+  public int amqpPort(int index) {
+    return amqpPorts.get(index);
+  }
+
+  public int amqpPort(String node) {
+    return amqpPorts.get(indexOf(node));
+  }
+
+  public int managementPort(int index) {
+    return amqpPorts.get(index) + 10000;
+  }
+
+  /** Every node's AMQP address, for {@code ConnectionFactory.newConnection(Address[])}. */
+  public Address[] addresses() {
+    return amqpPorts.stream().map(p -> new Address("127.0.0.1", p)).toArray(Address[]::new);
+  }
+
+  /** Every node as {@code 127.0.0.1:5701,127.0.0.1:5702,...}, as {@code Address.parseAddresses} reads it. */
+  public String addressList() {
+    return amqpPorts.stream().map(p -> "127.0.0.1:" + p).collect(Collectors.joining(","));
+  }
+
+  /** {@code amqp://trainq:trainq@127.0.0.1:PORT/%2F} of node {@code index}. */
+  public String uri(int index) {
+    return "amqp://" + USERNAME + ":" + PASSWORD + "@127.0.0.1:" + amqpPort(index) + "/%2F";
+  }
+
+  public List<String> uris() {
+    return IntStream.range(0, size()).mapToObj(this::uri).toList();
+  }
+
+  /**
+   * A factory for the first node with the credentials, vhost and automatic recovery set;
+   * pass {@link #addresses()} to {@code newConnection} to use every node.
+   */
+  public ConnectionFactory newConnectionFactory() {
+    ConnectionFactory factory = new ConnectionFactory();
+    factory.setHost("127.0.0.1");
+    factory.setPort(amqpPorts.get(0));
+    factory.setUsername(USERNAME);
+    factory.setPassword(PASSWORD);
+    factory.setVirtualHost(VHOST);
+    factory.setAutomaticRecoveryEnabled(true);
+    factory.setTopologyRecoveryEnabled(true);
+    // Fault tests kill nodes; recover within a second rather than the default five.
+    factory.setNetworkRecoveryInterval(1000);
+    factory.setConnectionTimeout(5000);
+    return factory;
+  }
+
+  /** Like {@link #newConnectionFactory()}, for one node only. */
+  public ConnectionFactory newConnectionFactory(String node) {
+    ConnectionFactory factory = newConnectionFactory();
+    factory.setPort(amqpPort(node));
+    return factory;
+  }
+
+  /** A recovering connection over every node, named for the management UI. */
+  public Connection newConnection(String clientName) {
+    try {
+      return newConnectionFactory().newConnection(addresses(), clientName);
+    } catch (IOException | TimeoutException e) {
+      throw new IllegalStateException("cannot connect to " + this + ": " + e, e);
+    }
+  }
+
+  /** A recovering connection to one node only. */
+  public Connection newConnection(String clientName, String node) {
+    try {
+      return newConnectionFactory(node).newConnection(clientName);
+    } catch (IOException | TimeoutException e) {
+      throw new IllegalStateException("cannot connect to " + node + ": " + e, e);
+    }
+  }
+
+  // --- queues -------------------------------------------------------------------------
+
+  /**
+   * The node that leads quorum queue {@code queue}, from the management API ({@code leader},
+   * or {@code node} where there is no {@code leader} field). After a failover it may name
+   * the old leader for a moment; see {@link #awaitQuorumLeader}.
+   */
+  public String quorumLeader(String queue) {
+    JsonNode q = management.queue(queue)
+        .orElseThrow(() -> new IllegalStateException("no queue " + queue + " on " + this));
+    String leader = q.path("leader").asText("");
+    if (leader.isEmpty()) {
+      leader = q.path("node").asText("");
+    }
+    if (leader.isEmpty()) {
+      throw new IllegalStateException("queue " + queue + " has no leader (yet): " + q);
+    }
+    return leader;
+  }
+
+  /** Waits until {@link #quorumLeader} names a node that {@code accept} takes, and returns it. */
+  public String awaitQuorumLeader(String queue, Predicate<String> accept, Duration timeout) {
+    Instant deadline = Instant.now().plus(timeout);
+    String last = null;
+    RuntimeException lastError = null;
+    while (true) {
+      try {
+        last = quorumLeader(queue);
+        lastError = null;
+        if (accept.test(last)) {
+          return last;
+        }
+      } catch (RuntimeException e) {
+        lastError = e;
+      }
+      if (Instant.now().isAfter(deadline)) {
+        throw new IllegalStateException("quorum queue " + queue + " has no acceptable leader after "
+            + timeout.toSeconds() + " s; last seen: " + last, lastError);
+      }
+      sleep(Duration.ofMillis(250));
+    }
+  }
+
+  /**
+   * Ready and unacknowledged counts from the management API. They lag the broker: a quorum
+   * queue reports its counts every few seconds, and a new queue has none for the first
+   * seconds (then this throws). Prefer {@link #readyCount} for exact numbers, or
+   * {@link #awaitQueueDepth} to wait for the management view.
+   */
+  public QueueDepth queueDepth(String queue) {
+    JsonNode q = management.queue(queue)
+        .orElseThrow(() -> new IllegalStateException("no queue " + queue + " on " + this));
+    JsonNode ready = q.path("messages_ready");
+    JsonNode unacked = q.path("messages_unacknowledged");
+    if (!ready.isNumber() || !unacked.isNumber()) {
+      throw new IllegalStateException("the management API has no message counts for " + queue + " yet");
+    }
+    return new QueueDepth(ready.asLong(), unacked.asLong());
+  }
+
+  /** Waits until the management API reports {@code expected} for the queue; returns the last depth seen. */
+  public QueueDepth awaitQueueDepth(String queue, QueueDepth expected, Duration timeout) {
+    Instant deadline = Instant.now().plus(timeout);
+    QueueDepth last = null;
+    RuntimeException lastError = null;
+    while (true) {
+      try {
+        last = queueDepth(queue);
+        lastError = null;
+        if (last.equals(expected)) {
+          return last;
+        }
+      } catch (RuntimeException e) {
+        lastError = e;
+      }
+      if (Instant.now().isAfter(deadline)) {
+        throw new IllegalStateException("queue " + queue + " did not reach " + expected + " within "
+            + timeout.toSeconds() + " s; last seen: " + last, lastError);
+      }
+      sleep(Duration.ofMillis(250));
+    }
+  }
+
+  /** Ready messages now, from a passive declare (no management lag). */
+  public long readyCount(String queue) {
+    return withChannel(channel -> channel.queueDeclarePassive(queue).getMessageCount());
+  }
+
+  /** Consumers now, from a passive declare. */
+  public long consumerCount(String queue) {
+    return withChannel(channel -> channel.queueDeclarePassive(queue).getConsumerCount());
+  }
+
+  /** Deletes the queue if it exists. */
+  public void deleteQueue(String queue) {
+    withChannel(channel -> channel.queueDelete(queue));
+  }
+
+  // --- nodes --------------------------------------------------------------------------
+
+  /** True when the node accepts TCP connections on its AMQP port. */
+  public boolean isReachable(String node) {
+    try (Socket socket = new Socket()) {
+      socket.connect(new InetSocketAddress("127.0.0.1", amqpPort(node)), 1000);
+      return true;
+    } catch (IOException e) {
+      return false;
+    }
+  }
+
+  /** Nodes the management API reports as running members of the cluster. */
+  public List<String> runningNodes() {
+    List<String> running = new ArrayList<>();
+    for (JsonNode n : management.nodes()) {
+      if (n.path("running").asBoolean(false)) {
+        running.add(n.path("name").asText());
+      }
+    }
+    return running;
+  }
+
+  /** SIGKILLs the node's Erlang VM (an abrupt crash: no connection closes, no leader handover). */
+  public void killNode(String node) {
+    indexOf(node);
+    log.info("killing {}", node);
+    script().runOrThrow(NODE_OPERATION_TIMEOUT, "kill-node", "--node", node);
+  }
+
+  /** Stops the node gracefully ({@code rabbitmqctl stop}). */
+  public void stopNode(String node) {
+    indexOf(node);
+    log.info("stopping {}", node);
+    script().runOrThrow(NODE_OPERATION_TIMEOUT, "stop-node", "--node", node);
+  }
+
+  /** Starts the node again and returns once it runs and has rejoined its cluster. */
+  public void startNode(String node) {
+    indexOf(node);
+    log.info("starting {}", node);
+    script().runOrThrow(NODE_OPERATION_TIMEOUT, "start-node", "--node", node);
+    if (!isReachable(node)) {
+      throw new IllegalStateException(node + " was started but does not accept AMQP connections");
+    }
+  }
+
+  /**
+   * Starts every node that is down and waits until the cluster reports all of them
+   * running. For {@code @AfterEach}/{@code @AfterAll}, so a failed fault test leaves a
+   * healthy cluster behind.
+   */
+  public void ensureAllNodesRunning() {
+    for (String node : nodeNames) {
+      if (!isReachable(node)) {
+        startNode(node);
+      }
+    }
+    Instant deadline = Instant.now().plus(NODE_OPERATION_TIMEOUT);
+    List<String> running = List.of();
+    while (Instant.now().isBefore(deadline)) {
+      try {
+        running = runningNodes();
+        if (running.containsAll(nodeNames)) {
+          return;
+        }
+      } catch (RuntimeException e) {
+        log.debug("management API not ready: {}", e.toString());
+      }
+      sleep(Duration.ofMillis(500));
+    }
+    throw new IllegalStateException(this + ": nodes running after restart: " + running);
+  }
+
+  /**
+   * Runs a RabbitMQ CLI tool against a node and returns its output: {@code tool} is
+   * {@code rabbitmqctl}, {@code rabbitmq-queues}, {@code rabbitmq-diagnostics} or
+   * {@code rabbitmq-plugins}.
+   */
+  public String ctl(String node, String tool, String... args) {
+    indexOf(node);
+    List<String> command = new ArrayList<>(List.of("ctl", "--node", node, "--tool", tool, "--"));
+    command.addAll(List.of(args));
+    return script().runOrThrow(NODE_OPERATION_TIMEOUT, command.toArray(String[]::new));
+  }
+
+  @Override
+  public String toString() {
+    return "RabbitMQ " + version + " (" + size() + (size() == 1 ? " node" : " nodes") + ") on 127.0.0.1:"
+        + (size() == 1 ? amqpPorts.get(0) : amqpPorts.get(0) + "-" + amqpPorts.get(size() - 1));
+  }
+
+  // --- internals ----------------------------------------------------------------------
+
+  private void requireRunning() {
+    List<String> problems = problems();
+    if (problems.isEmpty()) {
+      return;
+    }
+    String start = "scripts/rabbitmq.sh start --version " + version + " --nodes " + size();
+    if ("true".equalsIgnoreCase(System.getenv(START_BROKERS_ENV))) {
+      log.info("{} is not running ({}); starting it because {}=true", this, problems, START_BROKERS_ENV);
+      BrokerScript.Result result = script().run(START_TIMEOUT, "start", "--version", version,
+          "--nodes", Integer.toString(size()));
+      problems = problems();
+      if (result.exitCode() == 0 && problems.isEmpty()) {
+        return;
+      }
+      fail(this + " did not start with " + start + " (exit " + result.exitCode() + "): " + problems
+          + "\n" + result.output());
+    }
+    fail(this + " is not running: start it with " + start + " (problems: "
+        + String.join("; ", problems) + ")");
+  }
+
+  /** What keeps this instance from serving tests; empty when every node runs in the cluster. */
+  private List<String> problems() {
+    List<String> problems = new ArrayList<>();
+    ConnectionFactory factory = newConnectionFactory();
+    factory.setAutomaticRecoveryEnabled(false);
+    for (int i = 0; i < size(); i++) {
+      factory.setPort(amqpPort(i));
+      try (Connection ignored = factory.newConnection("trainq-testkit-probe")) {
+        // connected and authenticated
+      } catch (IOException | TimeoutException e) {
+        problems.add(nodeName(i) + " at 127.0.0.1:" + amqpPort(i) + ": " + describe(e));
+      }
+    }
+    if (problems.isEmpty() && size() > 1) {
+      try {
+        List<String> running = runningNodes();
+        for (String node : nodeNames) {
+          if (!running.contains(node)) {
+            problems.add(node + " is not running in the cluster (running: " + running
+                + "); scripts/rabbitmq.sh start-node --node " + node);
+          }
+        }
+      } catch (RuntimeException e) {
+        problems.add("management API: " + e.getMessage());
+      }
+    }
+    return problems;
+  }
+
+  private static String describe(Throwable e) {
+    String message = e.getMessage() != null ? e.getMessage() : e.getClass().getSimpleName();
+    return e.getCause() != null && e.getCause().getMessage() != null
+        ? message + " (" + e.getCause().getMessage() + ")" : message;
+  }
+
+  private int indexOf(String node) {
+    int index = nodeNames.indexOf(node);
+    if (index < 0) {
+      throw new IllegalArgumentException(node + " is not a node of " + this + "; nodes: " + nodeNames);
+    }
+    return index;
+  }
+
+  private BrokerScript script() {
+    BrokerScript s = script;
+    if (s == null) {
+      s = BrokerScript.locate();
+      script = s;
+    }
+    return s;
+  }
+
+  @FunctionalInterface
+  private interface ChannelFunction<T> {
+    T apply(Channel channel) throws IOException;
+  }
+
+  /** Runs {@code action} on a fresh channel of a short-lived connection to any running node. */
+  private <T> T withChannel(ChannelFunction<T> action) {
+    ConnectionFactory factory = newConnectionFactory();
+    factory.setAutomaticRecoveryEnabled(false);
+    try (Connection connection = factory.newConnection(addresses(), "trainq-testkit-admin");
+        Channel channel = connection.createChannel()) {
+      return action.apply(channel);
+    } catch (IOException e) {
+      throw new UncheckedIOException(this + ": " + describe(e), e);
+    } catch (TimeoutException e) {
+      throw new IllegalStateException("cannot reach " + this + ": " + e, e);
+    }
+  }
+
+  private static void sleep(Duration duration) {
+    try {
+      Thread.sleep(duration.toMillis());
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException("interrupted", e);
+    }
+  }
+}
