@@ -428,9 +428,9 @@ wait_booted() {
 }
 
 # Starts the nodes that are down and brings up the app on nodes whose VM runs without it.
-# Down nodes boot one after another, because 3.10 crashes syncing feature flags with a
-# peer that boots at the same moment. A node that did not stop last waits for its
-# peers' tables and cannot finish alone; then the remaining nodes start at once.
+# New nodes boot together. Nodes with data boot one after another, because 3.10 crashes
+# syncing feature flags with a peer that boots at the same moment; but a node that did
+# not stop last waits for its peers' tables, and then the remaining nodes start at once.
 start_nodes() {
   local i k rc offset down=()
   local -A launchers=() started=() booted=()
@@ -440,6 +440,10 @@ start_nodes() {
         log "$(name_of "$i") runs without its app; starting the app"
         quietly cli "$i" rabbitmqctl -q start_app || true
       fi
+    elif [ ! -d "$inst_dir/mnesia/$(name_of "$i")" ]; then
+      # A node without data is standalone until it joins: it syncs with nobody at boot.
+      launchers[$i]=$(launch_node "$i")
+      started[$i]=$(now_ms)
     else
       [ -e "$(pid_file_of "$i")" ] && log "removing stale pid file of $(name_of "$i")"
       down+=("$i")
@@ -471,7 +475,8 @@ start_nodes() {
   done
 }
 
-# Joins nodes 2..N to node 1 unless they are members already.
+# Joins nodes 2..N to node 1 unless both sides see them as members already (a node
+# whose data was deleted is forgotten by node 1 first).
 form_cluster() {
   [ "$nodes" -gt 1 ] || return 0
   local i name first members t0
@@ -479,10 +484,15 @@ form_cluster() {
   members=$(cluster_nodes 1 disk_nodes) || die "cannot read cluster_status from $first"
   for i in $(seq 2 "$nodes"); do
     name=$(name_of "$i")
-    grep -qxF "$name" <<<"$members" && continue
+    if grep -qxF "$name" <<<"$members" && cluster_nodes "$i" disk_nodes | grep -qxF "$first"; then
+      continue
+    fi
     t0=$(now_ms)
     quietly cli "$i" rabbitmqctl -q stop_app
     quietly cli "$i" rabbitmqctl -q reset
+    if grep -qxF "$name" <<<"$members"; then
+      quietly cli 1 rabbitmqctl -q forget_cluster_node "$name"
+    fi
     quietly cli "$i" rabbitmqctl -q join_cluster "$first"
     quietly cli "$i" rabbitmqctl -q start_app
     log "$name joined $first in $(since "$t0")"
