@@ -11,8 +11,8 @@ readonly CACHE_DIR=${TRAINQ_CACHE:-$HOME/.cache/trainq}
 readonly STATE_ROOT=${TRAINQ_STATE:-$HOME/.cache/trainq/state}/rabbitmq
 readonly CHROOT=$CACHE_DIR/rabbitmq-4.0-chroot
 readonly DEBIAN_MIRROR=${TRAINQ_DEBIAN_MIRROR:-http://deb.debian.org/debian}
-readonly HOST_RMQ_BIN=/usr/lib/rabbitmq/bin
-readonly RMQ_BIN=/usr/lib/rabbitmq/bin
+readonly HOST_RMQ_BIN=/usr/lib/rabbitmq/bin # the 3.10 package on the host
+readonly RMQ_BIN=/usr/lib/rabbitmq/bin      # the 4.0 package, inside the chroot
 # Where the nodes see STATE_ROOT: a bind mount inside the chroot (4.0), or inside a
 # private mount namespace (3.10), because the rabbitmq user cannot traverse a 0700 $HOME.
 readonly NODE_STATE_ROOT=/var/lib/rabbitmq
