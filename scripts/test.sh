@@ -48,11 +48,11 @@ fi
 step "Kubernetes binaries (kube-apiserver, etcd, kubectl 1.35.4; helm)"
 s=$SECONDS; scripts/kube-binaries.sh; echo "kubernetes binaries ready in $(elapsed $s)"
 
-step "RabbitMQ brokers (4.0 single node and 3-node cluster, 3.10 single node)"
+step "RabbitMQ brokers (4.0 and 3.10, single node and 3-node cluster each)"
 s=$SECONDS
 scripts/rabbitmq.sh provision
 started=()
-for inst in "4.0 1" "4.0 3" "3.10 1"; do
+for inst in "4.0 1" "4.0 3" "3.10 1" "3.10 3"; do
   set -- $inst
   if ! scripts/rabbitmq.sh status --version "$1" --nodes "$2" >/dev/null 2>&1; then
     started+=("$inst")

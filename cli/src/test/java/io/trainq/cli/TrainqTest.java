@@ -1,0 +1,70 @@
+package io.trainq.cli;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import java.io.ByteArrayOutputStream;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** Bad input is refused before anything touches a broker, with exit code 2 and the problem named. */
+class TrainqTest {
+  @TempDir Path dir;
+
+  private record Result(int code, String out, String err) {}
+
+  private Result run(String... args) {
+    var out = new ByteArrayOutputStream();
+    var err = new ByteArrayOutputStream();
+    int code = Trainq.run(args, new PrintStream(out, true, StandardCharsets.UTF_8), new PrintStream(err, true, StandardCharsets.UTF_8));
+    return new Result(code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
+  }
+
+  private Path job(String spec) throws Exception {
+    Path f = dir.resolve("job.yaml");
+    Files.writeString(f, "apiVersion: trainq.io/v1alpha1\nkind: TrainingJob\nmetadata: {name: bad}\nspec: " + spec + "\n");
+    return f;
+  }
+
+  @Test
+  void invalidJobIsRejectedWithEveryFieldNamed() throws Exception {
+    Path f = job("{image: i, command: [x], tasks: {count: 0}, gpusPerTask: 2, workers: {gpusPerPod: 3}}");
+    Result r = run("run", "-f", f.toString(), "--gpus", "4");
+    assertThat(r.code()).isEqualTo(2);
+    assertThat(r.err())
+        .contains("TrainingJob.trainq.io \"bad\" is invalid")
+        .contains("spec.tasks.count: Invalid value: 0: spec.tasks.count in body should be greater than or equal to 1")
+        .contains("spec.workers.gpusPerPod must be a multiple of spec.gpusPerTask");
+  }
+
+  @Test
+  void wrongKindIsNamed() throws Exception {
+    Path f = dir.resolve("pod.yaml");
+    Files.writeString(f, "apiVersion: v1\nkind: Pod\nmetadata: {name: p}\n");
+    Result r = run("run", "-f", f.toString());
+    assertThat(r.code()).isEqualTo(2);
+    assertThat(r.err()).contains("expected apiVersion: trainq.io/v1alpha1 and kind: TrainingJob").contains("kind: 'Pod'");
+  }
+
+  @Test
+  void missingFileAndBadOptionsAreNamed() {
+    assertThat(run("run", "-f", dir.resolve("nope.yaml").toString()).err()).contains("nope.yaml: no such file");
+    Result noFile = run("run");
+    assertThat(noFile.code()).isEqualTo(2);
+    assertThat(noFile.err()).contains("missing -f FILE");
+    assertThat(run("run", "-f", "x", "--gpus", "0").err()).contains("--gpus must be a positive integer, got '0'");
+    assertThat(run("launch").err()).contains("unknown command 'launch'");
+    assertThat(run("--help").out()).contains("usage: trainq run -f FILE");
+  }
+
+  @Test
+  void tooFewGpusForATaskIsAClearError() throws Exception {
+    Path f = job("{image: i, command: [x], tasks: {count: 1}, gpusPerTask: 4}");
+    Result r = run("run", "-f", f.toString(), "--gpus", "2", "--rabbitmq", "amqp://u:p@127.0.0.1:1/%2F");
+    assertThat(r.code()).isEqualTo(2);
+    assertThat(r.err()).contains("spec.gpusPerTask is 4 but this machine has 2 GPU(s)");
+  }
+}
