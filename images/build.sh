@@ -76,7 +76,8 @@ mkdir -p "$stage/operator/lib" "$stage/worker"
 cp "$root/images/operator/Dockerfile" "$stage/operator/"
 cp "$root/images/worker/Dockerfile" "$stage/worker/"
 cp "$operator_lib"/*.jar "$stage/operator/lib/"
-cp -a "$worker_dist" "$stage/worker/trainq-worker"
+mkdir -p "$stage/worker/trainq-worker"
+cp -a "$worker_dist/." "$stage/worker/trainq-worker/"
 
 step "jlink the operator's Java runtime"
 s=$SECONDS
