@@ -220,6 +220,34 @@ class ChartIT {
     assertThat(rules(m.get("Role", OPERATOR + "-self"))).containsExactly("/secrets[trainq-rabbitmq-default-user]:get");
   }
 
+  @Test
+  void readmeDocumentsEveryValue() throws Exception {
+    String readme = Files.readString(Tools.chart().resolve("README.md"));
+    Set<String> documented = new TreeSet<>();
+    java.util.regex.Matcher row = java.util.regex.Pattern.compile("(?m)^\\| `([A-Za-z0-9.]+)` \\|").matcher(readme);
+    while (row.find()) {
+      documented.add(row.group(1));
+    }
+    List<String> leaves = new ArrayList<>();
+    leaves(Manifests.YAML.readTree(Tools.chart().resolve("values.yaml").toFile()), "", leaves);
+    assertThat(leaves).isNotEmpty();
+    for (String leaf : leaves) {
+      assertThat(documented.stream().anyMatch(d -> leaf.equals(d) || leaf.startsWith(d + ".")))
+          .as("values.yaml's %s in the README's parameter table", leaf).isTrue();
+    }
+    for (String d : documented) {
+      assertThat(leaves.stream().anyMatch(l -> l.equals(d) || l.startsWith(d + "."))).as("README parameter %s in values.yaml", d).isTrue();
+    }
+  }
+
+  static void leaves(JsonNode node, String prefix, List<String> out) {
+    if (node.isObject() && node.size() > 0) {
+      node.fields().forEachRemaining(e -> leaves(e.getValue(), prefix.isEmpty() ? e.getKey() : prefix + "." + e.getKey(), out));
+    } else {
+      out.add(prefix);
+    }
+  }
+
   static String checksum(Map<String, String> set) {
     return Helm.template(NS, set).get("Deployment", OPERATOR).at("/spec/template/metadata/annotations/checksum~1config").asText();
   }

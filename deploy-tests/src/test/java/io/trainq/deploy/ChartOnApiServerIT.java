@@ -51,6 +51,8 @@ class ChartOnApiServerIT {
   @Test
   void everyRenderingIsValidOnTheServer() {
     String ns = api.newNamespace("render");
+    // Pod Security admission warns about any workload that the "restricted" standard would refuse.
+    api.kubectl("label", "namespace", ns, "pod-security.kubernetes.io/warn=restricted").assertOk("label namespace");
     for (String watched : List.of("team-a", "team-b")) {
       api.kubectl("create", "namespace", watched + "-" + ns);
     }
@@ -71,7 +73,12 @@ class ChartOnApiServerIT {
       // Every object came back from the server, and nothing was skipped.
       assertThat(r.stdout().lines().filter(l -> l.endsWith("(server dry run)")).count()).as("%s", values).isEqualTo(m.all().size());
       assertThat(m.kinds()).contains("Deployment", "ConfigMap");
+      assertThat(r.stderr()).as("%s", values).doesNotContain("PodSecurity");
     }
+    // The control: the same check speaks up when the pod may run as root.
+    Manifests root = Helm.template(ns, values("podSecurityContext.runAsNonRoot", "false", "securityContext.runAsNonRoot", "false"));
+    Tools.Result r = api.kubectlWithInput(root.yaml, "apply", "--dry-run=server", "-f", "-");
+    assertThat(r.stderr()).contains("would violate PodSecurity \"restricted:latest\"").contains("runAsNonRoot");
   }
 
   @Test
