@@ -27,6 +27,8 @@ class ChartOnApiServerIT {
   void install(ExtensionContext context) {
     api = KubeApi.get(context);
     releaseNs = api.newNamespace("trainq");
+    // The chart's optional ServiceMonitor is validated against the Prometheus Operator's schema.
+    api.applyCrd(Tools.serviceMonitorCrd());
     // What the README says: helm install, which also installs the CRD from crds/.
     Tools.Result r = Tools.run(List.of(Tools.helm().toString(), "install", Helm.RELEASE, Tools.chart().toString(),
         "--namespace", releaseNs, "--kubeconfig", api.kubeconfig.toString(), "--wait=false"), null, Map.of(), 180);
@@ -59,7 +61,8 @@ class ChartOnApiServerIT {
     List<Map<String, String>> valueSets = List.of(
         values(),
         values("watchNamespaces", "{team-a-" + ns + ",team-b-" + ns + "}", "replicaCount", "2",
-            "metrics.dashboard.enabled", "true", "image.tag", "0.2.0", "workerImage.digest", "sha256:" + "0f".repeat(32),
+            "metrics.dashboard.enabled", "true", "metrics.serviceMonitor.enabled", "true",
+            "metrics.serviceMonitor.labels.release", "prometheus", "metrics.serviceMonitor.interval", "15s", "image.tag", "0.2.0", "workerImage.digest", "sha256:" + "0f".repeat(32),
             "leaderElection.leaseDuration", "30s", "logLevel", "DEBUG", "jvmOptions", "-Xss512k",
             "podDisruptionBudget.enabled", "true"),
         values("leaderElection.enabled", "false", "metrics.service.enabled", "false", "rbac.create", "false",

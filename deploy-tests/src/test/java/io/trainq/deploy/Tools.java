@@ -66,6 +66,13 @@ final class Tools {
     return p;
   }
 
+  /** The Prometheus Operator's ServiceMonitor CRD, generated once from its Go API module (cached). */
+  static Path serviceMonitorCrd() {
+    Path script = projectRoot().resolve("deploy-tests/src/test/sh/servicemonitor-crd.sh");
+    Result r = run(List.of(script.toString()), null, Map.of(), 600).assertOk("generating the ServiceMonitor CRD");
+    return Path.of(r.stdout().strip().lines().reduce((a, b) -> b).orElseThrow());
+  }
+
   record Result(int exitCode, String stdout, String stderr) {
     Result assertOk(String what) {
       if (exitCode != 0) {
