@@ -1,0 +1,185 @@
+package io.trainq.operator.job;
+
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Objects;
+
+/**
+ * A job's conditions ({@code Ready}, {@code Complete}, {@code Failed}, {@code Suspended}) and phase,
+ * each computed by one pure function of {@link Facts}, as the Kubernetes API conventions describe
+ * them: status {@code True}/{@code False}/{@code Unknown}, a CamelCase reason from a closed set, and
+ * a {@code lastTransitionTime} that moves only when the status flips.
+ */
+public final class Conditions {
+  public static final String READY = "Ready";
+  public static final String COMPLETE = "Complete";
+  public static final String FAILED = "Failed";
+  public static final String SUSPENDED = "Suspended";
+
+  public static final String TRUE = "True";
+  public static final String FALSE = "False";
+  public static final String UNKNOWN = "Unknown";
+
+  /** Phases, as {@code status.phase} shows them. */
+  public static final String PENDING = "Pending";
+  public static final String RUNNING = "Running";
+  public static final String PHASE_SUSPENDED = "Suspended";
+  public static final String SUCCEEDED = "Succeeded";
+  public static final String PHASE_FAILED = "Failed";
+
+  /** Every reason a condition can carry. */
+  public enum Reason {
+    /** The job's queues are declared with the contract's arguments. */
+    QueuesReady,
+    /** Not connected to the broker yet. */
+    Connecting,
+    /** The broker cannot be reached or refused the operator. */
+    BrokerUnavailable,
+    /** A queue of the job exists with other arguments than the contract's. */
+    TopologyMismatch,
+    /** The Secret with the job's RabbitMQ connection is missing or incomplete. */
+    ConnectionSecretMissing,
+    /** The spec cannot be run (for example a grid of more than a million tasks). */
+    InvalidSpec,
+    /** Some tasks are neither succeeded nor dead-lettered yet. */
+    TasksRemaining,
+    /** Every task succeeded. */
+    AllTasksSucceeded,
+    /** Every task finished and some were dead-lettered. */
+    TasksDeadLettered,
+    /** {@code spec.suspend} is true. */
+    JobSuspended,
+    /** {@code spec.suspend} is false. */
+    JobNotSuspended
+  }
+
+  /** How the job stands with its broker. */
+  public enum Broker {
+    UNKNOWN, READY, UNREACHABLE, MISMATCH, SECRET_MISSING
+  }
+
+  /**
+   * What the conditions are computed from.
+   *
+   * @param specError why the spec cannot run, or null
+   * @param brokerMessage details of a broker problem, or null
+   * @param published tasks published with confirms
+   */
+  public record Facts(String specError, Broker broker, String brokerMessage, boolean suspended,
+      int total, int succeeded, int deadLettered, long published) {
+    public Facts {
+      Objects.requireNonNull(broker, "broker");
+    }
+
+    boolean done() {
+      return specError == null && total > 0 && succeeded + deadLettered >= total;
+    }
+  }
+
+  /** A condition's desired status, before its transition time is settled. */
+  public record State(String type, String status, Reason reason, String message) {}
+
+  /** A condition as stored. */
+  public record Condition(String type, String status, String reason, String message, Instant lastTransitionTime,
+      Long observedGeneration) {}
+
+  private Conditions() {}
+
+  public static State ready(Facts f) {
+    if (f.specError() != null) {
+      return new State(READY, FALSE, Reason.InvalidSpec, f.specError());
+    }
+    return switch (f.broker()) {
+      case READY -> new State(READY, TRUE, Reason.QueuesReady, "the job's queues are declared");
+      case UNKNOWN -> new State(READY, UNKNOWN, Reason.Connecting, "connecting to RabbitMQ");
+      case UNREACHABLE -> new State(READY, FALSE, Reason.BrokerUnavailable, f.brokerMessage());
+      case MISMATCH -> new State(READY, FALSE, Reason.TopologyMismatch, f.brokerMessage());
+      case SECRET_MISSING -> new State(READY, FALSE, Reason.ConnectionSecretMissing, f.brokerMessage());
+    };
+  }
+
+  public static State complete(Facts f) {
+    if (f.done() && f.deadLettered() == 0) {
+      return new State(COMPLETE, TRUE, Reason.AllTasksSucceeded, "all " + f.total() + " tasks succeeded");
+    }
+    if (f.specError() != null) {
+      return new State(COMPLETE, FALSE, Reason.InvalidSpec, f.specError());
+    }
+    if (f.done()) {
+      return new State(COMPLETE, FALSE, Reason.TasksDeadLettered, deadLetteredMessage(f));
+    }
+    return new State(COMPLETE, FALSE, Reason.TasksRemaining, remainingMessage(f));
+  }
+
+  public static State failed(Facts f) {
+    if (f.specError() != null) {
+      return new State(FAILED, TRUE, Reason.InvalidSpec, f.specError());
+    }
+    if (f.done() && f.deadLettered() > 0) {
+      return new State(FAILED, TRUE, Reason.TasksDeadLettered, deadLetteredMessage(f));
+    }
+    if (f.done()) {
+      return new State(FAILED, FALSE, Reason.AllTasksSucceeded, "all " + f.total() + " tasks succeeded");
+    }
+    return new State(FAILED, FALSE, Reason.TasksRemaining, remainingMessage(f));
+  }
+
+  public static State suspended(Facts f) {
+    return f.suspended()
+        ? new State(SUSPENDED, TRUE, Reason.JobSuspended, "spec.suspend is true: no new task starts and the workers are released")
+        : new State(SUSPENDED, FALSE, Reason.JobNotSuspended, "spec.suspend is false");
+  }
+
+  /** Pending, Running, Suspended, Succeeded or Failed. A finished job keeps its outcome while suspended. */
+  public static String phase(Facts f) {
+    if (f.specError() != null) {
+      return PHASE_FAILED;
+    }
+    if (f.done()) {
+      return f.deadLettered() > 0 ? PHASE_FAILED : SUCCEEDED;
+    }
+    if (f.suspended()) {
+      return PHASE_SUSPENDED;
+    }
+    if (f.broker() != Broker.READY || f.published() == 0) {
+      return PENDING;
+    }
+    return RUNNING;
+  }
+
+  /** The four conditions in a stable order. */
+  public static List<State> all(Facts f) {
+    return List.of(ready(f), complete(f), failed(f), suspended(f));
+  }
+
+  /**
+   * The stored form of {@code next}: the previous transition time is kept when the status did not
+   * change, {@code now} is used when it did (or there was no previous condition).
+   */
+  public static Condition transition(Condition previous, State next, Instant now, long generation) {
+    Instant since = previous != null && previous.status().equals(next.status()) && previous.lastTransitionTime() != null
+        ? previous.lastTransitionTime()
+        : now;
+    return new Condition(next.type(), next.status(), next.reason().name(), next.message(), since, generation);
+  }
+
+  /** Every condition of {@code f}, with transition times carried over from {@code previous}. */
+  public static List<Condition> update(List<Condition> previous, Facts f, Instant now, long generation) {
+    List<Condition> out = new ArrayList<>();
+    for (State s : all(f)) {
+      Condition old = previous == null ? null
+          : previous.stream().filter(c -> c.type().equals(s.type())).findFirst().orElse(null);
+      out.add(transition(old, s, now, generation));
+    }
+    return out;
+  }
+
+  private static String remainingMessage(Facts f) {
+    return (f.succeeded() + f.deadLettered()) + " of " + f.total() + " tasks finished";
+  }
+
+  private static String deadLetteredMessage(Facts f) {
+    return f.deadLettered() + " of " + f.total() + " tasks were dead-lettered (see status.deadLetters)";
+  }
+}
