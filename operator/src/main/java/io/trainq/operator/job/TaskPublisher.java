@@ -1,0 +1,113 @@
+package io.trainq.operator.job;
+
+import io.trainq.protocol.ConfirmingPublisher;
+import io.trainq.protocol.ConfirmingPublisher.PublishException;
+import io.trainq.protocol.JobTopology;
+import io.trainq.protocol.Messages;
+import io.trainq.protocol.TaskMessage;
+import java.time.Duration;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+
+/**
+ * Publishes a job's tasks from a cursor: tasks {@code [cursor, cursor + n)} go to the task queue,
+ * persistent, with {@code mandatory} and publisher confirms, up to {@code window} unconfirmed at once.
+ * The returned cursor is the first index not known to be confirmed: every index below it is on the
+ * queue. Publishing again from an older cursor (after a crash before the cursor was stored) is safe:
+ * a republished task carries the same message id ({@code uid:index}) and is counted once.
+ */
+public final class TaskPublisher {
+  /** Unconfirmed publishes at once: enough to keep the broker's confirm pipeline full. */
+  public static final int DEFAULT_WINDOW = 256;
+
+  private final ConfirmingPublisher publisher;
+  private final int window;
+
+  /**
+   * @param publisher a confirming publisher on its own channel, used by this publisher alone while it publishes
+   * @param window most unconfirmed publishes at once
+   */
+  public TaskPublisher(ConfirmingPublisher publisher, int window) {
+    if (window < 1) {
+      throw new IllegalArgumentException("window must be >= 1, was " + window);
+    }
+    this.publisher = publisher;
+    this.window = window;
+  }
+
+  /**
+   * The outcome of one call.
+   *
+   * @param cursor every index below it is confirmed by the broker
+   * @param confirmed tasks confirmed by this call
+   * @param failure why publishing stopped early, or null when every task of the range was confirmed
+   */
+  public record Result(long cursor, int confirmed, PublishException failure) {
+    public boolean complete() {
+      return failure == null;
+    }
+  }
+
+  /**
+   * Publishes up to {@code max} tasks from {@code cursor} and waits for their confirms.
+   *
+   * @param confirmTimeout longest wait for the last confirm (and for a window slot)
+   */
+  public Result publish(JobTopology job, TaskPlan plan, long cursor, int max, Duration confirmTimeout) throws InterruptedException {
+    int from = (int) Math.min(Math.max(cursor, 0), plan.size());
+    int to = (int) Math.min((long) from + Math.max(max, 0), plan.size());
+    int n = to - from;
+    if (n == 0) {
+      return new Result(from, 0, null);
+    }
+    @SuppressWarnings("unchecked")
+    CompletableFuture<Void>[] confirms = new CompletableFuture[n];
+    Semaphore slots = new Semaphore(window);
+    // a nack, a return or a closed channel stops further publishing; the confirmed prefix still counts
+    AtomicBoolean failed = new AtomicBoolean();
+    PublishException failure = null;
+    int sent = 0;
+    for (int k = 0; k < n; k++) {
+      if (!slots.tryAcquire(confirmTimeout.toMillis(), TimeUnit.MILLISECONDS)) {
+        failure = new PublishException("no confirm from the broker within " + confirmTimeout.toMillis() + " ms");
+        break;
+      }
+      if (failed.get()) {
+        slots.release();
+        break;
+      }
+      TaskMessage t = plan.task(job.uid(), from + k);
+      CompletableFuture<Void> f = publisher.publish("", job.taskQueue(), Messages.taskProperties(t), Messages.encodeTask(t));
+      f.whenComplete((ok, err) -> {
+        if (err != null) {
+          failed.set(true);
+        }
+        slots.release();
+      });
+      confirms[k] = f;
+      sent++;
+    }
+    // Wait for what is in flight, then count the confirmed prefix.
+    long deadline = System.nanoTime() + confirmTimeout.toNanos();
+    int confirmed = 0;
+    for (int k = 0; k < sent; k++) {
+      long left = deadline - System.nanoTime();
+      try {
+        ConfirmingPublisher.await(confirms[k], Duration.ofNanos(Math.max(left, 0)));
+        if (failure == null) {
+          confirmed = k + 1;
+        }
+      } catch (PublishException e) {
+        if (failure == null) {
+          failure = e;
+        }
+      }
+    }
+    if (failure == null && sent < n) {
+      failure = new PublishException("publishing stopped after " + sent + " of " + n + " tasks");
+    }
+    return new Result(from + confirmed, confirmed, failure);
+  }
+}
