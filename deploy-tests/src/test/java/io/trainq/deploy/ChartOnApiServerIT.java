@@ -40,6 +40,15 @@ class ChartOnApiServerIT {
         "kubectl get trainingjobs", "kubectl apply --server-side --force-conflicts -f helm/trainq/crds/");
   }
 
+  @org.junit.jupiter.api.AfterAll
+  void uninstall() {
+    // The release's ClusterRole and ClusterRoleBinding would collide with another test's release.
+    if (releaseNs != null) {
+      Tools.run(List.of(Tools.helm().toString(), "uninstall", Helm.RELEASE, "--namespace", releaseNs,
+          "--kubeconfig", api.kubeconfig.toString()), null, Map.of(), 120).assertOk("helm uninstall");
+    }
+  }
+
   @Test
   void helmInstallCreatesTheCrdAndEveryObject() {
     api.kubectl("get", "crd", "trainingjobs.trainq.io", "-o", "name").assertOk("TrainingJob CRD installed by helm");

@@ -3,8 +3,6 @@ package io.trainq.deploy;
 import io.fabric8.kubeapitest.KubeAPIServer;
 import io.fabric8.kubeapitest.KubeAPIServerConfigBuilder;
 import io.fabric8.kubernetes.client.Config;
-import io.fabric8.kubernetes.client.KubernetesClient;
-import io.fabric8.kubernetes.client.KubernetesClientBuilder;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
@@ -19,13 +17,14 @@ import org.junit.jupiter.api.extension.ExtensionContext;
  * One real kube-apiserver + etcd (kube-api-test, offline, binaries from scripts/kube-binaries.sh) for
  * all deploy tests, with RBAC authorization on; driven by the real kubectl.
  */
-final class KubeApi implements ExtensionContext.Store.CloseableResource {
+final class KubeApi implements AutoCloseable {
 
   private static KubeApi shared;
 
   private final KubeAPIServer server;
   final Path kubeconfig;
-  final KubernetesClient client;
+  /** The admin connection (server URL, CA), parsed from the kubeconfig. */
+  final Config config;
 
   private KubeApi() {
     Path bin = Tools.kubeBinDir();
@@ -46,7 +45,7 @@ final class KubeApi implements ExtensionContext.Store.CloseableResource {
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
-    client = new KubernetesClientBuilder().withConfig(Config.fromKubeconfig(server.getKubeConfigYaml())).build();
+    config = Config.fromKubeconfig(server.getKubeConfigYaml());
   }
 
   /** The shared server, stopped when the test run ends. */
@@ -77,13 +76,27 @@ final class KubeApi implements ExtensionContext.Store.CloseableResource {
 
   void applyCrd(Path file) {
     kubectl("apply", "--server-side", "--force-conflicts", "-f", file.toString()).assertOk("apply " + file);
-    kubectl("wait", "--for=condition=Established", "--timeout=60s", "-f", file.toString()).assertOk("CRD established " + file);
+    // Polled rather than `kubectl wait`, which fails while a fresh CRD has no conditions yet.
+    String names = kubectl("get", "-f", file.toString(), "-o", "name").assertOk("get " + file).stdout().trim();
+    for (String crd : names.split("\\s+")) {
+      long deadline = System.nanoTime() + 60_000_000_000L;
+      while (!"True".equals(kubectl("get", crd, "-o", "jsonpath={.status.conditions[?(@.type==\"Established\")].status}").stdout().trim())) {
+        if (System.nanoTime() > deadline) {
+          throw new AssertionError(crd + " not Established within 60 s");
+        }
+        try {
+          Thread.sleep(200);
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+          throw new AssertionError(e);
+        }
+      }
+    }
   }
 
   @Override
   public void close() {
     try {
-      client.close();
       Files.deleteIfExists(kubeconfig);
     } catch (IOException ignored) {
       // the temp file goes with the JVM's temp dir

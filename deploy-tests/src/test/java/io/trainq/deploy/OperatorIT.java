@@ -42,6 +42,9 @@ import org.junit.jupiter.api.extension.ExtensionContext;
 class OperatorIT {
 
   static final Duration RECONCILE = Duration.ofSeconds(90);
+  /** Its own object names, so its cluster-wide RBAC never collides with another test's release. */
+  static final String FULLNAME = "trainq-op";
+  static final String OPERATOR = FULLNAME + "-operator";
 
   KubeApi api;
   RabbitBroker broker;
@@ -64,7 +67,7 @@ class OperatorIT {
       httpPort = s.getLocalPort();
     }
     Tools.run(List.of(Tools.helm().toString(), "install", Helm.RELEASE, Tools.chart().toString(), "--namespace", ns,
-            "--kubeconfig", api.kubeconfig.toString(), "--skip-crds", "--set", "metrics.port=" + httpPort),
+            "--kubeconfig", api.kubeconfig.toString(), "--skip-crds", "--set", "metrics.port=" + httpPort, "--set", "fullnameOverride=" + FULLNAME),
         null, Map.of(), 180).assertOk("helm install");
     // What the Cluster Operator would create next to its RabbitmqCluster: here, the local cluster's first node.
     api.kubectl("-n", ns, "create", "secret", "generic", "trainq-rabbitmq-default-user",
@@ -74,16 +77,16 @@ class OperatorIT {
 
     Path rootfs = Images.extract(tar, "operator-run");
     JsonNode deployment = Manifests.JSON.readTree(
-        api.kubectl("-n", ns, "get", "deployment/trainq-operator", "-o", "json").assertOk("get deployment").stdout());
+        api.kubectl("-n", ns, "get", "deployment/" + OPERATOR, "-o", "json").assertOk("get deployment").stdout());
     JsonNode pod = deployment.at("/spec/template/spec");
     JsonNode container = pod.at("/containers/0");
-    podName = "trainq-operator-7d9f8c6b5-x2x4q";
+    podName = OPERATOR + "-7d9f8c6b5-x2x4q";
     // Image Env first: the container's env overrides it, as in Kubernetes.
     Map<String, String> env = Images.imageEnv(config);
     env.putAll(podEnv(container));
     mountServiceAccountToken(rootfs, pod.path("serviceAccountName").asText());
     // In-cluster configuration: the API server as the kubernetes Service would present it.
-    URI server = URI.create(api.client.getConfiguration().getMasterUrl());
+    URI server = URI.create(api.config.getMasterUrl());
     env.put("KUBERNETES_SERVICE_HOST", server.getHost());
     env.put("KUBERNETES_SERVICE_PORT", Integer.toString(server.getPort()));
     env.put("HOSTNAME", podName);
@@ -102,6 +105,10 @@ class OperatorIT {
 
   @AfterAll
   void stopOperator() throws Exception {
+    if (ns != null) {
+      Tools.run(List.of(Tools.helm().toString(), "uninstall", Helm.RELEASE, "--namespace", ns,
+          "--kubeconfig", api.kubeconfig.toString()), null, Map.of(), 120);
+    }
     if (operator != null && operator.isAlive()) {
       operator.destroy();
       if (!operator.waitFor(30, TimeUnit.SECONDS)) {
@@ -124,7 +131,7 @@ class OperatorIT {
           HttpResponse.BodyHandlers.ofString()).statusCode()).isEqualTo(200);
     });
     awaitOperator("the leader-election lease").untilAsserted(() ->
-        assertThat(api.kubectl("-n", ns, "get", "lease", "trainq-operator", "-o", "jsonpath={.spec.holderIdentity}").stdout())
+        assertThat(api.kubectl("-n", ns, "get", "lease", OPERATOR, "-o", "jsonpath={.spec.holderIdentity}").stdout())
             .as("log:\n%s", tail()).isEqualTo(podName));
     awaitOperator("/readyz").untilAsserted(() ->
         assertThat(http.send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + httpPort + "/readyz")).build(),
@@ -214,9 +221,9 @@ class OperatorIT {
     String token = api.kubectl("-n", ns, "create", "token", serviceAccount, "--duration=1h").assertOk("create token").stdout().trim();
     Files.writeString(dir.resolve("token"), token);
     Files.writeString(dir.resolve("namespace"), ns);
-    String caData = api.client.getConfiguration().getCaCertData();
+    String caData = api.config.getCaCertData();
     String ca = caData != null ? new String(Base64.getDecoder().decode(caData), StandardCharsets.UTF_8)
-        : Files.readString(Path.of(api.client.getConfiguration().getCaCertFile()));
+        : Files.readString(Path.of(api.config.getCaCertFile()));
     Files.writeString(dir.resolve("ca.crt"), ca);
     Tools.run(List.of("chmod", "-R", "a+rX", rootfs.resolve("var/run/secrets").toString())).assertOk("chmod");
   }
