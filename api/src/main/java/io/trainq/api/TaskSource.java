@@ -6,21 +6,13 @@ import com.fasterxml.jackson.databind.JsonNode;
 import io.fabric8.generator.annotation.Max;
 import io.fabric8.generator.annotation.Min;
 import io.fabric8.generator.annotation.Size;
-import io.fabric8.generator.annotation.ValidationRule;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 
 @JsonInclude(JsonInclude.Include.NON_NULL)
-@ValidationRule(
-    value = "(has(self.count) ? 1 : 0) + (has(self.items) ? 1 : 0) + (has(self.grid) ? 1 : 0) == 1",
-    message = "spec.tasks must set exactly one of count, items or grid",
-    reason = "FieldValueInvalid")
-@ValidationRule(
-    value = "!has(self.grid) || self.grid.all(k, size(self.grid[k]) > 0)",
-    message = "spec.tasks.grid: every parameter needs at least one value",
-    fieldPath = ".grid",
-    reason = "FieldValueInvalid")
+// Exactly one source, and no empty grid dimension: enforced by CrdPostProcessor with
+// minProperties/maxProperties and minItems, because CEL cannot see the untyped grid values.
 public class TaskSource {
   /** Upper bound of tasks in one job, whatever the source. */
   public static final int MAX_TASKS = 1_000_000;

@@ -17,6 +17,26 @@ import java.util.List;
     message = "spec.workers.gpusPerPod must be a multiple of spec.gpusPerTask",
     fieldPath = ".workers.gpusPerPod",
     reason = "FieldValueInvalid")
+@ValidationRule(
+    value = "has(self.retry) == has(oldSelf.retry) && (!has(self.retry) || self.retry == oldSelf.retry)",
+    message = "spec.retry is immutable (the job's queues were declared with it)",
+    fieldPath = ".retry",
+    reason = "FieldValueForbidden")
+@ValidationRule(
+    value = "has(self.taskTimeout) == has(oldSelf.taskTimeout) && (!has(self.taskTimeout) || self.taskTimeout == oldSelf.taskTimeout)",
+    message = "spec.taskTimeout is immutable (the task queue's consumer timeout is derived from it)",
+    fieldPath = ".taskTimeout",
+    reason = "FieldValueForbidden")
+@ValidationRule(
+    value = "has(self.taskTTL) == has(oldSelf.taskTTL) && (!has(self.taskTTL) || self.taskTTL == oldSelf.taskTTL)",
+    message = "spec.taskTTL is immutable (the task queue's message TTL)",
+    fieldPath = ".taskTTL",
+    reason = "FieldValueForbidden")
+@ValidationRule(
+    value = "has(self.rabbitmq) == has(oldSelf.rabbitmq)",
+    message = "spec.rabbitmq is immutable: it cannot be added or removed",
+    fieldPath = ".rabbitmq",
+    reason = "FieldValueForbidden")
 public class TrainingJobSpec {
 
   @Required
@@ -26,6 +46,7 @@ public class TrainingJobSpec {
 
   @Required
   @Size(min = 1, max = 256)
+  @ValidationRule(value = "size(self[0]) > 0", message = "spec.command[0] (the program) must not be empty", reason = "FieldValueInvalid")
   @JsonPropertyDescription("Command (argv) that runs one task. The task's index, parameters and attempt arrive as TRAINQ_TASK_INDEX, TRAINQ_TASK_PARAMS (JSON), TRAINQ_TASK_PARAMS_FILE and TRAINQ_TASK_ATTEMPT; its GPUs as CUDA_VISIBLE_DEVICES.")
   private List<String> command;
 
@@ -52,11 +73,15 @@ public class TrainingJobSpec {
   private RetrySpec retry;
 
   @Default("24h")
+  @Size(max = 32)
   @Pattern(Durations.PATTERN)
+  @ValidationRule(value = "duration(self) >= duration('1s')", message = "spec.taskTimeout must be at least 1s", reason = "FieldValueInvalid")
   @JsonPropertyDescription("Longest a task may run (e.g. 4h, 90m). Its process tree is killed then, and the attempt counts as failed. The broker's consumer timeout is set above it.")
   private String taskTimeout;
 
+  @Size(max = 32)
   @Pattern(Durations.PATTERN)
+  @ValidationRule(value = "duration(self) >= duration('1s')", message = "spec.taskTTL must be at least 1s", reason = "FieldValueInvalid")
   @JsonPropertyDescription("Optional time-to-live of a queued task (e.g. 3m): a task not started within it is dead-lettered with reason `expired`. Off by default.")
   private String taskTTL;
 

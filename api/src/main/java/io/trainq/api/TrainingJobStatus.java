@@ -39,6 +39,9 @@ public class TrainingJobStatus {
   @JsonPropertyDescription("Indexes of tasks running now, in the Indexed Job interval format.")
   private String runningIndexes;
 
+  @JsonPropertyDescription("Unfinished tasks that were retried, by the attempt they are on, in the interval format (e.g. {\"2\": \"4,9-11\", \"3\": \"7\"}). Lets the operator count retries exactly across restarts.")
+  private java.util.Map<String, String> retryingIndexes;
+
   @JsonPropertyDescription("The most recent dead letters (at most 10), newest last.")
   private List<DeadLetter> deadLetters;
 
@@ -150,6 +153,14 @@ public class TrainingJobStatus {
 
   public void setRunningIndexes(String runningIndexes) {
     this.runningIndexes = runningIndexes;
+  }
+
+  public java.util.Map<String, String> getRetryingIndexes() {
+    return retryingIndexes;
+  }
+
+  public void setRetryingIndexes(java.util.Map<String, String> retryingIndexes) {
+    this.retryingIndexes = retryingIndexes;
   }
 
   public List<DeadLetter> getDeadLetters() {

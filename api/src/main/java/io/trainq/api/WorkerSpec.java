@@ -6,6 +6,8 @@ import io.fabric8.generator.annotation.Default;
 import io.fabric8.generator.annotation.Max;
 import io.fabric8.generator.annotation.Min;
 import io.fabric8.generator.annotation.Pattern;
+import io.fabric8.generator.annotation.Size;
+import io.fabric8.generator.annotation.ValidationRule;
 import io.fabric8.kubernetes.api.model.EnvVar;
 import io.fabric8.kubernetes.api.model.ResourceRequirements;
 import io.fabric8.kubernetes.api.model.Toleration;
@@ -13,6 +15,11 @@ import java.util.List;
 import java.util.Map;
 
 @JsonInclude(JsonInclude.Include.NON_NULL)
+@ValidationRule(
+    value = "!has(self.resources) || ((!has(self.resources.limits) || !('nvidia.com/gpu' in self.resources.limits)) && (!has(self.resources.requests) || !('nvidia.com/gpu' in self.resources.requests)))",
+    message = "spec.workers.resources must not set nvidia.com/gpu: it comes from spec.workers.gpusPerPod",
+    fieldPath = ".resources",
+    reason = "FieldValueForbidden")
 public class WorkerSpec {
 
   @Default("1")
@@ -50,6 +57,7 @@ public class WorkerSpec {
   private String serviceAccountName;
 
   @Default("60s")
+  @Size(max = 32)
   @Pattern(Durations.PATTERN)
   @JsonPropertyDescription("A worker with no running task and nothing ready in the queue for this long exits 0, freeing its GPUs.")
   private String idleTimeout;
