@@ -132,7 +132,6 @@ public final class CrdSchemaValidator {
       errors.add(path + ": Invalid value: \"" + typeName(value) + "\": " + path + " in body must be of type " + type + ": \"" + typeName(value) + "\"");
       return;
     }
-    int before = errors.size();
     switch (type) {
       case "object" -> checkObject(schema, (ObjectNode) value, path, errors);
       case "array" -> checkArray(schema, (ArrayNode) value, path, errors);
@@ -151,8 +150,8 @@ public final class CrdSchemaValidator {
         errors.add(path + ": Unsupported value: " + value + ": supported values: " + String.join(", ", vals));
       }
     }
-    // like the API server, CEL rules run only on values that passed the schema
-    if (errors.size() == before && schema.has("x-kubernetes-validations")) {
+    // the API server reports CEL rule failures next to schema errors of the same object
+    if (schema.has("x-kubernetes-validations")) {
       checkRules(schema.get("x-kubernetes-validations"), value, path, errors);
     }
   }

@@ -1,0 +1,433 @@
+package io.trainq.cli.local;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.rabbitmq.client.Connection;
+import io.fabric8.kubernetes.api.model.EnvVar;
+import io.trainq.api.Durations;
+import io.trainq.api.TrainingJob;
+import io.trainq.api.TrainingJobSpec;
+import io.trainq.operator.job.EventStream;
+import io.trainq.operator.job.JobEvent;
+import io.trainq.operator.job.JobProgress;
+import io.trainq.operator.job.JobStatusFold;
+import io.trainq.operator.job.TaskPlan;
+import io.trainq.operator.job.TaskPublisher;
+import io.trainq.operator.job.TopologyDeclarer;
+import io.trainq.protocol.ConfirmingPublisher;
+import io.trainq.protocol.Connections;
+import io.trainq.protocol.JobSettings;
+import io.trainq.protocol.JobTopology;
+import io.trainq.protocol.RabbitSettings;
+import io.trainq.protocol.WorkerEnv;
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Locale;
+import java.util.Map;
+import java.util.UUID;
+import java.util.concurrent.CompletableFuture;
+import java.util.function.Consumer;
+
+/**
+ * `trainq run`: one TrainingJob on this machine. The same job logic as the operator declares the
+ * queues, publishes from a cursor and folds events into exact counts; the state a TrainingJob keeps
+ * in its status is kept in a file instead, written before the events it folds are acknowledged, so a
+ * run stopped at any point (Ctrl-C, a crash, a reboot) continues where it was and counts nothing twice.
+ */
+public final class LocalRun {
+  private static final int PUBLISH_BATCH = 2_000;
+  private static final Duration CONFIRM_TIMEOUT = Duration.ofSeconds(30);
+
+  /** Command-line options. */
+  public static final class Options {
+    public Path file;
+    public Integer gpus;
+    public String rabbitmqUri;
+    public String namespace;
+    public Path stateDir;
+    public boolean fresh;
+    public boolean plain;
+    public Path projectRoot;
+  }
+
+  private final Options o;
+  private final PrintStream out;
+  private final PrintStream err;
+  private volatile boolean interrupted;
+
+  public LocalRun(Options o, PrintStream out, PrintStream err) {
+    this.o = o;
+    this.out = out;
+    this.err = err;
+  }
+
+  /** Runs the job; returns the process exit code. */
+  public int run() {
+    TrainingJob job;
+    try {
+      job = JobFile.read(o.file);
+    } catch (JobFile.InvalidJobException e) {
+      err.println(e.getMessage());
+      return 2;
+    }
+    TrainingJobSpec spec = job.getSpec();
+    String name = job.getMetadata().getName();
+    String ns = o.namespace != null ? o.namespace
+        : job.getMetadata().getNamespace() != null ? job.getMetadata().getNamespace() : "default";
+    int gpusPerTask = spec.effectiveGpusPerTask();
+    List<List<String>> groups;
+    TaskPlan plan;
+    JobSettings settings;
+    try {
+      groups = Gpus.groups(o.gpus != null ? Gpus.simulated(o.gpus) : Gpus.detect(), gpusPerTask);
+      plan = TaskPlan.of(spec.getTasks());
+      settings = settings(spec);
+    } catch (IllegalArgumentException e) {
+      err.println("trainq run: " + e.getMessage());
+      return 2;
+    }
+
+    Path stateDir = o.stateDir != null ? o.stateDir : Path.of(".trainq");
+    Path stateFile = LocalState.file(stateDir, ns, name);
+    String specHash = specHash(spec);
+    LocalState previous;
+    try {
+      previous = LocalState.load(stateFile);
+    } catch (IOException e) {
+      err.println("trainq run: " + e.getMessage());
+      return 2;
+    }
+    if (previous != null && !o.fresh && !previous.specHash().equals(specHash)) {
+      err.println("trainq run: the TrainingJob " + ns + "/" + name + " changed since its last run here (" + stateFile
+          + "): pass --fresh to start it over");
+      return 2;
+    }
+    if (previous != null && !o.fresh && previous.finished()) {
+      out.println("TrainingJob " + ns + "/" + name + " already ran to the end here (" + stateFile + "); pass --fresh to run it again.");
+      printSummary(ns, name, previous.progress(), null, 0, 0, 0);
+      return previous.progress().deadLettered() == 0 ? 0 : 1;
+    }
+
+    ProgressView view = new ProgressView(out, !o.plain && System.console() != null, Duration.ofSeconds(5));
+    RabbitSettings rabbit;
+    try {
+      rabbit = LocalBroker.resolve(o.rabbitmqUri, o.projectRoot, view::log);
+    } catch (IOException | IllegalArgumentException e) {
+      err.println("trainq run: " + e.getMessage());
+      return 2;
+    } catch (InterruptedException e) {
+      return 130;
+    }
+
+    installSignalHandlers();
+    try (Connection conn = Connections.connect(rabbit, "trainq-run " + ns + "/" + name, Duration.ofSeconds(30))) {
+      TopologyDeclarer declarer = new TopologyDeclarer(conn);
+      if (previous != null && o.fresh) {
+        forget(declarer, new JobTopology(ns, name, previous.uid()), settings, view);
+      }
+      LocalState state = previous != null && !o.fresh ? previous
+          : new LocalState(UUID.randomUUID().toString(), specHash, 0, JobProgress.empty(plan.size()), false);
+      state.save(stateFile);
+      return runJob(conn, declarer, new JobTopology(ns, name, state.uid()), state, stateFile, spec, plan, settings, groups, rabbit, view);
+    } catch (IOException e) {
+      err.println("trainq run: " + e.getMessage());
+      return 2;
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return 130;
+    }
+  }
+
+  private int runJob(Connection conn, TopologyDeclarer declarer, JobTopology topology, LocalState initial, Path stateFile,
+      TrainingJobSpec spec, TaskPlan plan, JobSettings settings, List<List<String>> groups, RabbitSettings rabbit,
+      ProgressView view) throws IOException, InterruptedException {
+    String ns = topology.namespace();
+    String name = topology.name();
+    TopologyDeclarer.Result declared = declarer.declare(topology, settings);
+    if (!declared.ok()) {
+      err.println("trainq run: " + declared.object() + ": " + declared.detail());
+      return 1;
+    }
+    boolean resumed = initial.publishCursor() > 0;
+    view.log((resumed ? "Continuing" : "Running") + " TrainingJob " + ns + "/" + name + ": " + plan.size() + " tasks on "
+        + groups.size() + " worker(s) of " + spec.effectiveGpusPerTask() + " GPU(s), queue " + topology.taskQueue()
+        + (resumed ? " (" + initial.progress().progressText() + " done before)" : ""));
+
+    JobStatusFold fold = JobStatusFold.restore(initial.progress(), spec.effectiveGpusPerTask());
+    Object lock = new Object();
+    LocalState[] state = {initial};
+    double busyAtStart = initial.progress().busyGpuSeconds();
+
+    String eventsQueue = "tq." + topology.key() + ".events";
+    EventStream.Handler store = batch -> {
+      try {
+        synchronized (lock) {
+          boolean changed = false;
+          for (JobEvent e : batch) {
+            if (topology.key().equals(e.jobKey())) {
+              changed |= fold.apply(e);
+            }
+          }
+          if (changed) {
+            state[0] = state[0].withProgress(fold.progress());
+            state[0].save(stateFile);
+          }
+        }
+        return CompletableFuture.completedFuture(null);
+      } catch (IOException | RuntimeException e) {
+        return CompletableFuture.failedFuture(e);
+      }
+    };
+    Path logFile = stateFile.resolveSibling(ns + "." + name + ".log");
+    Consumer<String> workerLog = fileLog(logFile, view);
+    view.log("Worker logs: " + logFile);
+
+    List<Map<String, String>> envs = workerEnvs(topology, settings, spec, groups, rabbit, view);
+    Path workDir = spec.getWorkingDir() == null ? null : Path.of(spec.getWorkingDir());
+    try (EventStream events = EventStream.start(conn, EventStream.Options.defaults().withQueue(eventsQueue)
+            .withBindingKeys(List.of(topology.key())), store, "trainq-run");
+         WorkerSupervisor workers = new WorkerSupervisor(envs, spec.getCommand(), workDir, line -> {
+           if (line.startsWith("[worker ")) {
+             workerLog.accept(line);
+           } else {
+             view.log(line);
+             workerLog.accept(line);
+           }
+         });
+         ConfirmingPublisher confirming = new ConfirmingPublisher(conn.createChannel())) {
+      workers.start();
+      TaskPublisher publisher = new TaskPublisher(confirming, TaskPublisher.DEFAULT_WINDOW);
+      long cursor = initial.publishCursor();
+      int publishFailures = 0;
+      while (!interrupted) {
+        JobProgress p;
+        synchronized (lock) {
+          p = fold.progress();
+        }
+        view.update(snapshot(p, workers, groups.size()));
+        if (workers.fatalError() != null) {
+          view.finish(snapshot(p, workers, groups.size()));
+          err.println("trainq run: " + workers.fatalError() + "; worker logs: " + logFile);
+          return 2;
+        }
+        if (cursor < plan.size()) {
+          TaskPublisher.Result r = publisher.publish(topology, plan, cursor, PUBLISH_BATCH, CONFIRM_TIMEOUT);
+          cursor = r.cursor();
+          synchronized (lock) {
+            state[0] = state[0].withCursor(cursor);
+            state[0].save(stateFile);
+          }
+          if (!r.complete()) {
+            if (++publishFailures > 10) {
+              err.println("trainq run: cannot publish tasks: " + r.failure().getMessage());
+              return 1;
+            }
+            view.log("publishing paused: " + r.failure().getMessage() + "; retrying");
+            Thread.sleep(1000);
+          }
+          continue;
+        }
+        if (p.done()) {
+          break;
+        }
+        Thread.sleep(200);
+      }
+
+      JobProgress p;
+      if (interrupted) {
+        view.log("Stopping: running tasks go back to the queue; run the same command again to continue.");
+        workers.stop(Duration.ofSeconds(30));
+        drain(events);
+        synchronized (lock) {
+          p = fold.progress();
+        }
+        view.finish(snapshot(p, workers, groups.size()));
+        out.println("Stopped at " + p.progressText() + ". State kept in " + stateFile + ".");
+        return 130;
+      }
+      workers.stop(Duration.ofSeconds(30));
+      synchronized (lock) {
+        p = fold.progress();
+        state[0] = state[0].withProgress(p).withFinished(true);
+        state[0].save(stateFile);
+      }
+      view.finish(snapshot(p, workers, groups.size()));
+      int gpus = groups.size() * spec.effectiveGpusPerTask();
+      printSummary(ns, name, p, view.elapsed(), workers.restarts(), gpus, p.busyGpuSeconds() - busyAtStart);
+      events.close();
+      cleanUp(conn, declarer, topology, settings, eventsQueue, p, view);
+      return p.deadLettered() == 0 ? 0 : 1;
+    }
+  }
+
+  /** Waits until the workers' last events are folded, so a continued run starts from exact counts. */
+  private static void drain(EventStream events) throws InterruptedException {
+    long deadline = System.nanoTime() + Duration.ofSeconds(5).toNanos();
+    long last = -1;
+    while (System.nanoTime() < deadline) {
+      long acked = events.acknowledged();
+      if (events.unacknowledged() == 0 && acked == last) {
+        return;
+      }
+      last = acked;
+      Thread.sleep(300);
+    }
+  }
+
+  private static void cleanUp(Connection conn, TopologyDeclarer declarer, JobTopology topology, JobSettings settings,
+      String eventsQueue, JobProgress p, ProgressView view) {
+    try (var ch = conn.createChannel()) {
+      ch.queueDelete(eventsQueue);
+      if (p.deadLettered() == 0) {
+        declarer.delete(topology, settings);
+      } else {
+        ch.queueDelete(topology.taskQueue());
+        for (Duration d : JobTopology.retryDelays(settings)) {
+          ch.queueDelete(topology.retryQueue(d));
+        }
+        view.log("Dead letters stay in " + topology.deadLetterQueue() + " for inspection.");
+      }
+    } catch (IOException | java.util.concurrent.TimeoutException | RuntimeException e) {
+      view.log("could not delete the job's queues: " + e.getMessage());
+    }
+  }
+
+  private static void forget(TopologyDeclarer declarer, JobTopology old, JobSettings settings, ProgressView view) {
+    try {
+      List<String> gone = declarer.delete(old, settings);
+      if (!gone.isEmpty()) {
+        view.log("--fresh: deleted the earlier run's queues " + gone);
+      }
+    } catch (IOException e) {
+      view.log("--fresh: could not delete the earlier run's queues: " + e.getMessage());
+    }
+  }
+
+  private List<Map<String, String>> workerEnvs(JobTopology topology, JobSettings settings, TrainingJobSpec spec,
+      List<List<String>> groups, RabbitSettings rabbit, ProgressView view) {
+    Map<String, String> common = new LinkedHashMap<>();
+    var w = spec.effectiveWorkers();
+    if (w.getEnv() != null) {
+      for (EnvVar v : w.getEnv()) {
+        if (v.getValueFrom() != null) {
+          view.log("spec.workers.env " + v.getName() + ": valueFrom needs Kubernetes and is ignored by trainq run");
+        } else {
+          common.put(v.getName(), v.getValue() == null ? "" : v.getValue());
+        }
+      }
+    }
+    common.putAll(rabbit.toEnv());
+    common.putAll(WorkerEnv.forJob(topology, settings, spec.effectiveGpusPerTask()));
+    // the runner decides when workers stop: not when idle, but when the job is done
+    common.put(WorkerEnv.IDLE_TIMEOUT_MS, "0");
+    common.put(WorkerEnv.HTTP_PORT, "0");
+    common.put(WorkerEnv.SHUTDOWN_GRACE_MS, "3000");
+    common.put(WorkerEnv.EXTRA_PREFETCH, Integer.toString(w.effectiveExtraPrefetch()));
+    if (spec.getWorkingDir() != null) {
+      common.put(WorkerEnv.WORKING_DIR, spec.getWorkingDir());
+    }
+    List<Map<String, String>> envs = new ArrayList<>();
+    for (int i = 0; i < groups.size(); i++) {
+      Map<String, String> env = new LinkedHashMap<>(common);
+      env.put(WorkerEnv.GPUS, String.join(",", groups.get(i)));
+      env.put(WorkerEnv.WORKER_NAME, "local-" + i + "-" + ProcessHandle.current().pid());
+      envs.add(env);
+    }
+    return envs;
+  }
+
+  /** The job settings of a spec, with the schema's defaults where the file left them out. */
+  public static JobSettings settings(TrainingJobSpec spec) {
+    var retry = spec.effectiveRetry();
+    var backoff = retry.effectiveBackoff();
+    return new JobSettings(
+        retry.effectiveMaxAttempts(),
+        backoff.effectiveInitial(),
+        backoff.effectiveMax(),
+        Durations.parse(spec.getTaskTimeout() == null ? "24h" : spec.getTaskTimeout()),
+        spec.getTaskTTL() == null ? null : Durations.parse(spec.getTaskTTL()),
+        retry.effectiveDeliveryLimit());
+  }
+
+  private static ProgressView.Snapshot snapshot(JobProgress p, WorkerSupervisor w, int workers) {
+    return new ProgressView.Snapshot(p.total(), p.succeeded(), p.deadLettered(), p.running(), (int) p.retried(), w.alive(), workers);
+  }
+
+  private void printSummary(String ns, String name, JobProgress p, Duration elapsed, int restarts, int gpus, double busyGpuSeconds) {
+    String outcome = p.deadLettered() == 0 ? "Succeeded" : "Failed";
+    out.println();
+    out.println("TrainingJob " + ns + "/" + name + " " + outcome + (elapsed == null ? "" : " in " + ProgressView.clock(elapsed)));
+    out.printf(Locale.ROOT, "  %-18s %d%n", "tasks", p.total());
+    out.printf(Locale.ROOT, "  %-18s %d%n", "succeeded", p.succeeded());
+    out.printf(Locale.ROOT, "  %-18s %d%n", "dead-lettered", p.deadLettered());
+    out.printf(Locale.ROOT, "  %-18s %d%n", "retries", p.retried());
+    if (elapsed != null) {
+      out.printf(Locale.ROOT, "  %-18s %d%n", "worker restarts", restarts);
+      double allocated = gpus * (elapsed.toMillis() / 1000.0);
+      out.printf(Locale.ROOT, "  %-18s %.0f%%%n", "GPU utilization", allocated <= 0 ? 0 : 100.0 * busyGpuSeconds / allocated);
+    }
+    if (!p.deadLetters().isEmpty()) {
+      out.println();
+      out.println("Dead letters (the last " + p.deadLetters().size() + "):");
+      out.printf(Locale.ROOT, "  %-7s %-9s %-15s %-5s %s%n", "INDEX", "ATTEMPTS", "REASON", "EXIT", "LAST ERROR");
+      for (JobProgress.DeadLetterInfo d : p.deadLetters()) {
+        String error = d.lastError() == null ? "" : d.lastError().replace('\n', ' ').strip();
+        if (error.length() > 100) {
+          error = "…" + error.substring(error.length() - 99);
+        }
+        out.printf(Locale.ROOT, "  %-7d %-9d %-15s %-5s %s%n", d.index(), d.attempts(), d.reason(),
+            d.exitCode() == null ? "-" : d.exitCode().toString(), error);
+      }
+      out.println("Indexes: " + p.failedIndexes());
+    }
+  }
+
+  private void installSignalHandlers() {
+    try {
+      sun.misc.Signal.handle(new sun.misc.Signal("INT"), s -> interrupted = true);
+      sun.misc.Signal.handle(new sun.misc.Signal("TERM"), s -> interrupted = true);
+    } catch (IllegalArgumentException e) {
+      // a JVM that reserves these signals stops the run through its default handling
+    }
+  }
+
+  private static Consumer<String> fileLog(Path file, ProgressView view) {
+    try {
+      Files.createDirectories(file.getParent());
+      var w = Files.newBufferedWriter(file, StandardCharsets.UTF_8, StandardOpenOption.CREATE, StandardOpenOption.APPEND);
+      return line -> {
+        synchronized (w) {
+          try {
+            w.write(line);
+            w.newLine();
+            w.flush();
+          } catch (IOException e) {
+            // the terminal still shows progress; a full disk must not stop the job
+          }
+        }
+      };
+    } catch (IOException e) {
+      view.log("cannot write worker logs to " + file + ": " + e.getMessage());
+      return line -> { };
+    }
+  }
+
+  static String specHash(TrainingJobSpec spec) {
+    try {
+      byte[] json = new ObjectMapper().writeValueAsBytes(spec);
+      return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(json)).substring(0, 16);
+    } catch (IOException | NoSuchAlgorithmException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+}
