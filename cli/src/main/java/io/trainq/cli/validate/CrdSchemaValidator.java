@@ -41,6 +41,11 @@ public final class CrdSchemaValidator {
       .build();
   private final CelRuntime runtime = CelRuntimeFactory.standardCelRuntimeBuilder().build();
   private final Map<String, CelRuntime.Program> programs = new ConcurrentHashMap<>();
+  /** The API server's note when schema errors kept it from evaluating the CEL rules. */
+  static final String RULES_NOT_CHECKED = "<nil>: Invalid value: null: some validation rules were not checked because the object was invalid; correct the existing errors to complete validation";
+  // per validate() call; validate is not reentrant
+  private boolean blocking;
+  private List<String> currentRuleErrors;
 
   public CrdSchemaValidator(JsonNode openApiV3Schema) {
     this.rootSchema = openApiV3Schema;
@@ -66,6 +71,8 @@ public final class CrdSchemaValidator {
    */
   public List<String> validate(ObjectNode object) {
     List<String> errors = new ArrayList<>();
+    List<Runnable> rules = new ArrayList<>();
+    blocking = false;
     applyDefaults(rootSchema, object);
     // metadata is the API server's own; only spec and status follow the CRD schema
     JsonNode props = rootSchema.path("properties");
@@ -73,13 +80,24 @@ public final class CrdSchemaValidator {
       JsonNode s = props.get(top);
       JsonNode v = object.get(top);
       if (s != null && v != null) {
-        check(s, v, top, errors);
+        check(s, v, top, errors, rules);
       }
     }
     for (String req : iterable(rootSchema.path("required"))) {
       if (!object.has(req)) {
         errors.add(req + ": Required value");
+        blocking = true;
       }
+    }
+    // as the API server: a missing field, a wrong type, too many items or an unsupported value stop the
+    // CEL rules, which could not evaluate meaningfully, and it says so
+    if (blocking) {
+      errors.add(RULES_NOT_CHECKED);
+    } else {
+      List<String> ruleErrors = new ArrayList<>();
+      currentRuleErrors = ruleErrors;
+      rules.forEach(Runnable::run);
+      errors.addAll(ruleErrors);
     }
     return errors;
   }
@@ -114,27 +132,30 @@ public final class CrdSchemaValidator {
     }
   }
 
-  private void check(JsonNode schema, JsonNode value, String path, List<String> errors) {
+  private void check(JsonNode schema, JsonNode value, String path, List<String> errors, List<Runnable> rules) {
     if (value.isNull()) {
       if (!schema.path("nullable").asBoolean(false)) {
         errors.add(path + ": Invalid value: \"null\": " + path + " in body must be of type " + schema.path("type").asText("object") + ": \"null\"");
+        blocking = true;
       }
       return;
     }
     if (schema.path("x-kubernetes-int-or-string").asBoolean(false)) {
       if (!value.isIntegralNumber() && !value.isTextual()) {
         errors.add(path + ": Invalid value: \"" + typeName(value) + "\": " + path + " in body must be of type integer or string: \"" + typeName(value) + "\"");
+        blocking = true;
       }
       return;
     }
     String type = schema.path("type").asText("");
     if (!type.isEmpty() && !typeMatches(type, value)) {
       errors.add(path + ": Invalid value: \"" + typeName(value) + "\": " + path + " in body must be of type " + type + ": \"" + typeName(value) + "\"");
+      blocking = true;
       return;
     }
     switch (type) {
-      case "object" -> checkObject(schema, (ObjectNode) value, path, errors);
-      case "array" -> checkArray(schema, (ArrayNode) value, path, errors);
+      case "object" -> checkObject(schema, (ObjectNode) value, path, errors, rules);
+      case "array" -> checkArray(schema, (ArrayNode) value, path, errors, rules);
       case "integer", "number" -> checkNumber(schema, value, path, errors);
       case "string" -> checkString(schema, value.asText(), path, errors);
       default -> { }
@@ -148,21 +169,23 @@ public final class CrdSchemaValidator {
         List<String> vals = new ArrayList<>();
         schema.get("enum").forEach(a -> vals.add(a.toString()));
         errors.add(path + ": Unsupported value: " + value + ": supported values: " + String.join(", ", vals));
+        blocking = true;
       }
     }
-    // the API server reports CEL rule failures next to schema errors of the same object
     if (schema.has("x-kubernetes-validations")) {
-      checkRules(schema.get("x-kubernetes-validations"), value, path, errors);
+      JsonNode ruleList = schema.get("x-kubernetes-validations");
+      rules.add(() -> checkRules(ruleList, value, path, currentRuleErrors));
     }
   }
 
-  private void checkObject(JsonNode schema, ObjectNode value, String path, List<String> errors) {
+  private void checkObject(JsonNode schema, ObjectNode value, String path, List<String> errors, List<Runnable> rules) {
     JsonNode props = schema.path("properties");
     JsonNode additional = schema.get("additionalProperties");
     boolean preserve = schema.path("x-kubernetes-preserve-unknown-fields").asBoolean(false);
     for (String req : iterable(schema.path("required"))) {
       if (!value.has(req)) {
         errors.add(path + "." + req + ": Required value");
+        blocking = true;
       }
     }
     for (Iterator<Map.Entry<String, JsonNode>> it = value.fields(); it.hasNext(); ) {
@@ -173,7 +196,7 @@ public final class CrdSchemaValidator {
         childSchema = additional;
       }
       if (childSchema != null) {
-        check(childSchema, e.getValue(), childPath, errors);
+        check(childSchema, e.getValue(), childPath, errors, rules);
       } else if (!preserve && (additional == null || !additional.asBoolean(false))) {
         // kubectl apply's strict field validation says it this way
         errors.add("unknown field \"" + childPath + "\"");
@@ -184,22 +207,24 @@ public final class CrdSchemaValidator {
       errors.add(path + ": Invalid value: " + n + ": " + path + " in body should have at least " + schema.get("minProperties").asInt() + " properties");
     }
     if (schema.has("maxProperties") && n > schema.get("maxProperties").asInt()) {
-      errors.add(path + ": Too many: " + n + ": must have at most " + schema.get("maxProperties").asInt() + " items");
+      errors.add(path + ": Too many: " + n + ": must have at most " + items(schema.get("maxProperties").asInt()));
+      blocking = true;
     }
   }
 
-  private void checkArray(JsonNode schema, ArrayNode value, String path, List<String> errors) {
+  private void checkArray(JsonNode schema, ArrayNode value, String path, List<String> errors, List<Runnable> rules) {
     int n = value.size();
     if (schema.has("minItems") && n < schema.get("minItems").asInt()) {
       errors.add(path + ": Invalid value: " + n + ": " + path + " in body should have at least " + schema.get("minItems").asInt() + " items");
     }
     if (schema.has("maxItems") && n > schema.get("maxItems").asInt()) {
-      errors.add(path + ": Too many: " + n + ": must have at most " + schema.get("maxItems").asInt() + " items");
+      errors.add(path + ": Too many: " + n + ": must have at most " + items(schema.get("maxItems").asInt()));
+      blocking = true;
     }
     JsonNode items = schema.get("items");
     if (items != null) {
       for (int i = 0; i < n; i++) {
-        check(items, value.get(i), path + "[" + i + "]", errors);
+        check(items, value.get(i), path + "[" + i + "]", errors, rules);
       }
     }
   }
@@ -222,6 +247,7 @@ public final class CrdSchemaValidator {
     }
     if (schema.has("maxLength") && len > schema.get("maxLength").asInt()) {
       errors.add(path + ": Too long: may not be more than " + schema.get("maxLength").asInt() + " bytes");
+      blocking = true;
     }
     if (schema.has("pattern") && !Pattern.compile(schema.get("pattern").asText()).matcher(v).find()) {
       errors.add(path + ": Invalid value: \"" + v + "\": " + path + " in body should match '" + schema.get("pattern").asText() + "'");
@@ -229,25 +255,46 @@ public final class CrdSchemaValidator {
   }
 
   private void checkRules(JsonNode rules, JsonNode value, String path, List<String> errors) {
+    String shown = "\"" + typeName(value) + "\"";
     for (JsonNode rule : rules) {
       String expr = rule.path("rule").asText();
       if (expr.contains("oldSelf")) {
         continue;
       }
-      boolean ok;
+      String msg = rule.has("message") ? rule.get("message").asText() : "failed rule: " + expr;
+      Object result;
       try {
-        Object result = program(expr).eval(Map.of("self", toCel(value)));
-        ok = Boolean.TRUE.equals(result);
+        result = program(expr).eval(Map.of("self", toCel(value)));
       } catch (CelEvaluationException e) {
-        ok = false;
+        // the API server reports an evaluation error at the rule's own node, whatever its fieldPath
+        errors.add(path + ": Invalid value: " + shown + ": " + goStyle(e) + " evaluating rule: " + msg);
+        continue;
       }
-      if (!ok) {
-        String at = path + (rule.has("fieldPath") ? rule.get("fieldPath").asText() : "");
-        String msg = rule.has("message") ? rule.get("message").asText() : "failed rule: " + expr;
-        String shown = value.isObject() ? "\"object\"" : value.isArray() ? "\"array\"" : value.toString();
-        errors.add(at + ": Invalid value: " + shown + ": " + msg);
+      if (!Boolean.TRUE.equals(result)) {
+        if (rule.has("fieldPath")) {
+          errors.add(path + rule.get("fieldPath").asText() + ": Invalid value: " + msg);
+        } else {
+          errors.add(path + ": Invalid value: " + shown + ": " + msg);
+        }
       }
     }
+  }
+
+  /** cel-go's wording of the evaluation errors a TrainingJob's rules can hit (the API server runs cel-go). */
+  static String goStyle(CelEvaluationException e) {
+    String m = String.valueOf(e.getMessage());
+    java.util.regex.Matcher idx = Pattern.compile("[Ii]ndex out of bounds:? ?(-?\\d+)").matcher(m);
+    if (idx.find()) {
+      return "index out of bounds: " + idx.group(1);
+    }
+    if (m.toLowerCase(java.util.Locale.ROOT).contains("duration")) {
+      return "type conversion error from 'string' to 'google.protobuf.Duration'";
+    }
+    return m.replaceFirst("^evaluation error[^:]*: ", "");
+  }
+
+  private static String items(int n) {
+    return n == 1 ? "1 item" : n + " items";
   }
 
   private CelRuntime.Program program(String expr) {
