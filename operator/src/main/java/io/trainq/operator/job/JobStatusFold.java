@@ -322,6 +322,16 @@ public final class JobStatusFold {
     return succeeded() + deadLettered() >= total;
   }
 
+  /** Whether task {@code index} is counted succeeded. */
+  public boolean isSucceeded(int index) {
+    return index >= 0 && succeeded.get(index);
+  }
+
+  /** Whether task {@code index} is counted dead-lettered. */
+  public boolean isDeadLettered(int index) {
+    return index >= 0 && deadLettered.get(index);
+  }
+
   /** A copy of the succeeded indexes. */
   public BitSet succeededIndexes() {
     return (BitSet) succeeded.clone();

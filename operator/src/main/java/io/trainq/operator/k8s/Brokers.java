@@ -1,0 +1,167 @@
+package io.trainq.operator.k8s;
+
+import com.rabbitmq.client.Connection;
+import io.trainq.operator.job.EventStream;
+import io.trainq.operator.job.TopologyDeclarer;
+import io.trainq.protocol.ConfirmingPublisher;
+import io.trainq.protocol.Connections;
+import io.trainq.protocol.RabbitSettings;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.LinkedBlockingQueue;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The operator's broker connections: one long-lived, recovering connection per distinct broker
+ * (the operator's default one and any a job names in spec.rabbitmq), each with a small pool of
+ * confirming publishers and the events stream that folds its jobs' events.
+ */
+final class Brokers implements AutoCloseable {
+  private static final Logger log = LoggerFactory.getLogger(Brokers.class);
+  private static final Duration CONNECT_TIMEOUT = Duration.ofSeconds(3);
+
+  private final String identity;
+  private final EventStream.Options eventOptions;
+  private final EventStream.Handler handler;
+  private final Map<String, Broker> brokers = new ConcurrentHashMap<>();
+
+  Brokers(String identity, EventStream.Options eventOptions, EventStream.Handler handler) {
+    this.identity = identity;
+    this.eventOptions = eventOptions;
+    this.handler = handler;
+  }
+
+  /** One broker: a connection, its declarer, publishers and events stream. */
+  static final class Broker {
+    final RabbitSettings settings;
+    final Connection connection;
+    final TopologyDeclarer declarer;
+    private final LinkedBlockingQueue<ConfirmingPublisher> idle = new LinkedBlockingQueue<>();
+    private volatile EventStream events;
+    private volatile String eventsProblem;
+
+    Broker(RabbitSettings settings, Connection connection) {
+      this.settings = settings;
+      this.connection = connection;
+      this.declarer = new TopologyDeclarer(connection);
+    }
+
+    /** A publisher for the caller alone until {@link #release}. */
+    ConfirmingPublisher borrow() throws IOException {
+      ConfirmingPublisher p;
+      while ((p = idle.poll()) != null) {
+        if (p.channel().isOpen()) {
+          return p;
+        }
+      }
+      return new ConfirmingPublisher(connection.createChannel());
+    }
+
+    void release(ConfirmingPublisher p) {
+      if (p.channel().isOpen() && p.inFlight() == 0 && idle.size() < 8) {
+        idle.add(p);
+      } else {
+        p.close();
+      }
+    }
+
+    /** Why the events stream does not run, or null when it does. */
+    String eventsProblem() {
+      return eventsProblem;
+    }
+
+    EventStream events() {
+      return events;
+    }
+
+    void close() {
+      EventStream e = events;
+      if (e != null) {
+        e.close();
+      }
+      idle.forEach(ConfirmingPublisher::close);
+      try {
+        connection.close(5000);
+      } catch (IOException | RuntimeException ex) {
+        log.debug("closing {}: {}", settings, ex.toString());
+      }
+    }
+  }
+
+  /**
+   * The broker for these settings, connecting (and starting its events stream) on first use.
+   *
+   * @throws IOException when the broker cannot be reached within a few seconds
+   */
+  Broker get(RabbitSettings settings) throws IOException, InterruptedException {
+    String key = key(settings);
+    Broker b = brokers.get(key);
+    if (b == null) {
+      synchronized (this) {
+        b = brokers.get(key);
+        if (b == null) {
+          Connection c = Connections.connect(settings, "trainq-operator " + identity, CONNECT_TIMEOUT);
+          b = new Broker(settings, c);
+          brokers.put(key, b);
+          log.info("connected to RabbitMQ at {}", settings.addressList());
+        }
+      }
+    }
+    ensureEvents(b);
+    return b;
+  }
+
+  private void ensureEvents(Broker b) {
+    if (b.events != null) {
+      return;
+    }
+    synchronized (b) {
+      if (b.events != null) {
+        return;
+      }
+      try {
+        b.events = EventStream.start(b.connection, eventOptions, handler, identity);
+        b.eventsProblem = null;
+        log.info("consuming events from {} on {}", eventOptions.queue(), b.settings.addressList());
+      } catch (IOException e) {
+        b.eventsProblem = "events queue " + eventOptions.queue() + ": " + e.getMessage();
+        log.error("cannot consume events: {}", b.eventsProblem);
+      }
+    }
+  }
+
+  /** Every broker's events stream, for metrics. */
+  List<EventStream> eventStreams() {
+    List<EventStream> out = new ArrayList<>();
+    brokers.values().forEach(b -> {
+      if (b.events != null) {
+        out.add(b.events);
+      }
+    });
+    return out;
+  }
+
+  @Override
+  public void close() {
+    brokers.values().forEach(Broker::close);
+    brokers.clear();
+  }
+
+  static String key(RabbitSettings s) {
+    try {
+      byte[] d = MessageDigest.getInstance("SHA-256").digest(s.password().getBytes(StandardCharsets.UTF_8));
+      return s.addressList() + "|" + s.username() + "|" + s.vhost() + "|" + HexFormat.of().formatHex(d, 0, 8);
+    } catch (NoSuchAlgorithmException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+}

@@ -1,0 +1,57 @@
+package io.trainq.operator.k8s;
+
+import io.javaoperatorsdk.operator.processing.event.ResourceID;
+import io.trainq.operator.job.EventStream;
+import io.trainq.operator.job.JobEvent;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Optional;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CompletionStage;
+import java.util.function.Consumer;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The events stream's handler: folds each job's events into its runtime at once and asks for a
+ * reconciliation, which stores the status; the batch's future completes when every job's status
+ * holding these events is stored. Events of jobs that no longer exist complete at once (dropped).
+ */
+final class FoldingHandler implements EventStream.Handler {
+  private static final Logger log = LoggerFactory.getLogger(FoldingHandler.class);
+
+  private final JobRegistry registry;
+  private volatile Consumer<ResourceID> reconcile = id -> {};
+
+  FoldingHandler(JobRegistry registry) {
+    this.registry = registry;
+  }
+
+  void onFolded(Consumer<ResourceID> reconcile) {
+    this.reconcile = reconcile;
+  }
+
+  @Override
+  public CompletionStage<?> store(List<JobEvent> batch) {
+    Map<String, List<JobEvent>> byJob = new LinkedHashMap<>();
+    for (JobEvent e : batch) {
+      byJob.computeIfAbsent(e.jobKey(), k -> new ArrayList<>()).add(e);
+    }
+    List<CompletableFuture<Void>> stored = new ArrayList<>();
+    for (Map.Entry<String, List<JobEvent>> e : byJob.entrySet()) {
+      Optional<JobRuntime> rt = registry.byKey(e.getKey());
+      if (rt.isEmpty()) {
+        log.debug("dropping {} events of job {}, which does not exist (any more)", e.getValue().size(), e.getKey());
+        continue;
+      }
+      CompletableFuture<Void> f = rt.get().fold(e.getValue());
+      if (!f.isDone()) {
+        reconcile.accept(rt.get().id);
+      }
+      stored.add(f);
+    }
+    return CompletableFuture.allOf(stored.toArray(new CompletableFuture[0]));
+  }
+}

@@ -1,0 +1,243 @@
+package io.trainq.operator.k8s;
+
+import io.javaoperatorsdk.operator.processing.event.ResourceID;
+import io.trainq.api.BackoffSpec;
+import io.trainq.api.Durations;
+import io.trainq.api.RetrySpec;
+import io.trainq.api.TrainingJob;
+import io.trainq.api.TrainingJobSpec;
+import io.trainq.operator.job.JobEvent;
+import io.trainq.operator.job.JobProgress;
+import io.trainq.operator.job.JobStatusFold;
+import io.trainq.operator.job.TaskPlan;
+import io.trainq.protocol.JobSettings;
+import io.trainq.protocol.JobTopology;
+import io.trainq.protocol.TaskEvent;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.atomic.AtomicLong;
+
+/**
+ * What the operator keeps in memory for one TrainingJob (by uid): its plan and settings, derived once
+ * from the immutable part of the spec, and its fold with the versions that tie folded events to
+ * stored statuses. Events wait in {@link #fold} until a status at least as new as their fold
+ * version is stored ({@link #stored}); only then are they acknowledged.
+ */
+final class JobRuntime {
+  final ResourceID id;
+  final String uid;
+  final JobTopology topology;
+  final int gpusPerTask;
+  /** Null when the spec cannot run; then {@link #specError} says why. */
+  final TaskPlan plan;
+  final JobSettings settings;
+  final String specError;
+  private final JobStatusFold fold;
+  private long version;
+  private long storedVersion;
+  private final TreeMap<Long, List<CompletableFuture<Void>>> waiters = new TreeMap<>();
+  private boolean closed;
+
+  // Reconciler-owned state (one reconciliation per job at a time).
+  volatile boolean topologyReady;
+  volatile long lastDeclareMillis;
+  volatile long cursor;
+  volatile double allocatedGpuSeconds;
+  volatile long lastAccountMillis;
+  volatile long requeueSinceMillis;
+  volatile String lastPhase;
+  final Set<String> warnedOnce = ConcurrentHashMap.newKeySet();
+
+  // For metrics: folded outcomes and task durations.
+  final Map<String, AtomicLong> outcomes = new ConcurrentHashMap<>();
+  final DurationHistogram durations = new DurationHistogram();
+
+  private JobRuntime(TrainingJob job, TaskPlan plan, JobSettings settings, String specError, JobProgress restored) {
+    this.id = ResourceID.fromResource(job);
+    this.uid = job.getMetadata().getUid();
+    this.topology = new JobTopology(job.getMetadata().getNamespace(), job.getMetadata().getName(), uid);
+    this.gpusPerTask = job.getSpec() == null ? 1 : job.getSpec().effectiveGpusPerTask();
+    this.plan = plan;
+    this.settings = settings;
+    this.specError = specError;
+    this.fold = restored == null ? new JobStatusFold(plan == null ? 0 : plan.size(), gpusPerTask)
+        : JobStatusFold.restore(restored, gpusPerTask);
+  }
+
+  /** The runtime of a job seen for the first time (or again after a restart), its fold restored from the status. */
+  static JobRuntime of(TrainingJob job) {
+    TaskPlan plan = null;
+    JobSettings settings = null;
+    String error = null;
+    try {
+      if (job.getSpec() == null) {
+        throw new IllegalArgumentException("spec is missing");
+      }
+      plan = TaskPlan.of(job.getSpec().getTasks());
+      settings = settings(job.getSpec());
+    } catch (IllegalArgumentException e) {
+      error = e.getMessage();
+      plan = null;
+    }
+    JobProgress restored = null;
+    if (plan != null && job.getStatus() != null) {
+      restored = StatusMapper.progressOf(job.getStatus(), plan.size());
+    }
+    JobRuntime rt;
+    try {
+      rt = new JobRuntime(job, plan, settings, error, restored);
+    } catch (IllegalArgumentException e) {
+      // a status edited into something unreadable: count from scratch rather than not at all
+      rt = new JobRuntime(job, plan, settings, error, null);
+    }
+    if (job.getStatus() != null) {
+      if (job.getStatus().getPublishCursor() != null) {
+        rt.cursor = job.getStatus().getPublishCursor();
+      }
+      if (job.getStatus().getAllocatedGpuSeconds() != null) {
+        rt.allocatedGpuSeconds = job.getStatus().getAllocatedGpuSeconds();
+      }
+      rt.lastPhase = job.getStatus().getPhase();
+    }
+    return rt;
+  }
+
+  /** The job's settings as the worker and the queues see them. */
+  static JobSettings settings(TrainingJobSpec spec) {
+    RetrySpec r = spec.effectiveRetry();
+    BackoffSpec b = r.effectiveBackoff();
+    return new JobSettings(r.effectiveMaxAttempts(), b.effectiveInitial(), b.effectiveMax(),
+        Durations.parse(spec.getTaskTimeout() == null ? "24h" : spec.getTaskTimeout()),
+        spec.getTaskTTL() == null ? null : Durations.parse(spec.getTaskTTL()),
+        r.effectiveDeliveryLimit());
+  }
+
+  int total() {
+    return plan == null ? 0 : plan.size();
+  }
+
+  /**
+   * Folds events; the future completes once a status containing them is stored, or at once when
+   * they changed nothing already stored.
+   */
+  synchronized CompletableFuture<Void> fold(List<JobEvent> events) {
+    boolean changed = false;
+    for (JobEvent e : events) {
+      if (fold.apply(e)) {
+        changed = true;
+        count(e);
+      }
+    }
+    if (changed) {
+      version++;
+    }
+    if (closed || storedVersion >= version) {
+      return CompletableFuture.completedFuture(null);
+    }
+    CompletableFuture<Void> f = new CompletableFuture<>();
+    waiters.computeIfAbsent(version, v -> new ArrayList<>()).add(f);
+    return f;
+  }
+
+  private void count(JobEvent e) {
+    String outcome;
+    if (e instanceof JobEvent.Progress p) {
+      TaskEvent t = p.event();
+      outcome = t.type().name().toLowerCase();
+      if (t.durationMs() != null && (t.type() == TaskEvent.Type.SUCCEEDED || t.type() == TaskEvent.Type.RETRYING
+          || t.type() == TaskEvent.Type.DEAD_LETTERED)) {
+        durations.observe(t.durationMs() / 1000.0);
+      }
+    } else {
+      outcome = "dead_lettered";
+    }
+    outcomes.computeIfAbsent(outcome, k -> new AtomicLong()).incrementAndGet();
+  }
+
+  /** Forgets runs on workers that are gone (a new version when that changed the fold). */
+  synchronized void retainRunning(Set<String> liveWorkers) {
+    if (fold.retainRunning(liveWorkers)) {
+      version++;
+    }
+  }
+
+  /** Task states for a re-queue of dead letters. */
+  enum TaskState { SUCCEEDED, DEAD_LETTERED, UNFINISHED }
+
+  synchronized TaskState state(int index) {
+    if (fold.isSucceeded(index)) {
+      return TaskState.SUCCEEDED;
+    }
+    return fold.isDeadLettered(index) ? TaskState.DEAD_LETTERED : TaskState.UNFINISHED;
+  }
+
+  /** Makes dead-lettered tasks pending again (a re-queue); a new version to store. */
+  synchronized int reopen(java.util.BitSet indexes) {
+    int n = fold.reopen(indexes).cardinality();
+    if (n > 0) {
+      version++;
+    }
+    return n;
+  }
+
+  /** A consistent view of the fold: the progress and the version it stands for. */
+  synchronized Snapshot snapshot(long nowMillis) {
+    return new Snapshot(fold.progress(), version, fold.runningGpuSeconds(nowMillis));
+  }
+
+  record Snapshot(JobProgress progress, long version, double runningGpuSeconds) {}
+
+  /** A status holding everything up to {@code v} is stored: its events may be acknowledged. */
+  void stored(long v) {
+    List<CompletableFuture<Void>> done = new ArrayList<>();
+    synchronized (this) {
+      storedVersion = Math.max(storedVersion, v);
+      var head = waiters.headMap(v, true);
+      head.values().forEach(done::addAll);
+      head.clear();
+    }
+    done.forEach(f -> f.complete(null));
+  }
+
+  /** The job is gone: nothing will be stored any more, its events are dropped. */
+  void close() {
+    List<CompletableFuture<Void>> done = new ArrayList<>();
+    synchronized (this) {
+      closed = true;
+      waiters.values().forEach(done::addAll);
+      waiters.clear();
+    }
+    done.forEach(f -> f.complete(null));
+  }
+
+  synchronized boolean hasUnstored() {
+    return version > storedVersion;
+  }
+
+  /** Buckets of task durations, for trainq_task_duration_seconds. */
+  static final class DurationHistogram {
+    static final double[] BOUNDS = {0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 1800, 3600, 7200, 14400, 43200, 86400};
+    final AtomicLong[] counts = new AtomicLong[BOUNDS.length + 1];
+    volatile double sum;
+
+    DurationHistogram() {
+      for (int i = 0; i < counts.length; i++) {
+        counts[i] = new AtomicLong();
+      }
+    }
+
+    synchronized void observe(double seconds) {
+      int i = 0;
+      while (i < BOUNDS.length && seconds > BOUNDS[i]) {
+        i++;
+      }
+      counts[i].incrementAndGet();
+      sum += seconds;
+    }
+  }
+}

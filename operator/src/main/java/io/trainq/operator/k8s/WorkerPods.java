@@ -1,0 +1,222 @@
+package io.trainq.operator.k8s;
+
+import io.fabric8.kubernetes.api.model.ContainerBuilder;
+import io.fabric8.kubernetes.api.model.EnvVar;
+import io.fabric8.kubernetes.api.model.EnvVarBuilder;
+import io.fabric8.kubernetes.api.model.Pod;
+import io.fabric8.kubernetes.api.model.PodBuilder;
+import io.fabric8.kubernetes.api.model.Quantity;
+import io.fabric8.kubernetes.api.model.ResourceRequirements;
+import io.fabric8.kubernetes.api.model.ResourceRequirementsBuilder;
+import io.fabric8.kubernetes.api.model.Secret;
+import io.trainq.api.TrainingJob;
+import io.trainq.api.TrainingJobSpec;
+import io.trainq.api.WorkerSpec;
+import io.trainq.api.Durations;
+import io.trainq.operator.OperatorConfig;
+import io.trainq.protocol.WorkerEnv;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.StringJoiner;
+
+/**
+ * The worker pod of a TrainingJob and how many the job needs.
+ *
+ * <p>The pod runs the user's training image; an init container first copies the self-contained
+ * worker (a jlink'd runtime, from the worker image's /opt/trainq-worker) into an emptyDir at
+ * /trainq, and the main container runs {@code /trainq/bin/trainq-worker -- <command>}. It requests
+ * {@code gpusPerPod} {@code nvidia.com/gpu} and restarts a crashed worker in place
+ * ({@code restartPolicy: OnFailure}); a worker that runs out of work exits 0 and its pod completes,
+ * freeing the GPUs.
+ */
+final class WorkerPods {
+  static final String GPU = "nvidia.com/gpu";
+  static final String VOLUME = "trainq";
+  static final String MOUNT = "/trainq";
+  static final String LAUNCHER = MOUNT + "/bin/trainq-worker";
+  /** Time between SIGTERM's arrival at the worker and the kubelet's SIGKILL that is not given to tasks. */
+  static final Duration SHUTDOWN_MARGIN = Duration.ofSeconds(30);
+
+  private WorkerPods() {}
+
+  /** GPUs of one pod. */
+  static int gpusPerPod(TrainingJobSpec spec) {
+    return spec.effectiveWorkers().effectiveGpusPerPod(spec.effectiveGpusPerTask());
+  }
+
+  /** Tasks one pod runs at once. */
+  static int slotsPerPod(TrainingJobSpec spec) {
+    return Math.max(1, gpusPerPod(spec) / spec.effectiveGpusPerTask());
+  }
+
+  /**
+   * How many worker pods the job wants: none when it cannot run, is suspended or done; else enough
+   * slots for the work there is (all unfinished tasks while publishing, afterwards the queued and
+   * running ones), at most {@code maxPods}.
+   *
+   * @param readyInQueue tasks waiting in the task queue (not those waiting out a retry backoff)
+   */
+  static int desired(int maxPods, int slotsPerPod, boolean runnable, boolean publishing, int unfinished,
+      long readyInQueue, int running) {
+    if (!runnable || unfinished <= 0) {
+      return 0;
+    }
+    long work = publishing ? unfinished : Math.min(unfinished, readyInQueue + running);
+    long pods = (work + slotsPerPod - 1) / slotsPerPod;
+    return (int) Math.min(maxPods, pods);
+  }
+
+  /** The termination grace of a worker pod: enough for a task to finish, bounded by the operator's maximum. */
+  static Duration grace(Duration taskTimeout, Duration max) {
+    Duration g = taskTimeout.plus(SHUTDOWN_MARGIN);
+    return g.compareTo(max) > 0 ? max : g;
+  }
+
+  /**
+   * A new worker pod.
+   *
+   * @param secretName the connection Secret in the job's namespace (its username and password, and
+   *     its addresses or host and port, become environment variables)
+   * @param secret that Secret when the operator could read it (to use its addresses key), else null
+   */
+  static Pod desired(TrainingJob job, JobRuntime rt, OperatorConfig config, String secretName, Secret secret) {
+    TrainingJobSpec spec = job.getSpec();
+    WorkerSpec w = spec.effectiveWorkers();
+    int gpus = gpusPerPod(spec);
+    Duration grace = grace(rt.settings.taskTimeout(), config.workerMaxGrace());
+
+    List<EnvVar> env = new ArrayList<>();
+    Map<String, String> plain = new LinkedHashMap<>(WorkerEnv.forJob(rt.topology, rt.settings, spec.effectiveGpusPerTask()));
+    StringJoiner ids = new StringJoiner(",");
+    for (int i = 0; i < gpus; i++) {
+      ids.add(Integer.toString(i));
+    }
+    // Inside the container the device plugin's GPUs are numbered from 0.
+    plain.put(WorkerEnv.GPUS, ids.toString());
+    plain.put(WorkerEnv.IDLE_TIMEOUT_MS, Long.toString(Durations.parse(w.effectiveIdleTimeout()).toMillis()));
+    plain.put(WorkerEnv.EXTRA_PREFETCH, Integer.toString(w.effectiveExtraPrefetch()));
+    plain.put(WorkerEnv.SHUTDOWN_GRACE_MS, Long.toString(grace.minus(SHUTDOWN_MARGIN).toMillis()));
+    if (spec.getWorkingDir() != null) {
+      plain.put(WorkerEnv.WORKING_DIR, spec.getWorkingDir());
+    }
+    String vhost = spec.getRabbitmq() != null && spec.getRabbitmq().getVhost() != null ? spec.getRabbitmq().getVhost()
+        : config.defaultVhost();
+    plain.put("TRAINQ_RABBITMQ_VHOST", vhost);
+    plain.forEach((k, v) -> env.add(new EnvVarBuilder().withName(k).withValue(v).build()));
+    env.add(new EnvVarBuilder().withName(WorkerEnv.WORKER_NAME)
+        .withNewValueFrom().withNewFieldRef().withFieldPath("metadata.name").endFieldRef().endValueFrom().build());
+    env.add(secretEnv("TRAINQ_RABBITMQ_USERNAME", secretName, "username"));
+    env.add(secretEnv("TRAINQ_RABBITMQ_PASSWORD", secretName, "password"));
+    if (spec.getRabbitmq() != null && spec.getRabbitmq().getAddresses() != null && !spec.getRabbitmq().getAddresses().isEmpty()) {
+      env.add(new EnvVarBuilder().withName("TRAINQ_RABBITMQ_ADDRESSES").withValue(String.join(",", spec.getRabbitmq().getAddresses())).build());
+    } else if (secret != null && secret.getData() != null && secret.getData().containsKey("addresses")) {
+      env.add(secretEnv("TRAINQ_RABBITMQ_ADDRESSES", secretName, "addresses"));
+    } else {
+      env.add(secretEnv("TRAINQ_RABBITMQ_HOST", secretName, "host"));
+      env.add(secretEnv("TRAINQ_RABBITMQ_PORT", secretName, "port"));
+      env.add(new EnvVarBuilder().withName("TRAINQ_RABBITMQ_ADDRESSES").withValue("$(TRAINQ_RABBITMQ_HOST):$(TRAINQ_RABBITMQ_PORT)").build());
+    }
+    // The user's variables last: they may refer to ours, and may deliberately override one.
+    if (w.getEnv() != null) {
+      env.addAll(w.getEnv());
+    }
+
+    List<String> command = new ArrayList<>();
+    command.add(LAUNCHER);
+    command.add("--");
+    command.addAll(spec.getCommand());
+
+    Map<String, String> annotations = new HashMap<>();
+    annotations.put(Names.JOB_NAME, job.getMetadata().getName());
+
+    return new PodBuilder()
+        .withNewMetadata()
+          .withName(Names.workerPod(job.getMetadata().getName()))
+          .withNamespace(job.getMetadata().getNamespace())
+          .withLabels(Names.workerLabels(job))
+          .withAnnotations(annotations)
+          .addNewOwnerReference()
+            .withApiVersion(job.getApiVersion())
+            .withKind(job.getKind())
+            .withName(job.getMetadata().getName())
+            .withUid(job.getMetadata().getUid())
+            .withController(true)
+            .withBlockOwnerDeletion(true)
+          .endOwnerReference()
+        .endMetadata()
+        .withNewSpec()
+          .withRestartPolicy("OnFailure")
+          .withTerminationGracePeriodSeconds(grace.toSeconds())
+          .withNodeSelector(w.getNodeSelector())
+          .withTolerations(w.getTolerations())
+          .withPriorityClassName(w.getPriorityClassName())
+          .withServiceAccountName(w.getServiceAccountName())
+          // Workers never call the Kubernetes API; keep the token out unless the user chose an account.
+          .withAutomountServiceAccountToken(w.getServiceAccountName() == null ? false : null)
+          .addNewVolume().withName(VOLUME).withNewEmptyDir().endEmptyDir().endVolume()
+          .addToInitContainers(new ContainerBuilder()
+              .withName("install-worker")
+              .withImage(config.workerImage())
+              .withImagePullPolicy(config.workerImagePullPolicy())
+              .withArgs(MOUNT + "/")
+              .addNewVolumeMount().withName(VOLUME).withMountPath(MOUNT).endVolumeMount()
+              .withResources(new ResourceRequirementsBuilder()
+                  .addToRequests("cpu", new Quantity("50m")).addToRequests("memory", new Quantity("64Mi"))
+                  .addToLimits("memory", new Quantity("256Mi")).build())
+              .build())
+          .addToContainers(new ContainerBuilder()
+              .withName("worker")
+              .withImage(spec.getImage())
+              .withImagePullPolicy(w.getImagePullPolicy() == null ? "IfNotPresent" : w.getImagePullPolicy())
+              .withCommand(command)
+              .withEnv(env)
+              .withResources(resources(w.getResources(), gpus))
+              .addNewVolumeMount().withName(VOLUME).withMountPath(MOUNT).withReadOnly(true).endVolumeMount()
+              .build())
+        .endSpec()
+        .build();
+  }
+
+  /** The user's resources with {@code nvidia.com/gpu} set from gpusPerPod (limits; requests follow them). */
+  static ResourceRequirements resources(ResourceRequirements user, int gpus) {
+    ResourceRequirementsBuilder b = user == null ? new ResourceRequirementsBuilder() : new ResourceRequirementsBuilder(user);
+    Map<String, Quantity> limits = new HashMap<>(user == null || user.getLimits() == null ? Map.of() : user.getLimits());
+    limits.put(GPU, new Quantity(Integer.toString(gpus)));
+    b.withLimits(limits);
+    if (user != null && user.getRequests() != null && user.getRequests().containsKey(GPU)) {
+      Map<String, Quantity> requests = new HashMap<>(user.getRequests());
+      requests.put(GPU, new Quantity(Integer.toString(gpus)));
+      b.withRequests(requests);
+    }
+    return b.build();
+  }
+
+  private static EnvVar secretEnv(String name, String secret, String key) {
+    return new EnvVarBuilder().withName(name)
+        .withNewValueFrom().withNewSecretKeyRef().withName(secret).withKey(key).endSecretKeyRef().endValueFrom().build();
+  }
+
+  /** Whether the pod holds (or will hold) its node's resources: not finished, not being deleted. */
+  static boolean active(Pod p) {
+    String phase = p.getStatus() == null ? null : p.getStatus().getPhase();
+    return p.getMetadata().getDeletionTimestamp() == null && !"Succeeded".equals(phase) && !"Failed".equals(phase);
+  }
+
+  static boolean terminated(Pod p) {
+    String phase = p.getStatus() == null ? null : p.getStatus().getPhase();
+    return "Succeeded".equals(phase) || "Failed".equals(phase);
+  }
+
+  static boolean running(Pod p) {
+    return p.getStatus() != null && "Running".equals(p.getStatus().getPhase());
+  }
+
+  static boolean ready(Pod p) {
+    return p.getStatus() != null && p.getStatus().getConditions() != null && p.getStatus().getConditions().stream()
+        .anyMatch(c -> "Ready".equals(c.getType()) && "True".equals(c.getStatus()));
+  }
+}
