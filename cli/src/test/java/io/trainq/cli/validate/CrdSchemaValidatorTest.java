@@ -34,7 +34,7 @@ class CrdSchemaValidatorTest {
     "{image: i, command: [x], tasks: {count: 0}} => spec.tasks.count: Invalid value: 0: spec.tasks.count in body should be greater than or equal to 1",
     "{image: i, command: [x], tasks: {count: 1}, gpusPerTask: 0} => spec.gpusPerTask: Invalid value: 0: spec.gpusPerTask in body should be greater than or equal to 1",
     "{image: i, command: [x], tasks: {count: 1}, taskTimeout: 4 hours} => spec.taskTimeout: Invalid value: \"4 hours\": spec.taskTimeout in body should match '^([0-9]+(ms|s|m|h))+$'",
-    "{image: i, command: [x], tasks: {count: 1, grid: {a: [1]}}} => spec.tasks: Too many: 2: must have at most 1 items",
+    "{image: i, command: [x], tasks: {count: 1, grid: {a: [1]}}} => spec.tasks: Too many: 2: must have at most 1 item",
     "{image: i, command: [x], tasks: {count: 1}, gpusPerTask: 2, workers: {gpusPerPod: 3}} => spec.workers.gpusPerPod: Invalid value: spec.workers.gpusPerPod must be a multiple of spec.gpusPerTask",
     "{image: i, command: [x], tasks: {count: 1}, gpusPerTask: two} => spec.gpusPerTask: Invalid value: \"string\": spec.gpusPerTask in body must be of type integer: \"string\"",
     "{image: i, command: [x], tasks: {count: 1}, retrys: {maxAttempts: 2}} => unknown field \"spec.retrys\"",
