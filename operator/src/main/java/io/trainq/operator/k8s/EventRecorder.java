@@ -13,6 +13,9 @@ import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.time.Clock;
 import java.time.Instant;
+import java.time.ZoneOffset;
+import java.time.format.DateTimeFormatter;
+import java.time.temporal.ChronoUnit;
 import java.util.HexFormat;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
@@ -73,7 +76,10 @@ final class EventRecorder {
   void record(TrainingJob job, Reason reason, String message) {
     String ns = job.getMetadata().getNamespace();
     String name = job.getMetadata().getName() + "." + digest(job.getMetadata().getUid() + reason + message);
-    String now = Instant.now(clock).toString();
+    Instant instant = Instant.now(clock);
+    // Event times: RFC 3339 in seconds; eventTime (MicroTime) with exactly six fractional digits
+    String now = instant.truncatedTo(ChronoUnit.SECONDS).toString();
+    String micro = DateTimeFormatter.ofPattern("yyyy-MM-dd'T'HH:mm:ss.SSSSSSX").withZone(ZoneOffset.UTC).format(instant);
     try {
       Integer seen = counts.get(ns + "/" + name);
       if (seen != null) {
@@ -98,7 +104,7 @@ final class EventRecorder {
           .withAction(reason.name())
           .withFirstTimestamp(now)
           .withLastTimestamp(now)
-          .withEventTime(new MicroTime(now))
+          .withEventTime(new MicroTime(micro))
           .withCount(1)
           .build();
       try {
