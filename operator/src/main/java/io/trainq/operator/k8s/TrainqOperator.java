@@ -24,6 +24,7 @@ public final class TrainqOperator implements AutoCloseable {
   private final JobRegistry registry = new JobRegistry();
   private HttpEndpoints http;
   private volatile boolean started;
+  private volatile boolean closing;
 
   public TrainqOperator(OperatorConfig config, KubernetesClient client, Clock clock) {
     this.config = config;
@@ -46,8 +47,8 @@ public final class TrainqOperator implements AutoCloseable {
       if (config.leaderElection()) {
         o.withLeaderElectionConfiguration(new LeaderElectionConfiguration(config.leaseName(), config.operatorNamespace(),
             config.leaseDuration(), config.renewDeadline(), config.retryPeriod(), config.identity(),
-            new LeaderCallbacks(() -> metrics.leader(true), () -> metrics.leader(false),
-                leader -> log.info("leader is {}", leader)), true));
+            new LeaderCallbacks(() -> metrics.leader(true), this::stoppedLeading,
+                leader -> log.info("leader is {}", leader)), false));
       }
     });
     operator.register(reconciler, o -> {
@@ -62,6 +63,20 @@ public final class TrainqOperator implements AutoCloseable {
         o.settingNamespaces(config.watchNamespaces());
       }
     });
+  }
+
+  /**
+   * Leadership lost while running: exit, so that two replicas never reconcile at once (the kubelet
+   * restarts the container as a standby). Not when we are closing: JOSDK's own exit would then block
+   * inside the shutdown hook.
+   */
+  private void stoppedLeading() {
+    metrics.leader(false);
+    if (!closing) {
+      log.error("lost the leader-election lease; exiting");
+      Thread t = new Thread(() -> System.exit(1), "trainq-exit");
+      t.start();
+    }
   }
 
   /** Starts the probes and metrics server, then the operator (which waits for the lease if it elects). */
@@ -94,6 +109,7 @@ public final class TrainqOperator implements AutoCloseable {
 
   @Override
   public void close() {
+    closing = true;
     try {
       operator.stop();
     } finally {
