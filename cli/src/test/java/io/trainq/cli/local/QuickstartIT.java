@@ -1,0 +1,117 @@
+package io.trainq.cli.local;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.trainq.testkit.RabbitBroker;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * The README's first command, as a user runs it: the `trainq` launcher, the quickstart sample (tasks
+ * that fail and tasks that kill their worker), real worker processes and a real RabbitMQ. Then a
+ * run interrupted with SIGINT and continued, which must count every task exactly once.
+ */
+@Tag("broker")
+class QuickstartIT {
+  private static final Path ROOT = Path.of(System.getProperty("trainq.project.root", "..")).toAbsolutePath().normalize();
+  private final RabbitBroker broker = RabbitBroker.single();
+
+  @TempDir Path state;
+
+  private record Run(int code, String output) {}
+
+  private Process start(Path job, String... extra) throws IOException {
+    List<String> cmd = new java.util.ArrayList<>(List.of(ROOT.resolve("trainq").toString(), "run", "-f", job.toString(),
+        "--gpus", "4", "--plain", "--state-dir", state.toString(), "--rabbitmq", broker.uri(0)));
+    cmd.addAll(List.of(extra));
+    ProcessBuilder pb = new ProcessBuilder(cmd).directory(ROOT.toFile()).redirectErrorStream(true);
+    pb.redirectOutput(state.resolve("out-" + System.nanoTime() + ".txt").toFile());
+    return pb.start();
+  }
+
+  private static Run await(Process p, Duration timeout, Path out) throws Exception {
+    if (!p.waitFor(timeout.toSeconds(), TimeUnit.SECONDS)) {
+      p.destroyForcibly();
+      throw new AssertionError("trainq run did not finish within " + timeout + ":\n" + Files.readString(out));
+    }
+    return new Run(p.exitValue(), Files.readString(out, StandardCharsets.UTF_8));
+  }
+
+  private Path lastOutput() throws IOException {
+    try (var s = Files.list(state)) {
+      return s.filter(f -> f.getFileName().toString().startsWith("out-")).sorted().reduce((a, b) -> b).orElseThrow();
+    }
+  }
+
+  private static int summary(String output, String row) {
+    Matcher m = Pattern.compile("^  " + Pattern.quote(row) + "\\s+(\\d+)", Pattern.MULTILINE).matcher(output);
+    assertThat(m.find()).as("summary row '%s' in:\n%s", row, output).isTrue();
+    return Integer.parseInt(m.group(1));
+  }
+
+  @Test
+  void quickstartRunsEveryTaskToSuccessThroughFailuresAndWorkerCrashes() throws Exception {
+    Process p = start(ROOT.resolve("samples/quickstart.yaml"));
+    Run r = await(p, Duration.ofMinutes(6), lastOutput());
+    assertThat(r.code()).as(r.output()).isZero();
+    assertThat(r.output()).contains("TrainingJob default/quickstart Succeeded");
+    assertThat(summary(r.output(), "tasks")).isEqualTo(100);
+    assertThat(summary(r.output(), "succeeded")).isEqualTo(100);
+    assertThat(summary(r.output(), "dead-lettered")).isZero();
+    // 20% of attempts fail: with 100 tasks, no retries at all would be a broken retry path
+    assertThat(summary(r.output(), "retries")).isPositive();
+  }
+
+  @Test
+  void interruptedRunContinuesAndCountsEveryTaskOnce() throws Exception {
+    Path job = state.resolve("resume.yaml");
+    Files.writeString(job, """
+        apiVersion: trainq.io/v1alpha1
+        kind: TrainingJob
+        metadata: {name: resume-%d}
+        spec:
+          image: python:3.12-slim
+          command: ["python3", "samples/tasks/dummy_train.py"]
+          tasks: {count: 40}
+          workers:
+            env:
+            - {name: DUMMY_SECONDS, value: "1"}
+            - {name: DUMMY_FAIL_RATE, value: "0"}
+            - {name: DUMMY_CRASH_RATE, value: "0"}
+          retry: {maxAttempts: 3, backoff: {initial: 1s, max: 2s}}
+        """.formatted(System.nanoTime() % 100000));
+    Process first = start(job);
+    Path out = lastOutput();
+    // wait for some progress, then Ctrl-C (SIGINT) the runner
+    long deadline = System.nanoTime() + Duration.ofMinutes(3).toNanos();
+    while (!Files.readString(out).matches("(?s).*\\b([1-9]\\d*)/40 done.*") && System.nanoTime() < deadline) {
+      Thread.sleep(500);
+    }
+    new ProcessBuilder("kill", "-INT", Long.toString(javaPid(first))).start().waitFor();
+    Run stopped = await(first, Duration.ofMinutes(2), out);
+    assertThat(stopped.code()).as(stopped.output()).isEqualTo(130);
+    assertThat(stopped.output()).contains("Stopped at");
+
+    Process second = start(job);
+    Run done = await(second, Duration.ofMinutes(4), lastOutput());
+    assertThat(done.code()).as(done.output()).isZero();
+    assertThat(done.output()).contains("Continuing TrainingJob");
+    assertThat(summary(done.output(), "succeeded")).isEqualTo(40);
+    assertThat(summary(done.output(), "tasks")).isEqualTo(40);
+  }
+
+  /** The launcher execs java, so the process is the JVM itself. */
+  private static long javaPid(Process p) {
+    return p.pid();
+  }
+}
