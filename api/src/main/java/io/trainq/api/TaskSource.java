@@ -27,7 +27,7 @@ public class TaskSource {
   private List<JsonNode> items;
 
   @Size(min = 1, max = 32)
-  @JsonPropertyDescription("A parameter grid: one task per combination of the values, e.g. {lr: [0.1, 0.01], seed: [1, 2]} gives 4 tasks. Keys are ordered as written; the last key varies fastest.")
+  @JsonPropertyDescription("A parameter grid: one task per combination of the values, e.g. {lr: [0.1, 0.01], seed: [1, 2]} gives 4 tasks. Task indexes follow the keys in sorted order, the last key varying fastest (the API server keeps object keys sorted, so the order as written is not kept).")
   private LinkedHashMap<String, List<JsonNode>> grid;
 
   public Integer getCount() {

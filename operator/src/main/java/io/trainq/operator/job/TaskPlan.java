@@ -17,8 +17,10 @@ import java.util.Map;
  * <ul>
  *   <li>{@code count: n} — indexes 0..n-1, parameters {@code {}};
  *   <li>{@code items: [...]} — one task per item, which must be a JSON object;
- *   <li>{@code grid: {k1: [...], k2: [...]}} — one task per combination, keys in the order written,
- *       the last key varying fastest: index 0 is every key's first value, index 1 changes the last key.
+ *   <li>{@code grid: {k1: [...], k2: [...]}} — one task per combination, keys in sorted order, the
+ *       last key varying fastest: index 0 is every key's first value, index 1 changes the last key.
+ *       Sorted, not as written, because the API server stores objects with sorted keys: the same
+ *       file must give the same index for the same parameters on a cluster and with {@code trainq run}.
  * </ul>
  */
 public final class TaskPlan {
@@ -86,8 +88,9 @@ public final class TaskPlan {
     return new TaskPlan(items.size(), List.copyOf(items), null, null);
   }
 
-  /** The cartesian product of the grid's values; the last key varies fastest. */
-  public static TaskPlan ofGrid(Map<String, ? extends List<? extends JsonNode>> grid) {
+  /** The cartesian product of the grid's values; keys sorted, the last one varying fastest. */
+  public static TaskPlan ofGrid(Map<String, ? extends List<? extends JsonNode>> unordered) {
+    Map<String, ? extends List<? extends JsonNode>> grid = new java.util.TreeMap<>(unordered);
     if (grid.isEmpty()) {
       throw new InvalidTaskSourceException("spec.tasks.grid", "must have at least one parameter");
     }

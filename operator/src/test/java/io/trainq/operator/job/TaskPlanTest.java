@@ -52,10 +52,11 @@ class TaskPlanTest {
   }
 
   @Test
-  void gridVariesTheLastKeyFastest() throws Exception {
+  void gridVariesTheLastKeyFastestInSortedOrder() throws Exception {
     LinkedHashMap<String, List<JsonNode>> grid = new LinkedHashMap<>();
-    grid.put("lr", values("[0.1, 0.01, 0.001]"));
+    // written out of order: the API server would hand them back sorted, so the plan sorts too
     grid.put("seed", values("[1, 2, 3, 4]"));
+    grid.put("lr", values("[0.1, 0.01, 0.001]"));
     TaskSource s = new TaskSource();
     s.setGrid(grid);
     TaskPlan plan = TaskPlan.of(s);
