@@ -1,0 +1,187 @@
+package io.trainq.api;
+
+import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
+
+import io.fabric8.kubeapitest.KubeAPIServer;
+import io.fabric8.kubeapitest.KubeAPIServerConfigBuilder;
+import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
+import io.fabric8.kubernetes.api.model.NamespaceBuilder;
+import io.fabric8.kubernetes.api.model.StatusCause;
+import io.fabric8.kubernetes.api.model.apiextensions.v1.CustomResourceDefinition;
+import io.fabric8.kubernetes.client.Config;
+import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.KubernetesClientBuilder;
+import io.fabric8.kubernetes.client.KubernetesClientException;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import org.junit.jupiter.api.AfterAll;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.CsvSource;
+
+/**
+ * The generated CRD on a real kube-apiserver 1.35.4 (kube-api-test, offline, binaries from
+ * scripts/kube-binaries.sh): it is accepted and Established, the schema fills defaults, and bad
+ * input is rejected with a message that names the field.
+ */
+class TrainingJobCrdIT {
+  private static final String KUBE_VERSION = "1.35.4";
+  private static final String CRD_RESOURCE = "META-INF/fabric8/" + TrainingJob.CRD_NAME + "-v1.yml";
+
+  private static KubeAPIServer server;
+  private static KubernetesClient client;
+  private static String namespace;
+
+  @BeforeAll
+  static void startApiServerAndApplyCrd() throws IOException {
+    Path home = Path.of(System.getProperty("user.home"), ".kubeapitest");
+    Path bin = home.resolve("k8s").resolve(KUBE_VERSION + "-linux-amd64");
+    for (String binary : List.of("kube-apiserver", "etcd", "kubectl")) {
+      if (!Files.isExecutable(bin.resolve(binary))) {
+        throw new AssertionError(binary + " " + KUBE_VERSION + " not found in ~/.kubeapitest/k8s/" + KUBE_VERSION
+            + "-linux-amd64: run scripts/kube-binaries.sh");
+      }
+    }
+    long t0 = System.nanoTime();
+    // Configured through the builder: kube-api-test's boolean environment variables throw (fabric8 <= 7.8).
+    server = new KubeAPIServer(KubeAPIServerConfigBuilder.anAPIServerConfig()
+        .withTestDir(home.toString())
+        .withApiServerVersion(KUBE_VERSION)
+        .withOfflineMode(true)
+        .withUpdateKubeConfig(false)
+        .withWaitForEtcdHealthCheckOnStartup(true)
+        .withStartupTimeout(120_000)
+        .build());
+    server.start();
+    client = new KubernetesClientBuilder().withConfig(Config.fromKubeconfig(server.getKubeConfigYaml())).build();
+    long started = System.nanoTime();
+
+    CustomResourceDefinition crd;
+    try (InputStream in = TrainingJobCrdIT.class.getClassLoader().getResourceAsStream(CRD_RESOURCE)) {
+      assertThat(in).as("generated CRD %s on the classpath", CRD_RESOURCE).isNotNull();
+      crd = client.apiextensions().v1().customResourceDefinitions().load(in).item();
+    }
+    client.resource(crd).create();
+    client.apiextensions().v1().customResourceDefinitions().withName(TrainingJob.CRD_NAME)
+        .waitUntilCondition(c -> c != null && c.getStatus() != null && c.getStatus().getConditions().stream()
+            .anyMatch(x -> "Established".equals(x.getType()) && "True".equals(x.getStatus())), 60, TimeUnit.SECONDS);
+    long established = System.nanoTime();
+
+    namespace = "crd-it";
+    client.namespaces().resource(new NamespaceBuilder().withNewMetadata().withName(namespace).endMetadata().build())
+        .create();
+    System.out.printf("kube-apiserver %s: %s, started in %d ms, CRD Established in %d ms%n",
+        client.getKubernetesVersion().getGitVersion(), client.getMasterUrl(),
+        (started - t0) / 1_000_000, (established - started) / 1_000_000);
+  }
+
+  @AfterAll
+  static void stop() {
+    if (client != null) {
+      client.close();
+    }
+    if (server != null) {
+      server.stop();
+    }
+  }
+
+  @Test
+  void serverIsTheVersionTheTestsPin() {
+    assertThat(client.getKubernetesVersion().getGitVersion()).isEqualTo("v" + KUBE_VERSION);
+  }
+
+  @Test
+  void crdIsServedWithItsNames() {
+    CustomResourceDefinition crd = client.apiextensions().v1().customResourceDefinitions()
+        .withName(TrainingJob.CRD_NAME).get();
+    assertThat(crd.getStatus().getAcceptedNames().getKind()).isEqualTo("TrainingJob");
+    assertThat(crd.getStatus().getAcceptedNames().getShortNames()).containsExactly("tj");
+    assertThat(crd.getStatus().getAcceptedNames().getCategories()).contains("trainq");
+  }
+
+  @Test
+  void createdJobReadsBackWithSchemaDefaults() {
+    TrainingJob job = client.resource(client.getKubernetesSerialization().unmarshal("""
+        apiVersion: trainq.io/v1alpha1
+        kind: TrainingJob
+        metadata: {name: defaults}
+        spec:
+          image: ghcr.io/acme/train:1.0
+          command: [python, train.py]
+          tasks: {count: 3}
+          workers: {gpusPerPod: 2}
+        """, TrainingJob.class)).inNamespace(namespace).create();
+
+    TrainingJob read = client.resources(TrainingJob.class).inNamespace(namespace).withName("defaults").get();
+    assertThat(read.getMetadata().getUid()).isEqualTo(job.getMetadata().getUid());
+    TrainingJobSpec spec = read.getSpec();
+    assertThat(spec.getImage()).isEqualTo("ghcr.io/acme/train:1.0");
+    assertThat(spec.getCommand()).containsExactly("python", "train.py");
+    assertThat(spec.getTasks().getCount()).isEqualTo(3);
+    // Filled in by the API server from the schema's defaults, not by this client.
+    assertThat(spec.getGpusPerTask()).isEqualTo(1);
+    assertThat(spec.getTaskTimeout()).isEqualTo("24h");
+    assertThat(spec.getSuspend()).isFalse();
+    assertThat(spec.getWorkers().getMaxPods()).isEqualTo(1);
+    assertThat(spec.getWorkers().getGpusPerPod()).isEqualTo(2);
+    assertThat(spec.getWorkers().getImagePullPolicy()).isEqualTo("IfNotPresent");
+    assertThat(spec.getWorkers().getIdleTimeout()).isEqualTo("60s");
+  }
+
+  @ParameterizedTest(name = "{0}")
+  @CsvSource(delimiter = '|', textBlock = """
+      gpusPerTask below minimum | {image: img, command: [train], tasks: {count: 1}, gpusPerTask: 0}                           | spec.gpusPerTask        | should be greater than or equal to 1
+      image missing             | {command: [train], tasks: {count: 1}}                                                       | spec.image              | Required value
+      gpusPerPod not a multiple | {image: img, command: [train], tasks: {count: 1}, gpusPerTask: 2, workers: {gpusPerPod: 3}} | spec.workers.gpusPerPod | must be a multiple of spec.gpusPerTask
+      command empty             | {image: img, command: [], tasks: {count: 1}}                                                | spec.command            | should have at least 1 items
+      two task sources          | {image: img, command: [train], tasks: {count: 2, items: [{a: 1}]}}                          | spec.tasks              | must have at most 1 item
+      task count zero           | {image: img, command: [train], tasks: {count: 0}}                                           | spec.tasks.count        | should be greater than or equal to 1
+      """)
+  void schemaViolationIsRejectedNamingTheField(String what, String spec, String field, String message) {
+    GenericKubernetesResource bad = client.getKubernetesSerialization()
+        .unmarshal(jobYaml("bad", spec), GenericKubernetesResource.class);
+
+    assertThatThrownBy(() -> client.resource(bad).inNamespace(namespace).create())
+        .as(what)
+        .isInstanceOfSatisfying(KubernetesClientException.class, e -> {
+          assertThat(e.getCode()).as("HTTP status of %s", e.getMessage()).isEqualTo(422);
+          assertThat(e.getStatus().getDetails().getCauses())
+              .as("causes of %s", e.getMessage())
+              .extracting(StatusCause::getField)
+              .contains(field);
+          assertThat(e.getMessage()).contains(field).contains(message);
+        });
+    assertThat(client.resources(TrainingJob.class).inNamespace(namespace).withName("bad").get()).isNull();
+  }
+
+  @Test
+  void gpusPerTaskCannotChange() {
+    client.resource(client.getKubernetesSerialization()
+        .unmarshal(jobYaml("immutable", "{image: img, command: [train], tasks: {count: 1}}"), GenericKubernetesResource.class))
+        .inNamespace(namespace).create();
+
+    assertThatThrownBy(() -> client.resources(TrainingJob.class).inNamespace(namespace).withName("immutable")
+        .edit(j -> {
+          j.getSpec().setGpusPerTask(2);
+          return j;
+        }))
+        .isInstanceOf(KubernetesClientException.class)
+        .hasMessageContaining("spec.gpusPerTask")
+        .hasMessageContaining("spec.gpusPerTask is immutable");
+  }
+
+  private static String jobYaml(String name, String spec) {
+    return """
+        apiVersion: trainq.io/v1alpha1
+        kind: TrainingJob
+        metadata: {name: %s}
+        spec: %s
+        """.formatted(name, spec);
+  }
+}
