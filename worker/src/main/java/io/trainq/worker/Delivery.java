@@ -1,0 +1,38 @@
+package io.trainq.worker;
+
+import com.rabbitmq.client.AMQP;
+import java.util.Map;
+
+/**
+ * A task message as the consumer received it.
+ *
+ * @param generation the consume channel's generation when it arrived: after a reconnect the broker
+ *     has requeued everything delivered before, and such a delivery can no longer be acked
+ */
+record Delivery(long tag, boolean redelivered, AMQP.BasicProperties props, byte[] body, long generation, long receivedNanos) {
+
+  /** How many times the broker handed this message out before (quorum queues count returns). */
+  long deliveryCount() {
+    Map<String, Object> h = props == null ? null : props.getHeaders();
+    Object c = h == null ? null : h.get("x-delivery-count");
+    return c instanceof Number n ? n.longValue() : (redelivered ? 1 : 0);
+  }
+
+  String messageId() {
+    return props == null ? null : props.getMessageId();
+  }
+
+  /** The task index in the message id ({@code uid:index}), for messages whose body cannot be read; -1 if none. */
+  int indexFromMessageId() {
+    String id = messageId();
+    int colon = id == null ? -1 : id.lastIndexOf(':');
+    if (colon < 0) {
+      return -1;
+    }
+    try {
+      return Math.max(-1, Integer.parseInt(id.substring(colon + 1)));
+    } catch (NumberFormatException e) {
+      return -1;
+    }
+  }
+}

@@ -1,0 +1,230 @@
+package io.trainq.worker;
+
+import com.rabbitmq.client.AMQP;
+import io.trainq.protocol.Backoff;
+import io.trainq.protocol.JobTopology;
+import io.trainq.protocol.Messages;
+import io.trainq.protocol.TaskEvent;
+import io.trainq.protocol.TaskMessage;
+import java.time.Duration;
+import java.util.Date;
+import java.util.HashMap;
+import java.util.LinkedHashMap;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.function.BooleanSupplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * Turns the end of an attempt into messages, in the order that keeps the accounting exact: each
+ * state change is published and confirmed before the ack or nack that follows it, so a crash at any
+ * point leaves either the old state (the broker redelivers) or the new one fully recorded.
+ */
+final class Reporter {
+  private static final Logger log = LoggerFactory.getLogger(Reporter.class);
+  /** Message ids of tasks that succeeded while their delivery was lost, so a redelivery is acked, not run. */
+  private static final int RECENTLY_DONE = 4096;
+
+  private final WorkerConfig config;
+  private final Publisher publisher;
+  private final TaskConsumer consumer;
+  private final Metrics metrics;
+  private final BooleanSupplier stopping;
+  private final Map<String, Boolean> recentlyDone = new LinkedHashMap<>(64, 0.75f, false) {
+    private static final long serialVersionUID = 1L;
+
+    @Override
+    protected boolean removeEldestEntry(Map.Entry<String, Boolean> eldest) {
+      return size() > RECENTLY_DONE;
+    }
+  };
+
+  Reporter(WorkerConfig config, Publisher publisher, TaskConsumer consumer, Metrics metrics, BooleanSupplier stopping) {
+    this.config = config;
+    this.publisher = publisher;
+    this.consumer = consumer;
+    this.metrics = metrics;
+    this.stopping = stopping;
+  }
+
+  /** Publishes STARTED without waiting: the confirm is awaited before the attempt's outcome. */
+  CompletableFuture<Void> started(TaskMessage t, int slot) {
+    return publisher.publish(startedEvent(t, slot));
+  }
+
+  Publisher.Message startedEvent(TaskMessage t, int slot) {
+    return event(TaskEvent.Type.STARTED, t.index(), t.attempt(), slot, null, null, null, null);
+  }
+
+  /** The attempt exited 0: SUCCEEDED, then ack. */
+  void succeeded(Delivery d, TaskMessage t, int slot, CompletableFuture<Void> started, long durationNanos) {
+    Publisher.Message ev = event(TaskEvent.Type.SUCCEEDED, t.index(), t.attempt(), slot, 0, durationNanos, null, null);
+    if (confirmInOrder(d, started, startedEvent(t, slot), ev)) {
+      consumer.ack(d);
+      metrics.succeeded.increment();
+      return;
+    }
+    // The connection dropped while the task ran, so the broker has requeued it. The run happened
+    // all the same: record it, and remember it so that a redelivery here is acked instead of run.
+    metrics.lost.increment();
+    log.warn("task {} succeeded but its delivery was lost with the connection; reporting the success anyway", t.index());
+    try {
+      if (publisher.awaitOrRepublish(started, startedEvent(t, slot), stopping)
+          && publisher.publishConfirmed(ev, stopping)) {
+        remember(d.messageId(), t.attempt());
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+  }
+
+  /**
+   * The attempt failed (exit code, timeout, spawn failure): another attempt after a backoff while
+   * the budget lasts, else a dead letter with the reason and the end of stderr.
+   */
+  void failed(Delivery d, TaskMessage t, int slot, CompletableFuture<Void> started, String reason, Integer exitCode,
+      String error, long durationNanos) {
+    Publisher.Message first;
+    Publisher.Message ev;
+    boolean retry = t.attempt() < config.job().maxAttempts();
+    if (retry) {
+      Duration delay = Backoff.delay(t.attempt(), config.job().backoffInitial(), config.job().backoffMax());
+      TaskMessage next = t.nextAttempt();
+      first = new Publisher.Message("", config.topology().retryQueue(delay), Messages.taskProperties(next),
+          Messages.encodeTask(next), "task " + t.index() + " attempt " + next.attempt() + " (retry in " + delay.toMillis() + " ms)");
+      ev = event(TaskEvent.Type.RETRYING, t.index(), t.attempt(), slot, exitCode, durationNanos, reason, error);
+    } else {
+      first = deadLetter(d, t.index(), reason, exitCode, error);
+      ev = event(TaskEvent.Type.DEAD_LETTERED, t.index(), t.attempt(), slot, exitCode, durationNanos, reason, error);
+    }
+    if (confirmInOrder(d, started, started == null ? null : startedEvent(t, slot), first, ev)) {
+      consumer.ack(d);
+      (retry ? metrics.retried : metrics.deadLettered).increment();
+      if (retry) {
+        log.info("task {} attempt {} failed ({}{}); retrying as attempt {}", t.index(), t.attempt(), reason,
+            exitCode == null ? "" : ", exit code " + exitCode, t.attempt() + 1);
+      } else {
+        log.warn("task {} dead-lettered after attempt {} of {} ({}{})", t.index(), t.attempt(), config.job().maxAttempts(),
+            reason, exitCode == null ? "" : ", exit code " + exitCode);
+      }
+      return;
+    }
+    // Not the task's fault that it cannot be reported: the broker requeued it and it runs again as the same attempt.
+    metrics.lost.increment();
+    log.warn("task {} attempt {} failed but its delivery was lost with the connection; it will run again as attempt {}",
+        t.index(), t.attempt(), t.attempt());
+  }
+
+  /** The worker stopped the attempt (shutdown): REQUEUED, then nack with requeue, within {@code deadline}. */
+  void requeued(Delivery d, TaskMessage t, int slot, CompletableFuture<Void> started, long durationNanos,
+      BooleanSupplier deadlinePassed) {
+    Publisher.Message ev = event(TaskEvent.Type.REQUEUED, t.index(), t.attempt(), slot, null, durationNanos,
+        TaskEvent.Reason.SHUTDOWN, null);
+    BooleanSupplier giveUp = () -> consumer.lost(d) || deadlinePassed.getAsBoolean();
+    try {
+      if (!(publisher.awaitOrRepublish(started, startedEvent(t, slot), giveUp) && publisher.publishConfirmed(ev, giveUp))) {
+        log.warn("task {}: no confirm for its REQUEUED event before the deadline; returning it to the queue anyway", t.index());
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+    consumer.nack(d, true);
+    metrics.requeued.increment();
+    log.info("task {} attempt {} stopped by the shutdown and returned to the queue", t.index(), t.attempt());
+  }
+
+  /** A message that is not a task this worker can read: dead-lettered at once, with the reason. */
+  void malformed(Delivery d, String error) {
+    int index = d.indexFromMessageId();
+    Object a = d.props() == null || d.props().getHeaders() == null ? null : d.props().getHeaders().get(Messages.ATTEMPT_HEADER);
+    int attempt = a instanceof Number n ? Math.max(1, n.intValue()) : 1;
+    Publisher.Message dl = deadLetter(d, index, TaskEvent.Reason.MALFORMED, null, error);
+    Publisher.Message ev = event(TaskEvent.Type.DEAD_LETTERED, index, attempt, -1, null, null, TaskEvent.Reason.MALFORMED, error);
+    if (confirmInOrder(d, null, null, dl, ev)) {
+      consumer.ack(d);
+      metrics.malformed.increment();
+      log.warn("dead-lettered a malformed message (message id {}): {}", d.messageId(), error);
+    } else {
+      metrics.lost.increment();
+    }
+  }
+
+  /** A redelivery of a task that already succeeded here: its SUCCEEDED event is confirmed, so only the ack is missing. */
+  boolean ackIfDone(Delivery d, TaskMessage t) {
+    if (!d.redelivered() || d.messageId() == null) {
+      return false;
+    }
+    boolean done;
+    synchronized (recentlyDone) {
+      done = recentlyDone.containsKey(d.messageId() + "#" + t.attempt());
+    }
+    if (done) {
+      log.info("task {} attempt {} was redelivered after it succeeded here; acking it without running it again",
+          t.index(), t.attempt());
+      consumer.ack(d);
+    }
+    return done;
+  }
+
+  private void remember(String messageId, int attempt) {
+    if (messageId != null) {
+      synchronized (recentlyDone) {
+        recentlyDone.put(messageId + "#" + attempt, Boolean.TRUE);
+      }
+    }
+  }
+
+  /**
+   * Confirms the attempt's STARTED (already published), then each message in turn, while the delivery
+   * is still held; false once it is lost (it is back in the queue).
+   */
+  private boolean confirmInOrder(Delivery d, CompletableFuture<Void> started, Publisher.Message startedMsg,
+      Publisher.Message... messages) {
+    BooleanSupplier lost = () -> consumer.lost(d);
+    try {
+      if (started != null && !publisher.awaitOrRepublish(started, startedMsg, lost)) {
+        return false;
+      }
+      for (Publisher.Message m : messages) {
+        if (!publisher.publishConfirmed(m, lost)) {
+          return false;
+        }
+      }
+      return !consumer.lost(d);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return false;
+    }
+  }
+
+  private Publisher.Message deadLetter(Delivery d, int index, String reason, Integer exitCode, String error) {
+    AMQP.BasicProperties p = d.props() == null ? new AMQP.BasicProperties() : d.props();
+    Map<String, Object> headers = p.getHeaders() == null ? new HashMap<>() : new HashMap<>(p.getHeaders());
+    headers.put(Messages.REASON_HEADER, reason);
+    if (exitCode != null) {
+      headers.put(Messages.EXIT_CODE_HEADER, exitCode);
+    }
+    if (error != null && !error.isEmpty()) {
+      headers.put(Messages.ERROR_HEADER, error);
+    }
+    headers.put(Messages.WORKER_HEADER, config.workerName());
+    AMQP.BasicProperties props = p.builder()
+        .headers(headers)
+        .deliveryMode(2)
+        .timestamp(new Date())
+        .build();
+    return new Publisher.Message(JobTopology.DEAD_LETTER_EXCHANGE, config.topology().key(), props,
+        d.body() == null ? new byte[0] : d.body(), "dead letter of task " + index);
+  }
+
+  private Publisher.Message event(TaskEvent.Type type, int index, int attempt, int slot, Integer exitCode, Long durationNanos,
+      String reason, String error) {
+    Long ms = durationNanos == null ? null : durationNanos / 1_000_000;
+    Double gpuSeconds = durationNanos == null ? null : config.slots().gpusPerTask() * (durationNanos / 1e9);
+    TaskEvent e = new TaskEvent(TaskEvent.SCHEMA, type, config.topology().key(), config.topology().uid(), index, attempt,
+        config.workerName(), slot, exitCode, ms, gpuSeconds, reason, error, System.currentTimeMillis());
+    return new Publisher.Message(JobTopology.EVENTS_EXCHANGE, config.topology().key(), Messages.eventProperties(e),
+        Messages.encodeEvent(e), type + " event of task " + index);
+  }
+}

@@ -1,0 +1,178 @@
+package io.trainq.worker;
+
+import io.trainq.protocol.MalformedMessageException;
+import io.trainq.protocol.Messages;
+import io.trainq.protocol.TaskEvent;
+import io.trainq.protocol.TaskMessage;
+import java.io.File;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutorService;
+import java.util.function.BooleanSupplier;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+import org.slf4j.MDC;
+
+/**
+ * Runs one delivery on a slot, start to settlement: decode, spawn, wait, report, ack. The path from
+ * a delivery to its process holds nothing that can wait: STARTED is published after the spawn and
+ * its confirm is awaited only before the outcome.
+ */
+final class TaskExecutor {
+  private static final Logger log = LoggerFactory.getLogger(TaskExecutor.class);
+  /** Parameters longer than this go to the file only: one environment string is limited to 128 KiB by Linux. */
+  static final int MAX_PARAMS_ENV = 64 * 1024;
+  private static final File DEV_NULL = new File("/dev/null");
+
+  private final WorkerConfig config;
+  private final Reporter reporter;
+  private final TaskConsumer consumer;
+  private final Metrics metrics;
+  private final ExecutorService pumps;
+  private final Path paramsDir;
+  private final BooleanSupplier shutdownDeadlinePassed;
+
+  TaskExecutor(WorkerConfig config, Reporter reporter, TaskConsumer consumer, Metrics metrics, ExecutorService pumps,
+      Path paramsDir, BooleanSupplier shutdownDeadlinePassed) {
+    this.config = config;
+    this.reporter = reporter;
+    this.consumer = consumer;
+    this.metrics = metrics;
+    this.pumps = pumps;
+    this.paramsDir = paramsDir;
+    this.shutdownDeadlinePassed = shutdownDeadlinePassed;
+  }
+
+  void execute(Slot slot, Delivery d) {
+    TaskMessage t;
+    try {
+      t = Messages.decodeTask(d.body());
+      if (!t.jobUid().equals(config.topology().uid())) {
+        throw new MalformedMessageException("task of job uid " + t.jobUid() + " on the queue of job uid " + config.topology().uid());
+      }
+    } catch (MalformedMessageException e) {
+      if (!consumer.lost(d)) {
+        reporter.malformed(d, e.getMessage());
+      }
+      return;
+    }
+    if (consumer.lost(d)) {
+      // delivered before a reconnect and already back in the queue
+      log.debug("task {}: skipping a delivery from before the reconnect", t.index());
+      return;
+    }
+    MDC.put("task", Integer.toString(t.index()));
+    try {
+      run(slot, d, t);
+    } finally {
+      MDC.remove("task");
+    }
+  }
+
+  /** Returns a delivery whose run failed unexpectedly to the queue (infrastructure: the budget is kept). */
+  void release(Delivery d) {
+    consumer.nack(d, true);
+  }
+
+  private void run(Slot slot, Delivery d, TaskMessage t) {
+    if (d.redelivered()) {
+      metrics.redelivered.increment();
+      log.info("attempt {} redelivered (delivery count {}): running it again as the same attempt", t.attempt(), d.deliveryCount());
+      if (reporter.ackIfDone(d, t)) {
+        return;
+      }
+    }
+    Path params = paramsDir.resolve("task-" + t.index() + "-" + t.attempt() + "-" + slot.id + ".json");
+    TaskRun run;
+    try {
+      String json = t.params().toString();
+      Files.writeString(params, json, StandardCharsets.UTF_8);
+      run = TaskRun.start(processBuilder(slot, t, json, params), t.index(), pumps);
+    } catch (IOException | RuntimeException e) {
+      deleteQuietly(params);
+      log.warn("attempt {} could not start: {}", t.attempt(), e.getMessage());
+      reporter.failed(d, t, slot.id, null, TaskEvent.Reason.SPAWN_FAILED, null, "cannot start " + config.command() + ": "
+          + e.getMessage(), 0);
+      return;
+    }
+    slot.current = run;
+    metrics.dispatch.observeNanos(run.startNanos() - d.receivedNanos());
+    CompletableFuture<Void> started = reporter.started(t, slot.id);
+    log.info("attempt {} started on slot {} (pid {}{})", t.attempt(), slot.id, run.pid(),
+        slot.devices.isEmpty() ? "" : ", CUDA_VISIBLE_DEVICES=" + slot.devices);
+
+    TaskRun.Result r;
+    try {
+      r = run.await(config.job().taskTimeout());
+    } catch (InterruptedException e) {
+      run.forceKill();
+      Thread.currentThread().interrupt();
+      return;
+    } finally {
+      deleteQuietly(params);
+    }
+    switch (r.stoppedBy()) {
+      case JOB_DELETED -> {
+        log.info("attempt {} stopped: the job's queue was deleted", t.attempt());
+        return;
+      }
+      case SHUTDOWN -> {
+        reporter.requeued(d, t, slot.id, started, r.durationNanos(), shutdownDeadlinePassed);
+        return;
+      }
+      case NONE -> { }
+    }
+    metrics.duration.observeNanos(r.durationNanos());
+    double seconds = r.durationNanos() / 1e9;
+    if (r.timedOut()) {
+      log.warn("attempt {} timed out after {} ms; its process tree was killed", t.attempt(), config.job().taskTimeout().toMillis());
+      reporter.failed(d, t, slot.id, started, TaskEvent.Reason.TIMEOUT, r.exitCode(), tail(run, "timed out after "
+          + config.job().taskTimeout().toMillis() + " ms"), r.durationNanos());
+    } else if (r.exitCode() == 0) {
+      log.info("attempt {} succeeded in {} s", t.attempt(), String.format(java.util.Locale.ROOT, "%.3f", seconds));
+      reporter.succeeded(d, t, slot.id, started, r.durationNanos());
+    } else {
+      log.info("attempt {} failed with exit code {} after {} s", t.attempt(), r.exitCode(),
+          String.format(java.util.Locale.ROOT, "%.3f", seconds));
+      reporter.failed(d, t, slot.id, started, TaskEvent.Reason.FAILED, r.exitCode(), tail(run, null), r.durationNanos());
+    }
+  }
+
+  private ProcessBuilder processBuilder(Slot slot, TaskMessage t, String paramsJson, Path paramsFile) {
+    ProcessBuilder pb = new ProcessBuilder(config.command());
+    Map<String, String> env = pb.environment();
+    env.clear();
+    env.putAll(config.taskEnv());
+    TaskEnv.put(env, config, slot.id, slot.devices, t, paramsJson, paramsFile);
+    pb.redirectInput(ProcessBuilder.Redirect.from(DEV_NULL));
+    if (config.workingDir() != null) {
+      pb.directory(config.workingDir().toFile());
+    }
+    return pb;
+  }
+
+  private static String tail(TaskRun run, String fallback) {
+    try {
+      String s = run.stderrTail();
+      if (s.isEmpty()) {
+        return fallback;
+      }
+      return fallback == null ? s : fallback + "; stderr: " + s;
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return fallback;
+    }
+  }
+
+  private static void deleteQuietly(Path p) {
+    try {
+      Files.deleteIfExists(p);
+    } catch (IOException e) {
+      // a leftover parameter file in the worker's own temp directory is harmless
+    }
+  }
+}

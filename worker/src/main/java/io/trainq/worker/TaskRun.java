@@ -1,0 +1,153 @@
+package io.trainq.worker;
+
+import java.io.IOException;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.TimeUnit;
+
+/**
+ * One attempt of a task as a process: started, its output pumped to the log, waited for with the
+ * task timeout, its process tree killed when it runs over or the worker has to stop it.
+ */
+final class TaskRun {
+  /** Time between SIGTERM and SIGKILL when the worker kills a task's process tree. */
+  static final Duration TERM_GRACE = Duration.ofSeconds(5);
+  /** How long to wait for stderr's end after the process exited (a background child may hold it open). */
+  private static final long OUTPUT_DRAIN_MS = 2000;
+
+  /** Why the worker stopped a task itself. */
+  enum Stop { NONE, SHUTDOWN, JOB_DELETED }
+
+  /** How an attempt ended. */
+  record Result(int exitCode, boolean timedOut, Stop stoppedBy, long durationNanos) {}
+
+  private final Process process;
+  private final long startNanos;
+  private final OutputPump out;
+  private final OutputPump err;
+  private final OutputTail errTail;
+  private volatile Stop stop = Stop.NONE;
+  private List<ProcessHandle> tree = List.of();
+  private long termSentNanos;
+
+  private TaskRun(Process process, long startNanos, OutputPump out, OutputPump err, OutputTail errTail) {
+    this.process = process;
+    this.startNanos = startNanos;
+    this.out = out;
+    this.err = err;
+    this.errTail = errTail;
+  }
+
+  /** Starts the process and its output pumps. */
+  static TaskRun start(ProcessBuilder pb, int index, ExecutorService pumps) throws IOException {
+    long t0 = System.nanoTime();
+    Process p = pb.start();
+    OutputTail tail = new OutputTail(OutputTail.MAX_BYTES * 2);
+    OutputPump out = new OutputPump(p.getInputStream(), index, "stdout", null);
+    OutputPump err = new OutputPump(p.getErrorStream(), index, "stderr", tail);
+    pumps.execute(out);
+    pumps.execute(err);
+    return new TaskRun(p, t0, out, err, tail);
+  }
+
+  long pid() {
+    return process.pid();
+  }
+
+  long startNanos() {
+    return startNanos;
+  }
+
+  /** Waits for the process; past {@code timeout} its tree is killed and the result says so. */
+  Result await(Duration timeout) throws InterruptedException {
+    boolean timedOut = false;
+    if (!process.waitFor(timeout.toNanos(), TimeUnit.NANOSECONDS)) {
+      timedOut = stop == Stop.NONE;
+      terminate();
+      if (!process.waitFor(TERM_GRACE.toMillis(), TimeUnit.MILLISECONDS)) {
+        forceKill();
+      }
+      process.waitFor();
+    }
+    long duration = System.nanoTime() - startNanos;
+    if (timedOut || stop != Stop.NONE) {
+      reapOrphans();
+    }
+    return new Result(process.exitValue(), timedOut, stop, duration);
+  }
+
+  /** The end of stderr, once it is complete (bounded wait: orphans may keep it open). */
+  String stderrTail() throws InterruptedException {
+    err.await(OUTPUT_DRAIN_MS);
+    return errTail.text(OutputTail.MAX_BYTES);
+  }
+
+  /** Marks the attempt as stopped by the worker and sends SIGTERM to its process tree. */
+  void stop(Stop why) {
+    stop = why;
+    terminate();
+  }
+
+  synchronized void terminate() {
+    if (!process.isAlive()) {
+      return;
+    }
+    List<ProcessHandle> t = new ArrayList<>(tree);
+    process.descendants().forEach(t::add);
+    tree = t;
+    termSentNanos = System.nanoTime();
+    process.destroy();
+    for (ProcessHandle h : t) {
+      h.destroy();
+    }
+  }
+
+  /** SIGKILL to the process and every descendant seen so far (orphans included). */
+  synchronized void forceKill() {
+    List<ProcessHandle> t = new ArrayList<>(tree);
+    if (process.isAlive()) {
+      process.descendants().forEach(t::add);
+    }
+    tree = t;
+    for (ProcessHandle h : t) {
+      h.destroyForcibly();
+    }
+    process.destroyForcibly();
+  }
+
+  /**
+   * After a terminated task's process exited: gives its descendants what is left of their SIGTERM
+   * grace, then kills the ones still running (they were reparented and would outlive the task).
+   */
+  void reapOrphans() throws InterruptedException {
+    List<ProcessHandle> t;
+    long sent;
+    synchronized (this) {
+      t = tree;
+      sent = termSentNanos;
+    }
+    long deadline = sent + TERM_GRACE.toNanos();
+    for (ProcessHandle h : t) {
+      while (h.isAlive() && System.nanoTime() < deadline) {
+        Thread.sleep(20);
+      }
+      if (h.isAlive()) {
+        h.destroyForcibly();
+      }
+    }
+  }
+
+  boolean isAlive() {
+    return process.isAlive();
+  }
+
+  boolean waitFor(Duration d) throws InterruptedException {
+    return process.waitFor(d.toMillis(), TimeUnit.MILLISECONDS);
+  }
+
+  Stop stoppedBy() {
+    return stop;
+  }
+}

@@ -1,0 +1,418 @@
+package io.trainq.worker;
+
+import com.rabbitmq.client.AMQP;
+import com.rabbitmq.client.Channel;
+import com.rabbitmq.client.Connection;
+import io.trainq.protocol.Connections;
+import io.trainq.protocol.JobTopology;
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.time.Instant;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.List;
+import java.util.Locale;
+import java.util.Optional;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicInteger;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The worker's lifecycle: connect, check the job's queues, consume into the slots, and react to the
+ * control signals (shutdown, a cancelled consumer, a closed channel, idleness) on one thread.
+ */
+public final class Worker {
+  private static final Logger log = LoggerFactory.getLogger(Worker.class);
+  /** How long REQUEUED events may take after the grace, before the worker closes anyway. */
+  private static final Duration REQUEUE_TIME = Duration.ofSeconds(10);
+  private static final long POLL_MS = 250;
+
+  private final WorkerConfig config;
+  private final String version;
+  private final BlockingQueue<Signal> signals = new LinkedBlockingQueue<>();
+  private volatile boolean stopping;
+  private volatile long requeueDeadlineNanos = Long.MAX_VALUE;
+
+  public Worker(WorkerConfig config, String version) {
+    this.config = config;
+    this.version = version;
+  }
+
+  /** Asks the worker to stop gracefully (from a signal handler). */
+  public void shutdown() {
+    signals.offer(Signal.SHUTDOWN);
+  }
+
+  /**
+   * Runs until the worker is done: idle, its queue deleted, or shut down.
+   *
+   * @return the process exit code (0)
+   * @throws ConfigException when the broker or the job's queues are not there
+   */
+  public int run() throws ConfigException, InterruptedException, IOException {
+    Connection connection;
+    try {
+      connection = Connections.connect(config.rabbit(), "trainq-worker " + config.workerName(), config.connectTimeout());
+    } catch (IOException e) {
+      throw new ConfigException(e.getMessage(), e);
+    }
+    Path paramsDir = null;
+    ExecutorService pumps = null;
+    ScheduledExecutorService ticker = null;
+    HttpEndpoints http = null;
+    Publisher publisher = null;
+    TaskConsumer consumer = null;
+    try {
+      String brokerVersion = String.valueOf(connection.getServerProperties().get("version"));
+      checkBrokerVersion(brokerVersion);
+      checkTopology(connection);
+      paramsDir = Files.createDirectories(config.tempDir()).resolve("trainq-worker-" + ProcessHandle.current().pid());
+      Files.createDirectories(paramsDir);
+
+      List<Slot> slots = new ArrayList<>();
+      for (int i = 0; i < config.slots().slots(); i++) {
+        slots.add(new Slot(i, config.slots().devices().get(i)));
+      }
+      Dispatcher dispatcher = new Dispatcher(slots);
+      Metrics metrics = new Metrics(slots.size(), config.prefetch(), dispatcher::busy, version,
+          config.topology().namespace() + "/" + config.topology().name(), config.workerName());
+      metrics.brokerVersion(brokerVersion);
+      metrics.connected(true);
+      connection.addShutdownListener(cause -> metrics.connected(false));
+      publisher = new Publisher(connection, metrics);
+      consumer = new TaskConsumer(connection, config.topology().taskQueue(), config.prefetch(), dispatcher, metrics,
+          signals::offer);
+      Reporter reporter = new Reporter(config, publisher, consumer, metrics, () -> stopping);
+      AtomicInteger pumpIds = new AtomicInteger();
+      pumps = Executors.newCachedThreadPool(r -> {
+        Thread t = new Thread(r, "task-output-" + pumpIds.incrementAndGet());
+        t.setDaemon(true);
+        return t;
+      });
+      TaskExecutor executor = new TaskExecutor(config, reporter, consumer, metrics, pumps, paramsDir,
+          () -> System.nanoTime() > requeueDeadlineNanos);
+      for (Slot s : slots) {
+        s.start(dispatcher, executor);
+      }
+      if (config.httpPort() > 0) {
+        TaskConsumer c = consumer;
+        try {
+          http = new HttpEndpoints(config.httpPort(), metrics::render, () -> true,
+              () -> !stopping && connection.isOpen() && c.consuming());
+          log.info("serving /metrics, /healthz and /readyz on port {}", http.port());
+        } catch (IOException e) {
+          log.warn("cannot serve HTTP on port {} ({}); running without /metrics and probes", config.httpPort(), e.getMessage());
+        }
+      }
+      if (!config.statusInterval().isZero()) {
+        ticker = Executors.newSingleThreadScheduledExecutor(r -> {
+          Thread t = new Thread(r, "status");
+          t.setDaemon(true);
+          return t;
+        });
+        long every = config.statusInterval().toMillis();
+        ticker.scheduleAtFixedRate(() -> logStatus(metrics, dispatcher), every, every, TimeUnit.MILLISECONDS);
+      }
+
+      consumer.start();
+      dispatcher.touch();
+      log.info("consuming {} with prefetch {} on {} slot(s), {} ms after the process started", config.topology().taskQueue(),
+          config.prefetch(), slots.size(), sinceProcessStart());
+      int code = control(connection, consumer, dispatcher, slots);
+      logStatus(metrics, dispatcher);
+      return code;
+    } finally {
+      if (consumer != null) {
+        consumer.close();
+      }
+      if (publisher != null) {
+        publisher.close();
+      }
+      if (http != null) {
+        http.close();
+      }
+      if (ticker != null) {
+        ticker.shutdownNow();
+      }
+      if (pumps != null) {
+        pumps.shutdown();
+      }
+      try {
+        connection.close(5000);
+      } catch (IOException | RuntimeException e) {
+        // closing returns unacked deliveries; nothing else is left to do
+      }
+      deleteTree(paramsDir);
+    }
+  }
+
+  private int control(Connection connection, TaskConsumer consumer, Dispatcher dispatcher, List<Slot> slots)
+      throws InterruptedException {
+    boolean draining = false;
+    long reopenBackoffMs = 500;
+    while (true) {
+      Signal s = signals.poll(POLL_MS, TimeUnit.MILLISECONDS);
+      if (s == Signal.SHUTDOWN) {
+        return shutdown(consumer, dispatcher, slots);
+      }
+      if (s == Signal.CANCELLED_BY_BROKER || s == Signal.CHANNEL_CLOSED) {
+        Optional<Boolean> exists = queueExists(connection, config.topology().taskQueue());
+        if (exists.isPresent() && !exists.get()) {
+          return jobDeleted(consumer, dispatcher, slots);
+        }
+        if (!draining && !stopping) {
+          log.info("{}; consuming again", s == Signal.CANCELLED_BY_BROKER ? "the broker cancelled the consumer" : "the task channel closed");
+          Thread.sleep(reopenBackoffMs);
+          reopenBackoffMs = Math.min(reopenBackoffMs * 2, 10_000);
+          try {
+            if (s == Signal.CANCELLED_BY_BROKER) {
+              consumer.resubscribe();
+            } else {
+              consumer.start();
+            }
+          } catch (IOException | RuntimeException e) {
+            log.warn("cannot consume again yet ({}); retrying", e.getMessage());
+            signals.offer(Signal.CHANNEL_CLOSED);
+          }
+        }
+        continue;
+      }
+      if (s == Signal.RECOVERED) {
+        log.info("connection to RabbitMQ recovered; tasks that were running keep running, their deliveries were requeued");
+        continue;
+      }
+      if (draining) {
+        if (dispatcher.busy() == 0 && dispatcher.waiting() == 0) {
+          log.info("idle: nothing to do for {} ms and nothing ready in the queue; exiting", config.idleTimeout().toMillis());
+          return 0;
+        }
+      } else if (!config.idleTimeout().isZero() && dispatcher.idleNanos() >= config.idleTimeout().toNanos()
+          && consumer.consuming() && queuesEmpty(connection)) {
+        // Stop the consumer first: a delivery that raced in before cancel-ok still runs to its end.
+        consumer.cancel(5000);
+        draining = true;
+      }
+    }
+  }
+
+  private int shutdown(TaskConsumer consumer, Dispatcher dispatcher, List<Slot> slots) throws InterruptedException {
+    stopping = true;
+    Duration grace = config.shutdownGrace();
+    requeueDeadlineNanos = System.nanoTime() + grace.plus(TaskRun.TERM_GRACE).plus(REQUEUE_TIME).toNanos();
+    List<Delivery> waiting = dispatcher.stop();
+    consumer.cancel(5000);
+    for (Delivery d : waiting) {
+      consumer.nack(d, true);
+    }
+    log.info("shutting down: consumer cancelled, {} task(s) running, up to {} ms to finish{}", dispatcher.busy(), grace.toMillis(),
+        waiting.isEmpty() ? "" : "; " + waiting.size() + " waiting deliveries returned to the queue");
+    if (!dispatcher.awaitIdle(grace)) {
+      log.info("grace period over: stopping {} task(s) and returning them to the queue", dispatcher.busy());
+      long killAt = System.nanoTime() + TaskRun.TERM_GRACE.toNanos();
+      boolean killed = false;
+      while (!dispatcher.awaitIdle(Duration.ofMillis(100))) {
+        for (Slot s : slots) {
+          TaskRun r = s.current;
+          if (r != null && r.stoppedBy() == TaskRun.Stop.NONE) {
+            r.stop(TaskRun.Stop.SHUTDOWN);
+          }
+        }
+        if (!killed && System.nanoTime() > killAt) {
+          killed = true;
+          for (Slot s : slots) {
+            TaskRun r = s.current;
+            if (r != null) {
+              r.forceKill();
+            }
+          }
+        }
+        if (System.nanoTime() > requeueDeadlineNanos) {
+          log.warn("{} task(s) still not settled; closing (the broker returns their deliveries)", dispatcher.busy());
+          break;
+        }
+      }
+    }
+    log.info("stopped");
+    return 0;
+  }
+
+  private int jobDeleted(TaskConsumer consumer, Dispatcher dispatcher, List<Slot> slots) throws InterruptedException {
+    stopping = true;
+    dispatcher.stop();
+    log.info("the job's queue {} was deleted: stopping {} running task(s) and exiting", config.topology().taskQueue(),
+        dispatcher.busy());
+    for (Slot s : slots) {
+      TaskRun r = s.current;
+      if (r != null) {
+        r.stop(TaskRun.Stop.JOB_DELETED);
+      }
+    }
+    if (!dispatcher.awaitIdle(TaskRun.TERM_GRACE)) {
+      for (Slot s : slots) {
+        TaskRun r = s.current;
+        if (r != null) {
+          r.forceKill();
+        }
+      }
+      dispatcher.awaitIdle(Duration.ofSeconds(5));
+    }
+    return 0;
+  }
+
+  /** Nothing ready in the task queue, and nothing waiting out a backoff in a retry queue. */
+  private boolean queuesEmpty(Connection connection) {
+    List<String> queues = new ArrayList<>();
+    queues.add(config.topology().taskQueue());
+    for (Duration d : JobTopology.retryDelays(config.job())) {
+      queues.add(config.topology().retryQueue(d));
+    }
+    try (Channel ch = connection.createChannel()) {
+      for (String q : queues) {
+        if (ch.queueDeclarePassive(q).getMessageCount() > 0) {
+          return false;
+        }
+      }
+      return true;
+    } catch (IOException | TimeoutException | RuntimeException e) {
+      // a queue gone or the broker unreachable: the control loop learns which from the consumer
+      return false;
+    }
+  }
+
+  /** Whether a queue exists; empty when the broker cannot tell now (connection down). */
+  private static Optional<Boolean> queueExists(Connection connection, String queue) {
+    if (!connection.isOpen()) {
+      return Optional.empty();
+    }
+    try (Channel ch = connection.createChannel()) {
+      ch.queueDeclarePassive(queue);
+      return Optional.of(true);
+    } catch (IOException e) {
+      return replyCode(e) == AMQP.NOT_FOUND ? Optional.of(false) : Optional.empty();
+    } catch (TimeoutException | RuntimeException e) {
+      return Optional.empty();
+    }
+  }
+
+  /** Passive checks of what the worker uses and the operator owns: the job's queues and the two exchanges. */
+  private void checkTopology(Connection connection) throws ConfigException, IOException {
+    JobTopology t = config.topology();
+    List<String> queues = new ArrayList<>();
+    queues.add(t.taskQueue());
+    for (Duration d : JobTopology.retryDelays(config.job())) {
+      queues.add(t.retryQueue(d));
+    }
+    queues.add(t.deadLetterQueue());
+    for (String q : queues) {
+      if (!exists(connection, ch -> ch.queueDeclarePassive(q))) {
+        throw new ConfigException("queue '" + q + "' does not exist on vhost '" + config.rabbit().vhost() + "' at "
+            + config.rabbit().addressList() + ": the job's queues are declared by the operator (or trainq run) before its workers start");
+      }
+    }
+    for (String x : List.of(JobTopology.EVENTS_EXCHANGE, JobTopology.DEAD_LETTER_EXCHANGE)) {
+      if (!exists(connection, ch -> ch.exchangeDeclarePassive(x))) {
+        throw new ConfigException("exchange '" + x + "' does not exist on vhost '" + config.rabbit().vhost() + "' at "
+            + config.rabbit().addressList());
+      }
+    }
+  }
+
+  private interface ChannelCheck {
+    void run(Channel ch) throws IOException;
+  }
+
+  private static boolean exists(Connection connection, ChannelCheck check) throws IOException {
+    Channel ch = connection.createChannel();
+    try {
+      check.run(ch);
+      return true;
+    } catch (IOException e) {
+      if (replyCode(e) == AMQP.NOT_FOUND) {
+        return false;
+      }
+      throw e;
+    } finally {
+      if (ch.isOpen()) {
+        try {
+          ch.close();
+        } catch (IOException | TimeoutException e) {
+          // a probe channel
+        }
+      }
+    }
+  }
+
+  static int replyCode(IOException e) {
+    Throwable c = e;
+    while (c != null) {
+      if (c instanceof com.rabbitmq.client.ShutdownSignalException sse && sse.getReason() instanceof AMQP.Channel.Close close) {
+        return close.getReplyCode();
+      }
+      c = c.getCause();
+    }
+    return -1;
+  }
+
+  /** Logs the broker version, and what a broker without per-queue consumer timeouts means for long tasks. */
+  void checkBrokerVersion(String brokerVersion) {
+    log.info("connected to RabbitMQ {} at {}", brokerVersion, config.rabbit().addressList());
+    if (!enforcesQueueConsumerTimeout(brokerVersion)) {
+      log.warn("RabbitMQ {} does not enforce the queue's x-consumer-timeout (3.12 and later do): the broker's own consumer_timeout "
+          + "(30 minutes by default) applies, and a task that runs longer is requeued and run again while it still runs; "
+          + "raise consumer_timeout in rabbitmq.conf above the task timeout ({} ms)", brokerVersion, config.job().taskTimeout().toMillis());
+    }
+  }
+
+  /** True for 3.12 and later (and for versions that cannot be read, which are newer builds in practice). */
+  static boolean enforcesQueueConsumerTimeout(String version) {
+    String[] parts = version.split("[.+-]");
+    try {
+      int major = Integer.parseInt(parts[0]);
+      int minor = parts.length > 1 ? Integer.parseInt(parts[1]) : 0;
+      return major > 3 || (major == 3 && minor >= 12);
+    } catch (NumberFormatException e) {
+      return true;
+    }
+  }
+
+  private void logStatus(Metrics m, Dispatcher d) {
+    long n = m.duration.count();
+    double avg = n == 0 ? 0 : m.duration.sumSeconds() / n;
+    log.info(String.format(Locale.ROOT,
+        "status: tasks processed %d (succeeded %d, retried %d, dead-lettered %d, malformed %d, requeued %d), "
+            + "average processing time %.3f s, busy slots %d/%d, waiting %d",
+        n, m.succeeded.sum(), m.retried.sum(), m.deadLettered.sum(), m.malformed.sum(), m.requeued.sum(), avg, d.busy(),
+        d.slots(), d.waiting()));
+  }
+
+  private static long sinceProcessStart() {
+    return ProcessHandle.current().info().startInstant()
+        .map(s -> Duration.between(s, Instant.now()).toMillis()).orElse(-1L);
+  }
+
+  private static void deleteTree(Path dir) {
+    if (dir == null) {
+      return;
+    }
+    try (var files = Files.walk(dir)) {
+      files.sorted(Comparator.reverseOrder()).forEach(p -> {
+        try {
+          Files.deleteIfExists(p);
+        } catch (IOException e) {
+          // best effort
+        }
+      });
+    } catch (IOException e) {
+      // best effort
+    }
+  }
+}
