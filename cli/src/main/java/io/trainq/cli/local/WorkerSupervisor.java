@@ -129,6 +129,10 @@ public final class WorkerSupervisor implements AutoCloseable {
         try {
           code = runOnce();
         } catch (IOException e) {
+          if (stopping) {
+            // its output stream closes under the reader when it is stopped
+            return;
+          }
           fatal = "cannot start a worker process: " + e.getMessage();
           log.accept(fatal);
           return;
