@@ -40,11 +40,16 @@ public final class FakeWorker implements AutoCloseable {
    * @return tasks processed
    */
   public int drain(int max, IntPredicate fail) throws Exception {
+    return drain(max, fail, i -> {});
+  }
+
+  /** Like {@link #drain(int, IntPredicate)}, telling {@code seen} every index it processed. */
+  public int drain(int max, IntPredicate fail, java.util.function.IntConsumer seen) throws Exception {
     int n = 0;
     GetResponse g;
     while (n < max && (g = channel.basicGet(job.taskQueue(), false)) != null) {
       TaskMessage t = Messages.decodeTask(g.getBody());
-      event(TaskEvent.Type.STARTED, t, null, null);
+      var started = event(TaskEvent.Type.STARTED, t, null, null);
       if (fail.test(t.index())) {
         Map<String, Object> h = new HashMap<>();
         h.put(Messages.REASON_HEADER, TaskEvent.Reason.FAILED);
@@ -53,23 +58,25 @@ public final class FakeWorker implements AutoCloseable {
         h.put(Messages.WORKER_HEADER, name);
         AMQP.BasicProperties props = Messages.taskProperties(t).builder().headers(h).build();
         ConfirmingPublisher.await(events.publish(JobTopology.DEAD_LETTER_EXCHANGE, job.key(), props, g.getBody()), Duration.ofSeconds(10));
-        event(TaskEvent.Type.DEAD_LETTERED, t, 3, "ValueError: bad lr");
+        ConfirmingPublisher.await(event(TaskEvent.Type.DEAD_LETTERED, t, 3, "ValueError: bad lr"), Duration.ofSeconds(10));
       } else {
-        event(TaskEvent.Type.SUCCEEDED, t, 0, null);
+        ConfirmingPublisher.await(event(TaskEvent.Type.SUCCEEDED, t, 0, null), Duration.ofSeconds(10));
       }
+      // events are confirmed before the task is acknowledged, as the worker does it
+      ConfirmingPublisher.await(started, Duration.ofSeconds(10));
       channel.basicAck(g.getEnvelope().getDeliveryTag(), false);
+      seen.accept(t.index());
       n++;
     }
     return n;
   }
 
-  private void event(TaskEvent.Type type, TaskMessage t, Integer exit, String error) throws Exception {
+  private java.util.concurrent.CompletableFuture<Void> event(TaskEvent.Type type, TaskMessage t, Integer exit, String error) {
     boolean end = type != TaskEvent.Type.STARTED;
     TaskEvent e = new TaskEvent(TaskEvent.SCHEMA, type, job.key(), job.uid(), t.index(), t.attempt(), name, 0, exit,
         end ? 1000L : null, end ? 1.0 : null, type == TaskEvent.Type.DEAD_LETTERED ? TaskEvent.Reason.FAILED : null, error,
         System.currentTimeMillis());
-    ConfirmingPublisher.await(events.publish(JobTopology.EVENTS_EXCHANGE, job.key(), Messages.eventProperties(e), Messages.encodeEvent(e)),
-        Duration.ofSeconds(10));
+    return events.publish(JobTopology.EVENTS_EXCHANGE, job.key(), Messages.eventProperties(e), Messages.encodeEvent(e));
   }
 
   @Override
