@@ -30,6 +30,7 @@ public final class WorkerMain {
   public static void main(String[] args) {
     // Before any logger exists: the worker's own binding, whatever else is on the class path.
     System.setProperty("slf4j.provider", WorkerLogProvider.class.getName());
+    System.setProperty("slf4j.internal.verbosity", "WARN");
     System.exit(run(args, System.getenv()));
   }
 

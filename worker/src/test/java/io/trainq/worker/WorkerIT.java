@@ -1,0 +1,518 @@
+package io.trainq.worker;
+
+import static io.trainq.worker.JobFixture.indexes;
+import static io.trainq.worker.JobFixture.ofType;
+import static org.assertj.core.api.Assertions.assertThat;
+
+import com.fasterxml.jackson.databind.node.JsonNodeFactory;
+import com.rabbitmq.client.AMQP;
+import io.trainq.protocol.JobTopology;
+import io.trainq.protocol.Messages;
+import io.trainq.protocol.TaskEvent;
+import io.trainq.protocol.TaskEvent.Type;
+import io.trainq.protocol.WorkerEnv;
+import io.trainq.testkit.RabbitBroker;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.Set;
+import java.util.TreeSet;
+import java.util.stream.Collectors;
+import java.util.stream.IntStream;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/** The worker as a real process against a real RabbitMQ, with real task processes. */
+@Tag("broker")
+class WorkerIT {
+  static RabbitBroker broker;
+
+  @TempDir
+  Path dir;
+
+  @BeforeAll
+  static void broker() {
+    broker = RabbitBroker.single();
+  }
+
+  static Set<Integer> range(int n) {
+    return IntStream.range(0, n).boxed().collect(Collectors.toCollection(TreeSet::new));
+  }
+
+  /** The original load scenario: 100 tasks, all processed once, each with its slot's GPUs and its parameters. */
+  @Test
+  void hundredTasksAllSucceedOnceEach() throws Exception {
+    try (JobFixture job = new JobFixture(broker, JobFixture.settings(3, Duration.ofMinutes(1)))) {
+      job.publishTasks(100);
+      Map<String, String> env = job.workerEnv(0);
+      env.remove(WorkerEnv.SLOTS);
+      env.put(WorkerEnv.GPUS, "0,1,2,3,4,5,6,7");
+      env.put(WorkerEnv.GPUS_PER_TASK, "2");
+      env.put(WorkerEnv.IDLE_TIMEOUT_MS, "1500");
+      List<String> task = Scripts.sh(dir, "task.sh",
+          "echo \"$i $a $TRAINQ_TASK_SLOT $CUDA_VISIBLE_DEVICES $(cat $TRAINQ_TASK_PARAMS_FILE) $TRAINQ_TASK_PARAMS "
+              + "${TRAINQ_RABBITMQ_PASSWORD:-no-password} $TRAINQ_JOB_NAME\" >> $D/runs.log");
+      try (WorkerProcess w = WorkerProcess.start("w1", env, dir, task)) {
+        List<TaskEvent> events = job.awaitSucceeded(100, Duration.ofMinutes(2), w);
+        // idle for 1.5 s with nothing ready: the worker exits 0 by itself
+        assertThat(w.awaitExit(Duration.ofSeconds(30))).as(WorkerProcess.logs(w)).isZero();
+        events = job.events();
+
+        assertThat(ofType(events, Type.SUCCEEDED)).hasSize(100);
+        assertThat(indexes(events, Type.SUCCEEDED)).isEqualTo(range(100));
+        assertThat(ofType(events, Type.STARTED)).hasSize(100);
+        assertThat(events).allMatch(e -> e.attempt() == 1).allMatch(e -> e.worker().equals("w1"))
+            .allMatch(e -> e.jobUid().equals(job.topology.uid()) && e.jobKey().equals(job.topology.key()));
+        assertThat(ofType(events, Type.SUCCEEDED)).allMatch(e -> e.exitCode() == 0 && e.durationMs() != null
+            && Math.abs(e.gpuSeconds() - 2 * e.durationMs() / 1000.0) < 0.01);
+        assertThat(job.deadLetters()).isEmpty();
+        assertThat(job.readyEverywhere()).isZero();
+
+        List<String> runs = Scripts.lines(dir.resolve("runs.log"));
+        assertThat(runs).hasSize(100);
+        Set<Integer> seen = new HashSet<>();
+        for (String line : runs) {
+          String[] f = line.split(" ");
+          int i = Integer.parseInt(f[0]);
+          int slot = Integer.parseInt(f[2]);
+          assertThat(seen.add(i)).as("index %d ran once", i).isTrue();
+          assertThat(f[1]).isEqualTo("1");
+          assertThat(slot).isBetween(0, 3);
+          assertThat(f[3]).isEqualTo((2 * slot) + "," + (2 * slot + 1));
+          String params = "{\"index\":" + i + ",\"lr\":0.1}";
+          assertThat(f[4]).as("the parameters file").isEqualTo(params);
+          assertThat(f[5]).as("TRAINQ_TASK_PARAMS").isEqualTo(params);
+          assertThat(f[6]).as("the broker password is not passed to tasks").isEqualTo("no-password");
+          assertThat(f[7]).isEqualTo(job.topology.name());
+        }
+        assertThat(w.log()).contains("status: tasks processed 100 (succeeded 100, retried 0, dead-lettered 0")
+            .contains("[task 7] attempt 1 started on slot").doesNotContain(RabbitBroker.PASSWORD + "@");
+        // the parameter files are deleted after each task
+        assertThat(Files.list(Path.of("/tmp")).filter(p -> p.getFileName().toString().equals("trainq-worker-" + w.pid()))).isEmpty();
+      }
+    }
+  }
+
+  /** The original retry scenario: tasks fail 20% of the time; every one ends succeeded, through the retry queues. */
+  @Test
+  void tasksFailing20PercentOfTheTimeAllEndSucceeded() throws Exception {
+    int maxAttempts = 5;
+    try (JobFixture job = new JobFixture(broker, JobFixture.settings(maxAttempts, Duration.ofMinutes(1)))) {
+      // which (index, attempt) fail: 20% of attempts 1..4, never the 5th, drawn once so the outcome is exact
+      Random random = new Random(20);
+      Map<Integer, Integer> firstSuccess = new HashMap<>();
+      List<String> failing = new ArrayList<>();
+      for (int i = 0; i < 100; i++) {
+        int a = 1;
+        while (a < maxAttempts && random.nextDouble() < 0.2) {
+          failing.add(i + " " + a);
+          a++;
+        }
+        firstSuccess.put(i, a);
+      }
+      Files.write(dir.resolve("fail.txt"), failing);
+      List<String> task = Scripts.sh(dir, "task.sh",
+          "if grep -qx \"$i $a\" $D/fail.txt; then echo \"boom $i $a\" >&2; exit 1; fi");
+      job.publishTasks(100);
+      try (WorkerProcess w = WorkerProcess.start("w1", job.workerEnv(4), dir, task)) {
+        List<TaskEvent> events = job.awaitSucceeded(100, Duration.ofMinutes(2), w);
+        Thread.sleep(300);
+        events = job.events();
+        assertThat(indexes(events, Type.SUCCEEDED)).isEqualTo(range(100));
+        assertThat(ofType(events, Type.SUCCEEDED)).hasSize(100)
+            .allMatch(e -> e.attempt() == firstSuccess.get(e.index()), "succeeded at the first attempt that does not fail");
+        List<String> retried = ofType(events, Type.RETRYING).stream().map(e -> e.index() + " " + e.attempt()).sorted().toList();
+        assertThat(retried).isEqualTo(failing.stream().sorted().toList());
+        assertThat(ofType(events, Type.RETRYING)).allMatch(e -> e.exitCode() == 1 && TaskEvent.Reason.FAILED.equals(e.reason())
+            && e.error().equals("boom " + e.index() + " " + e.attempt()));
+        assertThat(ofType(events, Type.DEAD_LETTERED)).isEmpty();
+        assertThat(job.deadLetters()).isEmpty();
+        assertThat(job.readyEverywhere()).isZero();
+        assertThat(failing).as("the draw made some tasks fail").hasSizeGreaterThan(10);
+      }
+    }
+  }
+
+  /**
+   * The original crash scenario: 5% of tasks kill their worker (SIGKILL) mid-task, once each; the test
+   * restarts the worker as the kubelet would. Nothing is lost and no retry budget is spent.
+   */
+  @Test
+  void workersKilledMidTaskLoseNothing() throws Exception {
+    try (JobFixture job = new JobFixture(broker, JobFixture.settings(2, Duration.ofMinutes(1)))) {
+      List<Integer> kill = new ArrayList<>(range(100));
+      java.util.Collections.shuffle(kill, new Random(5));
+      kill = kill.subList(0, 5);
+      Files.write(dir.resolve("kill.txt"), kill.stream().map(String::valueOf).toList());
+      List<String> task = Scripts.sh(dir, "task.sh", String.join("\n",
+          "echo \"start $i $a\" >> $D/runs.log",
+          "if grep -qx \"$i\" $D/kill.txt && mkdir $D/killed-$i 2>/dev/null; then",
+          "  sleep 0.1; echo \"$i $PPID\" >> $D/kills.log; kill -9 $PPID; exit 1",
+          "fi",
+          "sleep 0.02",
+          "echo \"end $i\" >> $D/runs.log"));
+      job.publishTasks(100);
+      Map<String, String> env = job.workerEnv(4);
+      env.put(WorkerEnv.IDLE_TIMEOUT_MS, "2000");
+      List<Integer> exits = new ArrayList<>();
+      WorkerProcess w = WorkerProcess.start("w1", env, dir, task);
+      try {
+        long deadline = System.nanoTime() + Duration.ofMinutes(3).toNanos();
+        while (true) {
+          if (!w.alive()) {
+            int code = w.process.exitValue();
+            exits.add(code);
+            if (code == 0) {
+              break;
+            }
+            // restartPolicy: OnFailure
+            w = WorkerProcess.start("w1", env, dir, task);
+          }
+          if (System.nanoTime() > deadline) {
+            throw new AssertionError("not done in time; exits " + exits + "; " + JobFixture.summary(job.events()) + WorkerProcess.logs(w));
+          }
+          Thread.sleep(50);
+        }
+      } finally {
+        w.close();
+      }
+      List<TaskEvent> events = job.events();
+      // Each chosen task killed its worker once; two of them in one worker's lifetime make one crash.
+      List<String> kills = Scripts.lines(dir.resolve("kills.log"));
+      assertThat(kills.stream().map(l -> Integer.parseInt(l.split(" ")[0])).sorted().toList()).isEqualTo(kill.stream().sorted().toList());
+      long crashed = kills.stream().map(l -> l.split(" ")[1]).distinct().count();
+      List<Integer> expected = new ArrayList<>(java.util.Collections.nCopies((int) crashed, 137));
+      expected.add(0);
+      assertThat(exits).as("a SIGKILL per killed worker, then an idle exit").isEqualTo(expected);
+      assertThat(indexes(events, Type.SUCCEEDED)).isEqualTo(range(100));
+      assertThat(ofType(events, Type.SUCCEEDED)).as("a crash does not spend the retry budget").allMatch(e -> e.attempt() == 1);
+      assertThat(ofType(events, Type.RETRYING)).isEmpty();
+      assertThat(ofType(events, Type.DEAD_LETTERED)).isEmpty();
+      assertThat(job.deadLetters()).isEmpty();
+      assertThat(job.readyEverywhere()).isZero();
+      List<String> runs = Scripts.lines(dir.resolve("runs.log"));
+      for (int i : kill) {
+        assertThat(runs.stream().filter(l -> l.equals("start " + i + " 1")).count()).as("task %d ran again after the crash", i)
+            .isGreaterThanOrEqualTo(2);
+        assertThat(runs).contains("end " + i);
+      }
+    }
+  }
+
+  /** A task that always fails is dead-lettered once its budget is spent, with the reason, exit code and stderr. */
+  @Test
+  void retryBudgetExhaustedIsDeadLetteredWithTheReason() throws Exception {
+    try (JobFixture job = new JobFixture(broker, JobFixture.settings(3, Duration.ofMinutes(1)))) {
+      List<String> task = Scripts.sh(dir, "task.sh", "echo 'Traceback (most recent call last):' >&2; echo \"boom $i\" >&2; exit 3");
+      job.publishTasks(3);
+      try (WorkerProcess w = WorkerProcess.start("w1", job.workerEnv(2), dir, task)) {
+        List<JobFixture.DeadLetter> dead = job.awaitDeadLetters(3, Duration.ofMinutes(1), w);
+        List<TaskEvent> events = job.awaitEvents(e -> ofType(e, Type.DEAD_LETTERED).size() == 3, Duration.ofSeconds(30), w);
+        Thread.sleep(300);
+        assertThat(job.deadLetters()).hasSize(3);
+        assertThat(dead.stream().map(d -> {
+          try {
+            return d.task().index();
+          } catch (Exception e) {
+            throw new AssertionError(e);
+          }
+        }).collect(Collectors.toSet())).isEqualTo(Set.of(0, 1, 2));
+        for (JobFixture.DeadLetter d : dead) {
+          int i = d.task().index();
+          assertThat(d.task().attempt()).isEqualTo(3);
+          assertThat(d.header(Messages.REASON_HEADER)).isEqualTo("failed");
+          assertThat(d.header(Messages.EXIT_CODE_HEADER)).isEqualTo("3");
+          assertThat(d.header(Messages.ERROR_HEADER)).isEqualTo("Traceback (most recent call last):\nboom " + i);
+          assertThat(d.header(Messages.WORKER_HEADER)).isEqualTo("w1");
+          assertThat(d.props().getMessageId()).isEqualTo(job.topology.taskMessageId(i));
+          assertThat(d.props().getType()).isEqualTo(Messages.TASK_TYPE);
+        }
+        events = job.events();
+        for (int i = 0; i < 3; i++) {
+          int index = i;
+          assertThat(events.stream().filter(e -> e.index() == index && e.type() == Type.RETRYING).map(TaskEvent::attempt).sorted().toList())
+              .containsExactly(1, 2);
+          assertThat(events).filteredOn(e -> e.index() == index && e.type() == Type.DEAD_LETTERED).singleElement()
+              .satisfies(e -> {
+                assertThat(e.attempt()).isEqualTo(3);
+                assertThat(e.exitCode()).isEqualTo(3);
+                assertThat(e.reason()).isEqualTo("failed");
+                assertThat(e.error()).endsWith("boom " + index);
+              });
+        }
+        assertThat(ofType(events, Type.SUCCEEDED)).isEmpty();
+        assertThat(job.readyEverywhere()).isZero();
+        assertThat(w.alive()).isTrue();
+      }
+    }
+  }
+
+  /** SIGTERM: the consumer stops, running tasks finish within the grace and are acked; exit 0. */
+  @Test
+  void sigtermLetsRunningTasksFinishWithinTheGrace() throws Exception {
+    try (JobFixture job = new JobFixture(broker, JobFixture.settings(3, Duration.ofMinutes(1)))) {
+      List<String> task = Scripts.sh(dir, "task.sh", "sleep 1.5; echo \"end $i\" >> $D/runs.log");
+      job.publishTasks(4);
+      try (WorkerProcess w = WorkerProcess.start("w1", job.workerEnv(2), dir, task)) {
+        job.awaitEvents(e -> ofType(e, Type.STARTED).size() == 2, Duration.ofSeconds(30), w);
+        w.term();
+        assertThat(w.awaitExit(Duration.ofSeconds(20))).as(WorkerProcess.logs(w)).isZero();
+        List<TaskEvent> events = job.events();
+        assertThat(ofType(events, Type.SUCCEEDED)).hasSize(2);
+        assertThat(indexes(events, Type.SUCCEEDED)).isEqualTo(indexes(events, Type.STARTED));
+        assertThat(ofType(events, Type.REQUEUED)).isEmpty();
+        assertThat(job.readyEverywhere()).as("the two tasks never started are still in the queue").isEqualTo(2);
+        assertThat(Scripts.lines(dir.resolve("runs.log"))).hasSize(2);
+      }
+    }
+  }
+
+  /**
+   * SIGTERM with tasks that outlast the grace: they are killed, REQUEUED, and returned to the queue
+   * without spending their budget; the next worker runs them as the same attempt.
+   */
+  @Test
+  void sigtermRequeuesTasksThatOutlastTheGrace() throws Exception {
+    try (JobFixture job = new JobFixture(broker, JobFixture.settings(2, Duration.ofMinutes(1)))) {
+      List<String> task = Scripts.sh(dir, "task.sh", String.join("\n",
+          "if mkdir $D/ran-$i 2>/dev/null; then echo $$ > $D/pid-$i; sleep 60; fi",
+          "echo \"done $i $a\" >> $D/runs.log"));
+      job.publishTasks(2);
+      Map<String, String> env = job.workerEnv(2);
+      env.put(WorkerEnv.SHUTDOWN_GRACE_MS, "500");
+      try (WorkerProcess w = WorkerProcess.start("w1", env, dir, task)) {
+        job.awaitEvents(e -> ofType(e, Type.STARTED).size() == 2, Duration.ofSeconds(30), w);
+        long t0 = System.nanoTime();
+        w.term();
+        assertThat(w.awaitExit(Duration.ofSeconds(30))).as(WorkerProcess.logs(w)).isZero();
+        assertThat(Duration.ofNanos(System.nanoTime() - t0)).as("grace + SIGTERM to the tasks").isLessThan(Duration.ofSeconds(10));
+        List<TaskEvent> events = job.events();
+        assertThat(ofType(events, Type.REQUEUED)).hasSize(2)
+            .allMatch(e -> e.attempt() == 1 && TaskEvent.Reason.SHUTDOWN.equals(e.reason()) && e.durationMs() >= 400);
+        assertThat(ofType(events, Type.SUCCEEDED)).isEmpty();
+        assertThat(job.readyEverywhere()).as("both back in the task queue").isEqualTo(2);
+        for (int i = 0; i < 2; i++) {
+          long pid = Long.parseLong(Files.readString(dir.resolve("pid-" + i)).trim());
+          assertThat(ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false)).as("task %d's process was stopped", i).isFalse();
+        }
+      }
+      try (WorkerProcess w2 = WorkerProcess.start("w2", job.workerEnv(2), dir, task)) {
+        List<TaskEvent> events = job.awaitSucceeded(2, Duration.ofSeconds(30), w2);
+        assertThat(ofType(events, Type.SUCCEEDED)).allMatch(e -> e.attempt() == 1 && e.worker().equals("w2"));
+        assertThat(ofType(events, Type.RETRYING)).isEmpty();
+      }
+    }
+  }
+
+  /** Past the task timeout the whole process tree is killed, and the attempt counts against the budget. */
+  @Test
+  void taskTimeoutKillsTheProcessTreeAndSpendsTheBudget() throws Exception {
+    try (JobFixture job = new JobFixture(broker, JobFixture.settings(2, Duration.ofMillis(1000)))) {
+      List<String> task = Scripts.sh(dir, "task.sh", "sleep 300 & echo $! > $D/child-$i-$a; echo 'working' >&2; wait");
+      job.publishTasks(1);
+      try (WorkerProcess w = WorkerProcess.start("w1", job.workerEnv(1), dir, task)) {
+        List<JobFixture.DeadLetter> dead = job.awaitDeadLetters(1, Duration.ofSeconds(60), w);
+        assertThat(dead.get(0).header(Messages.REASON_HEADER)).isEqualTo("timeout");
+        assertThat(dead.get(0).header(Messages.ERROR_HEADER)).isEqualTo("timed out after 1000 ms; stderr: working");
+        assertThat(dead.get(0).task().attempt()).isEqualTo(2);
+        List<TaskEvent> events = job.awaitEvents(e -> ofType(e, Type.DEAD_LETTERED).size() == 1, Duration.ofSeconds(10), w);
+        assertThat(ofType(events, Type.RETRYING)).singleElement()
+            .satisfies(e -> assertThat(e.reason()).isEqualTo("timeout"))
+            .satisfies(e -> assertThat(e.durationMs()).isBetween(1000L, 9000L));
+        assertThat(ofType(events, Type.DEAD_LETTERED)).singleElement().satisfies(e -> {
+          assertThat(e.reason()).isEqualTo("timeout");
+          assertThat(e.attempt()).isEqualTo(2);
+        });
+        for (int a = 1; a <= 2; a++) {
+          long child = Long.parseLong(Files.readString(dir.resolve("child-0-" + a)).trim());
+          assertThat(ProcessHandle.of(child).map(ProcessHandle::isAlive).orElse(false)).as("the task's child (attempt %d)", a).isFalse();
+        }
+      }
+    }
+  }
+
+  /** Bad input is dead-lettered at once with the reason; the worker keeps running and runs good tasks. */
+  @Test
+  void malformedMessagesAreDeadLetteredAndTheWorkerKeepsRunning() throws Exception {
+    try (JobFixture job = new JobFixture(broker, JobFixture.settings(3, Duration.ofMinutes(1)))) {
+      List<String> task = Scripts.sh(dir, "task.sh", "echo \"ran $i\" >> $D/runs.log");
+      try (WorkerProcess w = WorkerProcess.start("w1", job.workerEnv(2), dir, task)) {
+        AMQP.BasicProperties plain = new AMQP.BasicProperties.Builder().deliveryMode(2).messageId(job.topology.uid() + ":7").build();
+        job.publishRaw(plain, "this is not json".getBytes(StandardCharsets.UTF_8));
+        job.publishRaw(new AMQP.BasicProperties.Builder().deliveryMode(2).build(),
+            ("{\"schema\":99,\"jobUid\":\"" + job.topology.uid() + "\",\"index\":1,\"attempt\":1}").getBytes(StandardCharsets.UTF_8));
+        job.publishRaw(new AMQP.BasicProperties.Builder().deliveryMode(2).build(),
+            ("{\"schema\":1,\"jobUid\":\"" + job.topology.uid() + "\",\"attempt\":1}").getBytes(StandardCharsets.UTF_8));
+        job.publishRaw(new AMQP.BasicProperties.Builder().deliveryMode(2).build(),
+            "{\"schema\":1,\"jobUid\":\"another-job\",\"index\":2,\"attempt\":1}".getBytes(StandardCharsets.UTF_8));
+        job.publishTask(3, JsonNodeFactory.instance.objectNode());
+        job.channel().waitForConfirmsOrDie(10_000);
+
+        List<JobFixture.DeadLetter> dead = job.awaitDeadLetters(4, Duration.ofSeconds(30), w);
+        job.awaitSucceeded(1, Duration.ofSeconds(30), w);
+        assertThat(dead).allMatch(d -> "malformed".equals(d.header(Messages.REASON_HEADER)))
+            .allMatch(d -> "w1".equals(d.header(Messages.WORKER_HEADER)));
+        assertThat(dead.stream().map(d -> d.header(Messages.ERROR_HEADER)).toList()).containsExactlyInAnyOrder(
+            "body is not valid JSON: Unrecognized token 'this': was expecting (JSON String, Number, Array, Object or token 'null', 'true' or 'false')",
+            "unknown schema version 99 (this worker reads 1)",
+            "missing field: index",
+            "task of job uid another-job on the queue of job uid " + job.topology.uid());
+        assertThat(dead).anyMatch(d -> new String(d.body(), StandardCharsets.UTF_8).equals("this is not json"));
+        List<TaskEvent> events = job.events();
+        assertThat(ofType(events, Type.DEAD_LETTERED)).hasSize(4).allMatch(e -> "malformed".equals(e.reason()))
+            .extracting(TaskEvent::index).containsExactlyInAnyOrder(7, -1, -1, -1);
+        assertThat(indexes(events, Type.SUCCEEDED)).containsExactly(3);
+        assertThat(w.alive()).isTrue();
+        assertThat(job.readyEverywhere()).isZero();
+        w.term();
+        assertThat(w.awaitExit(Duration.ofSeconds(20))).isZero();
+      }
+    }
+  }
+
+  /** The job's queue deleted: the consumer is cancelled, running tasks stop, the worker exits 0. */
+  @Test
+  void aDeletedQueueEndsTheWorkerCleanly() throws Exception {
+    try (JobFixture job = new JobFixture(broker, JobFixture.settings(3, Duration.ofMinutes(1)))) {
+      List<String> task = Scripts.sh(dir, "task.sh", "echo $$ > $D/pid-$i; sleep 60");
+      job.publishTasks(1);
+      try (WorkerProcess w = WorkerProcess.start("w1", job.workerEnv(1), dir, task)) {
+        job.awaitEvents(e -> ofType(e, Type.STARTED).size() == 1, Duration.ofSeconds(30), w);
+        job.channel().queueDelete(job.topology.taskQueue());
+        assertThat(w.awaitExit(Duration.ofSeconds(20))).as(WorkerProcess.logs(w)).isZero();
+        assertThat(w.log()).contains("was deleted");
+        long pid = Long.parseLong(Files.readString(dir.resolve("pid-0")).trim());
+        assertThat(ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false)).isFalse();
+      }
+    }
+  }
+
+  /** Nothing to do and nothing ready: exit 0 after the idle timeout, freeing the GPUs. */
+  @Test
+  void anIdleWorkerExits() throws Exception {
+    try (JobFixture job = new JobFixture(broker, JobFixture.settings(3, Duration.ofMinutes(1)))) {
+      Map<String, String> env = job.workerEnv(1);
+      env.put(WorkerEnv.IDLE_TIMEOUT_MS, "1000");
+      long t0 = System.nanoTime();
+      try (WorkerProcess w = WorkerProcess.start("w1", env, dir, List.of("true"))) {
+        assertThat(w.awaitExit(Duration.ofSeconds(30))).as(WorkerProcess.logs(w)).isZero();
+        assertThat(Duration.ofNanos(System.nanoTime() - t0)).isGreaterThan(Duration.ofSeconds(1));
+        assertThat(w.log()).contains("idle: nothing to do for 1000 ms and nothing ready in the queue; exiting");
+      }
+    }
+  }
+
+  /** Two workers on one queue: every delivery runs on exactly one of them, once. */
+  @Test
+  void twoWorkersNeverRunTheSameDelivery() throws Exception {
+    try (JobFixture job = new JobFixture(broker, JobFixture.settings(3, Duration.ofMinutes(1)))) {
+      List<String> task = Scripts.sh(dir, "task.sh", "echo \"$i $TRAINQ_WORKER_NAME\" >> $D/runs.log; sleep 0.02");
+      try (WorkerProcess w1 = WorkerProcess.start("w1", job.workerEnv(4), dir, task);
+          WorkerProcess w2 = WorkerProcess.start("w2", job.workerEnv(4), dir, task)) {
+        long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+        while (broker.consumerCount(job.topology.taskQueue()) < 2) {
+          assertThat(System.nanoTime()).as("both workers consuming" + WorkerProcess.logs(w1, w2)).isLessThan(deadline);
+          Thread.sleep(100);
+        }
+        job.publishTasks(200);
+        List<TaskEvent> events = job.awaitSucceeded(200, Duration.ofMinutes(2), w1, w2);
+        Thread.sleep(300);
+        events = job.events();
+        assertThat(ofType(events, Type.SUCCEEDED)).hasSize(200);
+        List<String> runs = Scripts.lines(dir.resolve("runs.log"));
+        assertThat(runs).hasSize(200);
+        assertThat(runs.stream().map(l -> l.split(" ")[0]).distinct().count()).isEqualTo(200);
+        Map<String, Long> perWorker = ofType(events, Type.SUCCEEDED).stream()
+            .collect(Collectors.groupingBy(TaskEvent::worker, Collectors.counting()));
+        assertThat(perWorker.keySet()).as("both workers took tasks: %s", perWorker).containsExactlyInAnyOrder("w1", "w2");
+        for (TaskEvent e : ofType(events, Type.SUCCEEDED)) {
+          assertThat(runs).contains(e.index() + " " + e.worker());
+        }
+      }
+    }
+  }
+
+  /**
+   * Events before acks: while the broker refuses the job's events, the worker holds the finished task
+   * unacknowledged; once events get through, it publishes them and only then acks.
+   */
+  @Test
+  void noAckBeforeTheEventIsConfirmed() throws Exception {
+    try (JobFixture job = new JobFixture(broker, JobFixture.settings(3, Duration.ofMinutes(1)))) {
+      // the only queue bound to the job's events refuses every message (reject-publish at length 0)
+      String refusing = RabbitBroker.uniqueName("tq-it-refusing");
+      job.channel().queueDeclare(refusing, false, false, false, Map.of("x-max-length", 0, "x-overflow", "reject-publish"));
+      job.channel().queueBind(refusing, JobTopology.EVENTS_EXCHANGE, job.topology.key());
+      job.channel().queueUnbind(job.eventsQueue, JobTopology.EVENTS_EXCHANGE, job.topology.key());
+      List<String> task = Scripts.sh(dir, "task.sh", "echo \"done $i\" >> $D/runs.log");
+      job.publishTasks(1);
+      try (WorkerProcess w = WorkerProcess.start("w1", job.workerEnv(1), dir, task)) {
+        long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+        while (Scripts.lines(dir.resolve("runs.log")).isEmpty()) {
+          assertThat(System.nanoTime()).as("the task ran" + WorkerProcess.logs(w)).isLessThan(deadline);
+          Thread.sleep(50);
+        }
+        // the task has finished; for 3 s its delivery stays unacknowledged
+        Thread.sleep(3000);
+        assertThat(broker.awaitQueueDepth(job.topology.taskQueue(), new io.trainq.testkit.QueueDepth(0, 1), Duration.ofSeconds(15)))
+            .isEqualTo(new io.trainq.testkit.QueueDepth(0, 1));
+        assertThat(w.log()).contains("not confirmed");
+
+        job.channel().queueBind(job.eventsQueue, JobTopology.EVENTS_EXCHANGE, job.topology.key());
+        job.channel().queueUnbind(refusing, JobTopology.EVENTS_EXCHANGE, job.topology.key());
+        job.awaitSucceeded(1, Duration.ofSeconds(30), w);
+        Thread.sleep(500);
+        w.term();
+        assertThat(w.awaitExit(Duration.ofSeconds(20))).isZero();
+        // acked: had it not been, closing the worker's channel would have returned it to the queue
+        assertThat(job.readyEverywhere()).isZero();
+        assertThat(Scripts.lines(dir.resolve("runs.log"))).containsExactly("done 0");
+        assertThat(ofType(job.events(), Type.STARTED)).hasSize(1);
+      } finally {
+        job.channel().queueDelete(refusing);
+      }
+    }
+  }
+
+  /** A missing queue is bad configuration: exit 2 with one line. */
+  @Test
+  void aMissingQueueIsBadConfiguration() throws Exception {
+    try (JobFixture job = new JobFixture(broker, JobFixture.settings(3, Duration.ofMinutes(1)))) {
+      job.channel().queueDelete(job.topology.taskQueue());
+      try (WorkerProcess w = WorkerProcess.start("w1", job.workerEnv(1), dir, List.of("true"))) {
+        assertThat(w.awaitExit(Duration.ofSeconds(30))).isEqualTo(WorkerEnv.EXIT_BAD_CONFIG);
+        assertThat(w.log().lines().filter(l -> l.startsWith("trainq-worker: ")).toList()).singleElement().isEqualTo(
+            "trainq-worker: queue '" + job.topology.taskQueue() + "' does not exist on vhost '/' at " + broker.addressList()
+                + ": the job's queues are declared by the operator (or trainq run) before its workers start");
+      }
+    }
+  }
+
+  /** No broker at the address: exit 2 with one line, once the first-connect retries run out. */
+  @Test
+  void anUnreachableBrokerIsBadConfiguration() throws Exception {
+    try (JobFixture job = new JobFixture(broker, JobFixture.settings(3, Duration.ofMinutes(1)))) {
+      Map<String, String> env = job.workerEnv(1);
+      int closedPort;
+      try (java.net.ServerSocket s = new java.net.ServerSocket(0)) {
+        closedPort = s.getLocalPort();
+      }
+      env.put("TRAINQ_RABBITMQ_ADDRESSES", "127.0.0.1:" + closedPort);
+      env.put(WorkerConfig.CONNECT_TIMEOUT_MS, "1500");
+      try (WorkerProcess w = WorkerProcess.start("w1", env, dir, List.of("true"))) {
+        assertThat(w.awaitExit(Duration.ofSeconds(30))).isEqualTo(WorkerEnv.EXIT_BAD_CONFIG);
+        assertThat(w.log().lines().filter(l -> l.startsWith("trainq-worker: ")).toList()).singleElement().asString()
+            .startsWith("trainq-worker: cannot reach RabbitMQ at 127.0.0.1:" + closedPort + " as user 'trainq' within 1 s");
+      }
+    }
+  }
+}
