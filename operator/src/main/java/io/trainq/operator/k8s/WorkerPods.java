@@ -40,6 +40,8 @@ final class WorkerPods {
   static final String LAUNCHER = MOUNT + "/bin/trainq-worker";
   /** Time between SIGTERM's arrival at the worker and the kubelet's SIGKILL that is not given to tasks. */
   static final Duration SHUTDOWN_MARGIN = Duration.ofSeconds(30);
+  /** The worker's /metrics, /healthz and /readyz. */
+  static final int HTTP_PORT = 8080;
 
   private WorkerPods() {}
 
@@ -100,6 +102,7 @@ final class WorkerPods {
     plain.put(WorkerEnv.IDLE_TIMEOUT_MS, Long.toString(Durations.parse(w.effectiveIdleTimeout()).toMillis()));
     plain.put(WorkerEnv.EXTRA_PREFETCH, Integer.toString(w.effectiveExtraPrefetch()));
     plain.put(WorkerEnv.SHUTDOWN_GRACE_MS, Long.toString(grace.minus(SHUTDOWN_MARGIN).toMillis()));
+    plain.put(WorkerEnv.HTTP_PORT, Integer.toString(HTTP_PORT));
     if (spec.getWorkingDir() != null) {
       plain.put(WorkerEnv.WORKING_DIR, spec.getWorkingDir());
     }
@@ -175,6 +178,10 @@ final class WorkerPods {
               .withCommand(command)
               .withEnv(env)
               .withResources(resources(w.getResources(), gpus))
+              .addNewPort().withName("metrics").withContainerPort(HTTP_PORT).withProtocol("TCP").endPort()
+              // Ready while it consumes; no liveness probe, which could kill a worker in the middle of a task.
+              .withNewReadinessProbe().withNewHttpGet().withPath("/readyz").withNewPort("metrics").endHttpGet()
+                .withPeriodSeconds(5).withFailureThreshold(2).endReadinessProbe()
               .addNewVolumeMount().withName(VOLUME).withMountPath(MOUNT).withReadOnly(true).endVolumeMount()
               .build())
         .endSpec()
