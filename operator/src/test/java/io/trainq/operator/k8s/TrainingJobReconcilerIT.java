@@ -384,4 +384,70 @@ class TrainingJobReconcilerIT {
     assertThat(new TopologyDeclarer(amqp).inspect(topology(tj).taskQueue())).isEmpty();
     current = null;
   }
+
+  static void podPhase(String name, String phase, String reason, boolean ready) {
+    client.pods().inNamespace(ns).withName(name).editStatus(p -> {
+      p.getStatus().setPhase(phase);
+      p.getStatus().setReason(reason);
+      p.getStatus().setConditions(List.of(new io.fabric8.kubernetes.api.model.PodConditionBuilder()
+          .withType("Ready").withStatus(ready ? "True" : "False").build()));
+      return p;
+    });
+  }
+
+  @Test
+  void podsFollowTheWorkAreReplacedWhenLostAndNeverScaledDownWhileBusy() throws Exception {
+    TrainingJob tj = create("capacity", s -> {
+      WorkerSpec w = new WorkerSpec();
+      w.setMaxPods(3);
+      s.setWorkers(w);
+    });
+    await("three pods").atMost(WAIT).ignoreExceptions().untilAsserted(() -> assertThat(pods(tj)).hasSize(3));
+    List<String> first = pods(tj).stream().map(p -> p.getMetadata().getName()).toList();
+
+    // a node is lost: its pod fails; the operator removes it and brings a replacement
+    podPhase(first.get(0), "Failed", "NodeLost", false);
+    await("replaced").atMost(WAIT).ignoreExceptions().untilAsserted(() -> {
+      List<String> names = pods(tj).stream().map(p -> p.getMetadata().getName()).toList();
+      assertThat(names).hasSize(3).doesNotContain(first.get(0)).contains(first.get(1), first.get(2));
+    });
+    // a pod deleted from under the job is replaced as well
+    client.pods().inNamespace(ns).withName(first.get(1)).delete();
+    await("replaced after deletion").atMost(WAIT).ignoreExceptions().untilAsserted(() -> {
+      List<String> names = pods(tj).stream().map(p -> p.getMetadata().getName()).toList();
+      assertThat(names).hasSize(3).doesNotContain(first.get(0), first.get(1));
+    });
+    assertThat(client.v1().events().inNamespace(ns).list().getItems())
+        .filteredOn(e -> tj.getMetadata().getUid().equals(e.getInvolvedObject().getUid()))
+        .anySatisfy(e -> {
+          assertThat(e.getReason()).isEqualTo("WorkerLost");
+          assertThat(e.getMessage()).contains(first.get(0)).contains("NodeLost");
+        });
+
+    // a running, ready worker: counted ready, and its GPUs accrue allocated GPU-seconds
+    podPhase(first.get(2), "Running", null, true);
+    await("ready and allocated").atMost(WAIT).ignoreExceptions().untilAsserted(() -> {
+      TrainingJobStatus s = status("capacity");
+      assertThat(s.getWorkersReady()).isEqualTo(1);
+      assertThat(s.getWorkers()).isEqualTo("1/3");
+      assertThat(s.getAllocatedGpuSeconds()).isGreaterThan(0.0);
+      assertThat(s.getGpuUtilization()).isEqualTo("0%");
+    });
+
+    // fewer pods wanted: busy pods are not deleted, workers leave by themselves when idle
+    mergePatch("capacity", "{\"spec\":{\"workers\":{\"maxPods\":1}}}");
+    await("desired follows the spec").atMost(WAIT).ignoreExceptions().untilAsserted(() -> {
+      TrainingJobStatus s = status("capacity");
+      assertThat(s.getObservedGeneration()).isEqualTo(2);
+      assertThat(s.getWorkersDesired()).isEqualTo(1);
+    });
+    assertThat(pods(tj)).hasSize(3);
+    // a worker that ran out of work exits 0: its completed pod is removed and not replaced
+    String idle = pods(tj).stream().map(p -> p.getMetadata().getName()).filter(n -> !n.equals(first.get(2))).findFirst().orElseThrow();
+    podPhase(idle, "Succeeded", null, false);
+    await("completed pod removed").atMost(WAIT).ignoreExceptions().untilAsserted(() ->
+        assertThat(pods(tj)).hasSize(2).extracting(p -> p.getMetadata().getName()).doesNotContain(idle));
+    Thread.sleep(3000);
+    assertThat(pods(tj)).as("not replaced: one pod is wanted, two are there").hasSize(2);
+  }
 }
