@@ -25,6 +25,7 @@ command -v debootstrap >/dev/null || need_pkgs+=(debootstrap)
 [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || need_pkgs+=(rabbitmq-server)
 command -v gcc >/dev/null || need_pkgs+=(gcc)
 command -v python3 >/dev/null || need_pkgs+=(python3)
+command -v buildah >/dev/null || need_pkgs+=(buildah)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     step "installing Debian packages: ${need_pkgs[*]}"
