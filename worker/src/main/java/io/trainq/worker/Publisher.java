@@ -26,6 +26,7 @@ final class Publisher implements AutoCloseable {
   private final Connection connection;
   private final Metrics metrics;
   private ConfirmingPublisher current;
+  private final Object wake = new Object();
 
   Publisher(Connection connection, Metrics metrics) throws IOException {
     this.connection = connection;
@@ -66,20 +67,30 @@ final class Publisher implements AutoCloseable {
         ConfirmingPublisher.await(f, CONFIRM_TIMEOUT);
         return true;
       } catch (ConfirmingPublisher.PublishException e) {
+        if (giveUp.getAsBoolean()) {
+          return false;
+        }
         if (tries == 1 || tries % 10 == 0) {
           log.warn("{} not confirmed ({}); publishing again (try {})", m.what(), e.getMessage(), tries + 1);
         }
       }
-      if (giveUp.getAsBoolean()) {
-        return false;
+      synchronized (wake) {
+        // a recovered connection cuts the wait short
+        wake.wait(backoff);
       }
-      Thread.sleep(backoff);
       backoff = Math.min(backoff * 2, MAX_BACKOFF_MS);
       if (giveUp.getAsBoolean()) {
         return false;
       }
       metrics.publishRetries.increment();
       f = publish(m);
+    }
+  }
+
+  /** The connection is back: publishes waiting to be sent again go now. */
+  void recovered() {
+    synchronized (wake) {
+      wake.notifyAll();
     }
   }
 

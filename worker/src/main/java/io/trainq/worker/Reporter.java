@@ -31,11 +31,11 @@ final class Reporter {
   private final TaskConsumer consumer;
   private final Metrics metrics;
   private final BooleanSupplier stopping;
-  private final Map<String, Boolean> recentlyDone = new LinkedHashMap<>(64, 0.75f, false) {
+  private final Map<String, CompletableFuture<Boolean>> recentlyDone = new LinkedHashMap<>(64, 0.75f, false) {
     private static final long serialVersionUID = 1L;
 
     @Override
-    protected boolean removeEldestEntry(Map.Entry<String, Boolean> eldest) {
+    protected boolean removeEldestEntry(Map.Entry<String, CompletableFuture<Boolean>> eldest) {
       return size() > RECENTLY_DONE;
     }
   };
@@ -68,14 +68,21 @@ final class Reporter {
     // The connection dropped while the task ran, so the broker has requeued it. The run happened
     // all the same: record it, and remember it so that a redelivery here is acked instead of run.
     metrics.lost.increment();
-    log.warn("task {} succeeded but its delivery was lost with the connection; reporting the success anyway", t.index());
-    try {
-      if (publisher.awaitOrRepublish(started, startedEvent(t, slot), stopping)
-          && publisher.publishConfirmed(ev, stopping)) {
-        remember(d.messageId(), t.attempt());
+    log.warn("succeeded, but the delivery was lost with the connection; reporting the success anyway");
+    String key = d.messageId() == null ? null : d.messageId() + "#" + t.attempt();
+    CompletableFuture<Boolean> reported = new CompletableFuture<>();
+    if (key != null) {
+      synchronized (recentlyDone) {
+        recentlyDone.put(key, reported);
       }
+    }
+    boolean ok = false;
+    try {
+      ok = publisher.awaitOrRepublish(started, startedEvent(t, slot), stopping) && publisher.publishConfirmed(ev, stopping);
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
+    } finally {
+      reported.complete(ok);
     }
   }
 
@@ -102,18 +109,18 @@ final class Reporter {
       consumer.ack(d);
       (retry ? metrics.retried : metrics.deadLettered).increment();
       if (retry) {
-        log.info("task {} attempt {} failed ({}{}); retrying as attempt {}", t.index(), t.attempt(), reason,
+        log.info("attempt {} failed ({}{}); retrying as attempt {}", t.attempt(), reason,
             exitCode == null ? "" : ", exit code " + exitCode, t.attempt() + 1);
       } else {
-        log.warn("task {} dead-lettered after attempt {} of {} ({}{})", t.index(), t.attempt(), config.job().maxAttempts(),
+        log.warn("dead-lettered after attempt {} of {} ({}{})", t.attempt(), config.job().maxAttempts(),
             reason, exitCode == null ? "" : ", exit code " + exitCode);
       }
       return;
     }
     // Not the task's fault that it cannot be reported: the broker requeued it and it runs again as the same attempt.
     metrics.lost.increment();
-    log.warn("task {} attempt {} failed but its delivery was lost with the connection; it will run again as attempt {}",
-        t.index(), t.attempt(), t.attempt());
+    log.warn("attempt {} failed, but the delivery was lost with the connection; it will run again as attempt {}",
+        t.attempt(), t.attempt());
   }
 
   /** The worker stopped the attempt (shutdown): REQUEUED, then nack with requeue, within {@code deadline}. */
@@ -124,14 +131,14 @@ final class Reporter {
     BooleanSupplier giveUp = () -> consumer.lost(d) || deadlinePassed.getAsBoolean();
     try {
       if (!(publisher.awaitOrRepublish(started, startedEvent(t, slot), giveUp) && publisher.publishConfirmed(ev, giveUp))) {
-        log.warn("task {}: no confirm for its REQUEUED event before the deadline; returning it to the queue anyway", t.index());
+        log.warn("no confirm for the REQUEUED event before the deadline; returning the task to the queue anyway");
       }
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
     }
     consumer.nack(d, true);
     metrics.requeued.increment();
-    log.info("task {} attempt {} stopped by the shutdown and returned to the queue", t.index(), t.attempt());
+    log.info("attempt {} stopped by the shutdown and returned to the queue", t.attempt());
   }
 
   /** A message that is not a task this worker can read: dead-lettered at once, with the reason. */
@@ -150,29 +157,35 @@ final class Reporter {
     }
   }
 
-  /** A redelivery of a task that already succeeded here: its SUCCEEDED event is confirmed, so only the ack is missing. */
+  /**
+   * A redelivery of an attempt that succeeded here while its delivery was lost: once its SUCCEEDED
+   * event is confirmed (waiting for that report if it is still going on), only the ack is missing.
+   */
   boolean ackIfDone(Delivery d, TaskMessage t) {
     if (!d.redelivered() || d.messageId() == null) {
       return false;
     }
-    boolean done;
+    CompletableFuture<Boolean> reported;
     synchronized (recentlyDone) {
-      done = recentlyDone.containsKey(d.messageId() + "#" + t.attempt());
+      reported = recentlyDone.get(d.messageId() + "#" + t.attempt());
+    }
+    if (reported == null) {
+      return false;
+    }
+    boolean done;
+    try {
+      done = reported.get(Publisher.CONFIRM_TIMEOUT.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return false;
+    } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
+      done = false;
     }
     if (done) {
-      log.info("task {} attempt {} was redelivered after it succeeded here; acking it without running it again",
-          t.index(), t.attempt());
+      log.info("attempt {} was redelivered after it succeeded here; acking it without running it again", t.attempt());
       consumer.ack(d);
     }
     return done;
-  }
-
-  private void remember(String messageId, int attempt) {
-    if (messageId != null) {
-      synchronized (recentlyDone) {
-        recentlyDone.put(messageId + "#" + attempt, Boolean.TRUE);
-      }
-    }
   }
 
   /**

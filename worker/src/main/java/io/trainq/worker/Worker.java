@@ -89,6 +89,21 @@ public final class Worker {
       metrics.connected(true);
       connection.addShutdownListener(cause -> metrics.connected(false));
       publisher = new Publisher(connection, metrics);
+      Publisher p = publisher;
+      if (connection instanceof com.rabbitmq.client.Recoverable r) {
+        r.addRecoveryListener(new com.rabbitmq.client.RecoveryListener() {
+          @Override
+          public void handleRecovery(com.rabbitmq.client.Recoverable recoverable) {
+            metrics.connected(true);
+            p.recovered();
+          }
+
+          @Override
+          public void handleRecoveryStarted(com.rabbitmq.client.Recoverable recoverable) {
+            // nothing: the channels' listeners mark their deliveries lost
+          }
+        });
+      }
       consumer = new TaskConsumer(connection, config.topology().taskQueue(), config.prefetch(), dispatcher, metrics,
           signals::offer);
       Reporter reporter = new Reporter(config, publisher, consumer, metrics, () -> stopping);

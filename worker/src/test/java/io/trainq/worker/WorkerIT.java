@@ -407,6 +407,13 @@ class WorkerIT {
         assertThat(w.awaitExit(Duration.ofSeconds(30))).as(WorkerProcess.logs(w)).isZero();
         assertThat(Duration.ofNanos(System.nanoTime() - t0)).isGreaterThan(Duration.ofSeconds(1));
         assertThat(w.log()).contains("idle: nothing to do for 1000 ms and nothing ready in the queue; exiting");
+        // the broker version is logged, with what it means for long tasks
+        assertThat(w.log()).contains("connected to RabbitMQ " + broker.version() + ".");
+        if (broker.version().equals("3.10")) {
+          assertThat(w.log()).contains("does not enforce the queue's x-consumer-timeout");
+        } else {
+          assertThat(w.log()).doesNotContain("x-consumer-timeout");
+        }
       }
     }
   }
