@@ -54,19 +54,19 @@ s=$SECONDS
 scripts/rabbitmq.sh provision
 started=()
 for inst in "4.0 1" "4.0 3" "3.10 1" "3.10 3"; do
-  set -- $inst
-  if ! scripts/rabbitmq.sh status --version "$1" --nodes "$2" >/dev/null 2>&1; then
+  read -r version nodes <<<"$inst"
+  if ! scripts/rabbitmq.sh status --version "$version" --nodes "$nodes" >/dev/null 2>&1; then
     started+=("$inst")
   fi
-  scripts/rabbitmq.sh start --version "$1" --nodes "$2"
+  scripts/rabbitmq.sh start --version "$version" --nodes "$nodes"
 done
 echo "brokers ready in $(elapsed $s)"
 
 cleanup() {
   if [ "${TRAINQ_KEEP_BROKERS:-0}" != 1 ]; then
     for inst in "${started[@]+"${started[@]}"}"; do
-      set -- $inst
-      scripts/rabbitmq.sh stop --version "$1" --nodes "$2" >/dev/null 2>&1 || true
+      read -r version nodes <<<"$inst"
+      scripts/rabbitmq.sh stop --version "$version" --nodes "$nodes" >/dev/null 2>&1 || true
     done
   fi
 }
