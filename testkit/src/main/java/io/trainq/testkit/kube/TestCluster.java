@@ -12,9 +12,11 @@ import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
+import java.util.List;
 import java.util.Locale;
 import java.util.Map;
 import java.util.UUID;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.function.BooleanSupplier;
 import org.junit.jupiter.api.Assumptions;
 import org.slf4j.Logger;
@@ -76,6 +78,7 @@ public final class TestCluster implements AutoCloseable {
   private final Path kubeconfig;
   private final boolean ownsKubeconfig;
   private final AutoCloseable backend;
+  private final List<String> namespaces = new CopyOnWriteArrayList<>();
 
   private TestCluster(Kind kind, KubernetesClient client, Path kubeconfig, boolean ownsKubeconfig, AutoCloseable backend) {
     this.kind = kind;
@@ -168,16 +171,32 @@ public final class TestCluster implements AutoCloseable {
     Assumptions.assumeTrue(runsPods(), () -> NO_KUBELET + " (cluster: " + kind + ")");
   }
 
-  /** Creates a namespace named {@code prefix-<random>} and returns its name. */
+  /**
+   * Creates a namespace named {@code prefix-<random>} and returns its name. On a user's cluster
+   * ({@link Kind#KUBECONFIG}) {@link #close()} deletes it again.
+   */
   public String createNamespace(String prefix) {
     String name = prefix + "-" + UUID.randomUUID().toString().substring(0, 8);
     client.namespaces().resource(new NamespaceBuilder().withNewMetadata().withName(name).endMetadata().build()).create();
+    namespaces.add(name);
     return name;
   }
 
-  /** Closes the client and stops what this class started (k3s, the API server); a user's cluster is left alone. */
+  /**
+   * Closes the client and stops what this class started (k3s, the API server). Of a user's cluster
+   * only the namespaces {@link #createNamespace(String)} made are deleted.
+   */
   @Override
   public void close() {
+    if (kind == Kind.KUBECONFIG) {
+      for (String ns : namespaces) {
+        try {
+          client.namespaces().withName(ns).delete();
+        } catch (RuntimeException e) {
+          log.warn("could not delete namespace {}", ns, e);
+        }
+      }
+    }
     client.close();
     try {
       backend.close();
