@@ -38,7 +38,7 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
     exit 1
   fi
 fi
-command -v go >/dev/null || { echo "missing: go (1.22+) — needed once to build kube-apiserver, etcd, kubectl and helm; install it from https://go.dev/dl or 'apt-get install golang'" >&2; exit 1; }
+command -v go >/dev/null || { echo "missing: go (1.26+) — needed once to build kube-apiserver, etcd, kubectl and helm; install it from https://go.dev/dl or 'apt-get install golang'" >&2; exit 1; }
 java_major=$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1)
 if [ "${java_major:-0}" -lt 17 ]; then
   echo "Java 17 or newer is required (found ${java_major:-none}): apt-get install -y openjdk-17-jdk-headless" >&2
