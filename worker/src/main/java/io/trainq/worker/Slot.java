@@ -51,8 +51,9 @@ final class Slot implements Runnable {
         try {
           executor.execute(this, d);
         } catch (RuntimeException | Error e) {
-          // a slot must outlive any one task: its delivery goes back to the broker with the channel
-          log.error("slot {}: unexpected error running a task; the slot stays in service", id, e);
+          // a slot must outlive any one task; its delivery, unless settled, goes back to the queue
+          log.error("slot {}: unexpected error running a task; returning it to the queue", id, e);
+          executor.release(d);
         } finally {
           current = null;
         }

@@ -113,6 +113,9 @@ final class TaskConsumer {
       log.warn("cannot ack delivery {}: its channel is gone and the broker requeued it", d.tag());
       return;
     }
+    if (!d.settle()) {
+      return;
+    }
     try {
       channel.basicAck(d.tag(), false);
     } catch (IOException | AlreadyClosedException e) {
@@ -121,7 +124,7 @@ final class TaskConsumer {
   }
 
   void nack(Delivery d, boolean requeue) {
-    if (lost(d)) {
+    if (lost(d) || !d.settle()) {
       return;
     }
     try {

@@ -25,6 +25,7 @@ final class TaskRun {
 
   private final Process process;
   private final long startNanos;
+  private final long spawnedNanos;
   private final OutputPump out;
   private final OutputPump err;
   private final OutputTail errTail;
@@ -32,9 +33,10 @@ final class TaskRun {
   private List<ProcessHandle> tree = List.of();
   private long termSentNanos;
 
-  private TaskRun(Process process, long startNanos, OutputPump out, OutputPump err, OutputTail errTail) {
+  private TaskRun(Process process, long startNanos, long spawnedNanos, OutputPump out, OutputPump err, OutputTail errTail) {
     this.process = process;
     this.startNanos = startNanos;
+    this.spawnedNanos = spawnedNanos;
     this.out = out;
     this.err = err;
     this.errTail = errTail;
@@ -44,12 +46,13 @@ final class TaskRun {
   static TaskRun start(ProcessBuilder pb, int index, ExecutorService pumps) throws IOException {
     long t0 = System.nanoTime();
     Process p = pb.start();
+    long spawned = System.nanoTime();
     OutputTail tail = new OutputTail(OutputTail.MAX_BYTES * 2);
     OutputPump out = new OutputPump(p.getInputStream(), index, "stdout", null);
     OutputPump err = new OutputPump(p.getErrorStream(), index, "stderr", tail);
     pumps.execute(out);
     pumps.execute(err);
-    return new TaskRun(p, t0, out, err, tail);
+    return new TaskRun(p, t0, spawned, out, err, tail);
   }
 
   long pid() {
@@ -58,6 +61,11 @@ final class TaskRun {
 
   long startNanos() {
     return startNanos;
+  }
+
+  /** When the process was running (ProcessBuilder.start returned). */
+  long spawnedNanos() {
+    return spawnedNanos;
   }
 
   /** Waits for the process; past {@code timeout} its tree is killed and the result says so. */
