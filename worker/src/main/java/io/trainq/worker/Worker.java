@@ -404,9 +404,9 @@ public final class Worker {
     double avg = n == 0 ? 0 : m.duration.sumSeconds() / n;
     log.info(String.format(Locale.ROOT,
         "status: tasks processed %d (succeeded %d, retried %d, dead-lettered %d, malformed %d, requeued %d), "
-            + "average processing time %.3f s, busy slots %d/%d, waiting %d",
+            + "average processing time %.3f s, busy slots %d/%d, waiting %d, worker CPU %.1f s",
         n, m.succeeded.sum(), m.retried.sum(), m.deadLettered.sum(), m.malformed.sum(), m.requeued.sum(), avg, d.busy(),
-        d.slots(), d.waiting()));
+        d.slots(), d.waiting(), ProcessHandle.current().info().totalCpuDuration().map(c -> c.toMillis() / 1000.0).orElse(-1.0)));
   }
 
   private static long sinceProcessStart() {

@@ -51,8 +51,12 @@ class DistributionIT {
       job.publishTasks(10);
       Map<String, String> env = job.workerEnv(2);
       env.put(WorkerEnv.IDLE_TIMEOUT_MS, "1000");
-      // no Java on the task's PATH and no JAVA_HOME: the launcher must use the runtime next to it
-      env.put("PATH", "/usr/local/sbin:/usr/sbin:/sbin:/bin");
+      // no Java on PATH (only what the launcher itself uses) and no JAVA_HOME: it must use the runtime next to it
+      Path bin = Files.createDirectories(dir.resolve("path"));
+      for (String tool : List.of("sh", "dirname")) {
+        Files.createSymbolicLink(bin.resolve(tool), Path.of("/bin", tool).toRealPath());
+      }
+      env.put("PATH", bin.toString());
       env.put("JAVA_HOME", "");
       List<String> argv = List.of(launcher.toString(), "--", "/bin/sh", "-c", "echo $TRAINQ_TASK_INDEX >> " + dir.resolve("runs.log"));
       try (WorkerProcess w = WorkerProcess.startArgv("dist", argv, env, dir)) {
