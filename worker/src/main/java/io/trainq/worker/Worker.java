@@ -40,6 +40,7 @@ public final class Worker {
   private final String version;
   private final BlockingQueue<Signal> signals = new LinkedBlockingQueue<>();
   private volatile boolean stopping;
+  private volatile boolean consuming;
   private volatile long requeueDeadlineNanos = Long.MAX_VALUE;
 
   public Worker(WorkerConfig config, String version) {
@@ -47,8 +48,15 @@ public final class Worker {
     this.version = version;
   }
 
-  /** Asks the worker to stop gracefully (from a signal handler). */
+  /**
+   * Asks the worker to stop gracefully (from a signal handler). Before it consumes there is nothing
+   * to hand back, so a worker still connecting just ends.
+   */
   public void shutdown() {
+    if (!consuming) {
+      log.info("stopped before consuming");
+      System.exit(0);
+    }
     signals.offer(Signal.SHUTDOWN);
   }
 
@@ -138,6 +146,8 @@ public final class Worker {
         ticker.scheduleAtFixedRate(() -> logStatus(metrics, dispatcher), every, every, TimeUnit.MILLISECONDS);
       }
 
+      // from here a signal goes through the control loop, which hands back what was delivered
+      consuming = true;
       consumer.start();
       dispatcher.touch();
       log.info("consuming {} with prefetch {} on {} slot(s), {} ms after the process started", config.topology().taskQueue(),

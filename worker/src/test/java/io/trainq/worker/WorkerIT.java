@@ -490,6 +490,50 @@ class WorkerIT {
     }
   }
 
+  /** /metrics in the Prometheus format, /healthz, and /readyz that turns 503 once the worker is stopping. */
+  @Test
+  void metricsAndProbesOverHttp() throws Exception {
+    try (JobFixture job = new JobFixture(broker, JobFixture.settings(3, Duration.ofMinutes(1)))) {
+      List<String> task = Scripts.sh(dir, "task.sh", "sleep 2");
+      job.publishTasks(2);
+      int port;
+      try (java.net.ServerSocket s = new java.net.ServerSocket(0)) {
+        port = s.getLocalPort();
+      }
+      Map<String, String> env = job.workerEnv(2);
+      env.put(WorkerEnv.HTTP_PORT, Integer.toString(port));
+      try (WorkerProcess w = WorkerProcess.start("w1", env, dir, task)) {
+        job.awaitEvents(e -> ofType(e, Type.STARTED).size() == 2, Duration.ofSeconds(30), w);
+        java.net.http.HttpClient http = java.net.http.HttpClient.newHttpClient();
+        java.util.function.Function<String, java.net.http.HttpResponse<String>> get = path -> {
+          try {
+            return http.send(java.net.http.HttpRequest.newBuilder(java.net.URI.create("http://127.0.0.1:" + port + path)).build(),
+                java.net.http.HttpResponse.BodyHandlers.ofString());
+          } catch (Exception e) {
+            throw new AssertionError(e);
+          }
+        };
+        var metrics = get.apply("/metrics");
+        assertThat(metrics.statusCode()).isEqualTo(200);
+        assertThat(metrics.headers().firstValue("Content-Type")).hasValue("text/plain; version=0.0.4; charset=utf-8");
+        assertThat(metrics.body()).contains("trainq_worker_slots 2\n", "trainq_worker_slots_busy 2\n", "trainq_worker_prefetch 2\n",
+            "trainq_worker_connected 1\n", "trainq_worker_tasks_total{outcome=\"succeeded\"} 0\n",
+            "broker_version=\"" + broker.version() + ".", "worker=\"w1\"");
+        assertThat(get.apply("/healthz").statusCode()).isEqualTo(200);
+        assertThat(get.apply("/readyz").statusCode()).isEqualTo(200);
+        w.term();
+        long deadline = System.nanoTime() + Duration.ofSeconds(5).toNanos();
+        int ready = 200;
+        while (ready == 200 && System.nanoTime() < deadline) {
+          ready = get.apply("/readyz").statusCode();
+        }
+        assertThat(ready).as("not ready while stopping").isEqualTo(503);
+        assertThat(w.awaitExit(Duration.ofSeconds(20))).isZero();
+        assertThat(ofType(job.events(), Type.SUCCEEDED)).hasSize(2);
+      }
+    }
+  }
+
   /** A missing queue is bad configuration: exit 2 with one line. */
   @Test
   void aMissingQueueIsBadConfiguration() throws Exception {
