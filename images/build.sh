@@ -62,8 +62,7 @@ fi
 if [ -z "$operator_lib" ]; then
   operator_lib="$out/operator-lib"
   rm -rf "$operator_lib"
-  (cd "$root" && mvn -B -q -ntp -pl operator dependency:copy-dependencies -DincludeScope=runtime -DoutputDirectory="$operator_lib")
-  cp "$root"/operator/target/trainq-operator-*.jar "$operator_lib/"
+  cp -r "$root/operator/target/lib" "$operator_lib"
 fi
 [ -n "$worker_dist" ] || worker_dist="$root/worker/target/trainq-worker"
 [ -x "$worker_dist/bin/trainq-worker" ] || { echo "no worker distribution at $worker_dist (bin/trainq-worker): build the worker first (mvn -pl worker -am package)" >&2; exit 1; }
@@ -76,6 +75,10 @@ mkdir -p "$stage/operator/lib" "$stage/worker"
 cp "$root/images/operator/Dockerfile" "$stage/operator/"
 cp "$root/images/worker/Dockerfile" "$stage/worker/"
 cp "$operator_lib"/*.jar "$stage/operator/lib/"
+# the operator's own jar sits beside its dependencies' directory (operator/target/lib)
+for j in "$root"/operator/target/trainq-operator-*.jar; do
+  case "$j" in *-tests.jar|*-sources.jar) ;; *) [ -f "$j" ] && cp "$j" "$stage/operator/lib/" ;; esac
+done
 mkdir -p "$stage/worker/trainq-worker"
 cp -a "$worker_dist/." "$stage/worker/trainq-worker/"
 
@@ -85,7 +88,7 @@ s=$SECONDS
 # EC and TLS providers, JMX for JVM metrics, sun.misc.Unsafe for netty.
 modules=$(jdeps -q --multi-release 17 --ignore-missing-deps --print-module-deps \
   --class-path "$stage/operator/lib/*" "$stage"/operator/lib/*.jar 2>/dev/null || true)
-modules="${modules:+$modules,}java.base,java.logging,java.management,java.naming,java.net.http,java.xml,jdk.crypto.ec,jdk.management,jdk.unsupported"
+modules="${modules:+$modules,}java.base,java.logging,java.management,java.naming,java.net.http,java.xml,jdk.crypto.ec,jdk.httpserver,jdk.management,jdk.unsupported"
 jlink --add-modules "$modules" --strip-debug --no-header-files --no-man-pages --compress=2 \
   --output "$stage/operator/runtime"
 echo "runtime modules: $("$stage/operator/runtime/bin/java" --list-modules | sed 's/@.*//' | tr '\n' ' ')($((SECONDS - s)) s)"

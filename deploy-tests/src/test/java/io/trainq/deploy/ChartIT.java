@@ -90,7 +90,7 @@ class ChartIT {
 
     // RBAC: exactly the verbs the operator uses, nothing with a wildcard.
     assertThat(rules(m.get("ClusterRole", OPERATOR))).containsExactlyInAnyOrder(
-        "trainq.io/trainingjobs:get,list,patch,update,watch",
+        "trainq.io/trainingjobs:delete,get,list,patch,update,watch",
         "trainq.io/trainingjobs/status:patch,update",
         "trainq.io/trainingjobs/finalizers:update",
         "/pods:create,delete,get,list,watch",
@@ -99,7 +99,7 @@ class ChartIT {
         "events.k8s.io/events:create,patch");
     assertThat(rules(m.get("Role", OPERATOR + "-self"))).containsExactlyInAnyOrder(
         "coordination.k8s.io/leases:create",
-        "coordination.k8s.io/leases[trainq-operator]:get,update",
+        "coordination.k8s.io/leases[trainq-operator]:get,patch,update",
         "/secrets[trainq-rabbitmq-default-user]:get");
     assertThat(m.yaml).doesNotContain("\"*\"").doesNotContain("- '*'");
     JsonNode crb = m.get("ClusterRoleBinding", OPERATOR);
@@ -124,7 +124,7 @@ class ChartIT {
     for (JsonNode role : m.ofKind("Role")) {
       if (role.at("/metadata/name").asText().equals(OPERATOR)) {
         roleNamespaces.add(role.at("/metadata/namespace").asText());
-        assertThat(rules(role)).contains("trainq.io/trainingjobs:get,list,patch,update,watch", "/pods:create,delete,get,list,watch");
+        assertThat(rules(role)).contains("trainq.io/trainingjobs:delete,get,list,patch,update,watch", "/pods:create,delete,get,list,watch");
       }
     }
     assertThat(roleNamespaces).containsExactly("team-a", "team-b");

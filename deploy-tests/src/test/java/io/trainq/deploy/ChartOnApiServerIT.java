@@ -103,6 +103,7 @@ class ChartOnApiServerIT {
         "watch trainingjobs.trainq.io --all-namespaces",
         "patch trainingjobs.trainq.io -n " + other,
         "update trainingjobs.trainq.io -n " + other,
+        "delete trainingjobs.trainq.io -n " + other,
         "patch trainingjobs.trainq.io --subresource=status -n " + other,
         "update trainingjobs.trainq.io --subresource=status -n " + other,
         "update trainingjobs.trainq.io --subresource=finalizers -n " + other,
@@ -116,10 +117,10 @@ class ChartOnApiServerIT {
         "create leases.coordination.k8s.io -n " + releaseNs,
         "get leases.coordination.k8s.io/trainq-operator -n " + releaseNs,
         "update leases.coordination.k8s.io/trainq-operator -n " + releaseNs,
+        "patch leases.coordination.k8s.io/trainq-operator -n " + releaseNs,
         "get secrets/trainq-rabbitmq-default-user -n " + releaseNs);
     List<String> denied = List.of(
         "create trainingjobs.trainq.io -n " + other,
-        "delete trainingjobs.trainq.io -n " + other,
         "list secrets -n " + other,
         "watch secrets --all-namespaces",
         "create secrets -n " + other,

@@ -30,7 +30,7 @@ final class Images {
         .as("the image tests chroot into the extracted images: run them as root").isEqualTo("0");
     Path root = Tools.projectRoot();
     Path dir = Path.of(System.getProperty("trainq.images.dir", root.resolve("deploy-tests/target/images").toString()));
-    String operatorLib = System.getProperty("trainq.operator.lib", root.resolve("deploy-tests/target/operator-lib").toString());
+    String operatorLib = System.getProperty("trainq.operator.lib", root.resolve("operator/target/lib").toString());
     long t0 = System.nanoTime();
     Tools.run(List.of(root.resolve("images/build.sh").toString(), "--engine", "buildah", "--out", dir.toString(),
             "--operator-lib", operatorLib, "--worker-dist", root.resolve("worker/target/trainq-worker").toString()),

@@ -170,7 +170,9 @@ class OperatorIT {
 
   /** Waits while the operator runs; its exit ends the wait at once, with its log. */
   org.awaitility.core.ConditionFactory awaitOperator(String what) {
+    // the probes refuse connections until the operator's HTTP server is up: keep polling through that
     return await(what).atMost(RECONCILE).pollInterval(Duration.ofSeconds(1))
+        .ignoreExceptionsInstanceOf(IOException.class)
         .failFast("the operator exited", () -> !operator.isAlive());
   }
 
