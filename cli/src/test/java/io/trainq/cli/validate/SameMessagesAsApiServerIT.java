@@ -5,16 +5,13 @@ import static org.assertj.core.api.Assertions.assertThat;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
-import io.fabric8.kubeapitest.KubeAPIServer;
-import io.fabric8.kubeapitest.KubeAPIServerConfigBuilder;
 import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
 import io.fabric8.kubernetes.api.model.StatusCause;
 import io.fabric8.kubernetes.api.model.apiextensions.v1.CustomResourceDefinition;
-import io.fabric8.kubernetes.client.Config;
 import io.fabric8.kubernetes.client.KubernetesClient;
-import io.fabric8.kubernetes.client.KubernetesClientBuilder;
 import io.fabric8.kubernetes.client.KubernetesClientException;
 import io.trainq.api.TrainingJob;
+import io.trainq.testkit.kube.TestCluster;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
@@ -30,20 +27,14 @@ import org.junit.jupiter.params.provider.ValueSource;
  */
 class SameMessagesAsApiServerIT {
   private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory());
-  private static KubeAPIServer server;
+  private static TestCluster cluster;
   private static KubernetesClient client;
   private final CrdSchemaValidator local = CrdSchemaValidator.fromClasspathCrd("META-INF/fabric8/trainingjobs.trainq.io-v1.yml");
 
   @BeforeAll
   static void startApiServer() throws Exception {
-    Path bin = Path.of(System.getProperty("user.home"), ".kubeapitest/k8s/1.35.4-linux-amd64");
-    if (!Files.isExecutable(bin.resolve("kube-apiserver"))) {
-      throw new AssertionError("kube-apiserver 1.35.4 not found in " + bin + ": run scripts/kube-binaries.sh");
-    }
-    server = new KubeAPIServer(KubeAPIServerConfigBuilder.anAPIServerConfig()
-        .withApiServerVersion("1.35.4").withOfflineMode(true).withUpdateKubeConfig(false).build());
-    server.start();
-    client = new KubernetesClientBuilder().withConfig(Config.fromKubeconfig(server.getKubeConfigYaml())).build();
+    cluster = TestCluster.start(TestCluster.Kind.API_SERVER);
+    client = cluster.client();
     try (var in = SameMessagesAsApiServerIT.class.getClassLoader().getResourceAsStream("META-INF/fabric8/trainingjobs.trainq.io-v1.yml")) {
       CustomResourceDefinition crd = client.getKubernetesSerialization().unmarshal(in, CustomResourceDefinition.class);
       client.resource(crd).serverSideApply();
@@ -55,11 +46,8 @@ class SameMessagesAsApiServerIT {
 
   @AfterAll
   static void stop() {
-    if (client != null) {
-      client.close();
-    }
-    if (server != null) {
-      server.stop();
+    if (cluster != null) {
+      cluster.close();
     }
   }
 
@@ -102,11 +90,10 @@ class SameMessagesAsApiServerIT {
   void unknownFieldsAreRefusedAsKubectlRefusesThem(@org.junit.jupiter.api.io.TempDir Path dir) throws Exception {
     String yaml = "apiVersion: trainq.io/v1alpha1\nkind: TrainingJob\nmetadata: {name: job, namespace: default}\n"
         + "spec: {image: i, command: [x], tasks: {count: 1}, retrys: {maxAttempts: 2}}\n";
-    Path kubeconfig = dir.resolve("kubeconfig");
-    Files.writeString(kubeconfig, server.getKubeConfigYaml());
+    Path kubeconfig = cluster.kubeconfigPath();
     Path file = dir.resolve("job.yaml");
     Files.writeString(file, yaml);
-    Path kubectl = Path.of(System.getProperty("user.home"), ".kubeapitest/k8s/1.35.4-linux-amd64/kubectl");
+    Path kubectl = TestCluster.kubectl();
     Process p = new ProcessBuilder(kubectl.toString(), "--kubeconfig", kubeconfig.toString(), "apply", "--dry-run=server", "-f", file.toString())
         .redirectErrorStream(true).start();
     String kubectlOut = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
