@@ -31,6 +31,7 @@ import java.util.stream.Collectors;
  * @param publishWindow unconfirmed publishes in flight
  * @param resyncInterval how often an unfinished job is looked at without any event (capacity, utilization)
  * @param workerMaxGrace longest termination grace of a worker pod: running tasks get this long to finish
+ * @param statusInterval shortest time between two event-driven status stores of one job
  */
 public record OperatorConfig(
     Set<String> watchNamespaces,
@@ -52,7 +53,8 @@ public record OperatorConfig(
     Duration resyncInterval,
     Duration workerMaxGrace,
     String eventsQueue,
-    int reconcileThreads) {
+    int reconcileThreads,
+    Duration statusInterval) {
 
   public static final String DEFAULT_SECRET = "trainq-rabbitmq-default-user";
 
@@ -112,7 +114,8 @@ public record OperatorConfig(
         duration(env, "TRAINQ_RESYNC_INTERVAL", "10s"),
         duration(env, "TRAINQ_WORKER_MAX_GRACE", "1h"),
         orDefault(env.get("TRAINQ_EVENTS_QUEUE"), TopologyDeclarer.EVENTS_QUEUE),
-        integer("TRAINQ_RECONCILE_THREADS", orDefault(env.get("TRAINQ_RECONCILE_THREADS"), "20")));
+        integer("TRAINQ_RECONCILE_THREADS", orDefault(env.get("TRAINQ_RECONCILE_THREADS"), "20")),
+        duration(env, "TRAINQ_STATUS_INTERVAL", "250ms"));
   }
 
   /** The binding keys of the events queue: every job, or the watched namespaces' jobs. */

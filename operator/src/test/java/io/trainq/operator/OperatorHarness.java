@@ -23,7 +23,7 @@ public final class OperatorHarness {
         OperatorConfig.DEFAULT_SECRET,
         Optional.of(new RabbitSettings(addrs, RabbitBroker.USERNAME, RabbitBroker.PASSWORD, RabbitBroker.VHOST, null)),
         "/", false, "trainq-operator", Duration.ofSeconds(15), Duration.ofSeconds(10), Duration.ofSeconds(2),
-        -1, 2000, 256, Duration.ofSeconds(2), Duration.ofHours(1), eventsQueue, 8);
+        -1, 2000, 256, Duration.ofSeconds(2), Duration.ofHours(1), eventsQueue, 8, Duration.ofMillis(200));
   }
 
   public static TrainqOperator start(OperatorConfig config, KubernetesClient client) throws Exception {

@@ -3,6 +3,7 @@ package io.trainq.operator.k8s;
 import io.javaoperatorsdk.operator.processing.event.ResourceID;
 import io.trainq.operator.job.EventStream;
 import io.trainq.operator.job.JobEvent;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -10,6 +11,9 @@ import java.util.Map;
 import java.util.Optional;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CompletionStage;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
 import java.util.function.Consumer;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -23,10 +27,21 @@ final class FoldingHandler implements EventStream.Handler {
   private static final Logger log = LoggerFactory.getLogger(FoldingHandler.class);
 
   private final JobRegistry registry;
+  private final long minIntervalNanos;
+  private final ScheduledExecutorService timer = Executors.newSingleThreadScheduledExecutor(r -> {
+    Thread t = new Thread(r, "trainq-status-timer");
+    t.setDaemon(true);
+    return t;
+  });
   private volatile Consumer<ResourceID> reconcile = id -> {};
 
-  FoldingHandler(JobRegistry registry) {
+  /**
+   * @param statusInterval shortest time between two stores of one job's status caused by events: a
+   *     busy job's events are stored in batches, so a hundred busy jobs do not flood the API server
+   */
+  FoldingHandler(JobRegistry registry, Duration statusInterval) {
     this.registry = registry;
+    this.minIntervalNanos = statusInterval.toNanos();
   }
 
   void onFolded(Consumer<ResourceID> reconcile) {
@@ -48,10 +63,27 @@ final class FoldingHandler implements EventStream.Handler {
       }
       CompletableFuture<Void> f = rt.get().fold(e.getValue());
       if (!f.isDone()) {
-        reconcile.accept(rt.get().id);
+        scheduleStore(rt.get());
       }
       stored.add(f);
     }
     return CompletableFuture.allOf(stored.toArray(new CompletableFuture[0]));
+  }
+
+  /** One reconciliation per job and interval: now if the last store is old enough, else when it is. */
+  private void scheduleStore(JobRuntime rt) {
+    if (!rt.storeScheduled.compareAndSet(false, true)) {
+      return;
+    }
+    long wait = rt.lastStoreNanos + minIntervalNanos - System.nanoTime();
+    Runnable go = () -> {
+      rt.storeScheduled.set(false);
+      reconcile.accept(rt.id);
+    };
+    if (wait <= 0) {
+      go.run();
+    } else {
+      timer.schedule(go, wait, TimeUnit.NANOSECONDS);
+    }
   }
 }

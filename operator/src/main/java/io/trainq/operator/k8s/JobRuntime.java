@@ -51,6 +51,12 @@ final class JobRuntime {
   volatile long lastAccountMillis;
   volatile long requeueSinceMillis;
   volatile String lastPhase;
+  /** When a status was last stored (System.nanoTime), for spacing the stores of a busy job. */
+  volatile long lastStoreNanos;
+  final java.util.concurrent.atomic.AtomicBoolean storeScheduled = new java.util.concurrent.atomic.AtomicBoolean();
+  /** Ready tasks in the task queue at {@link #queuedAtNanos}, to size the worker pool without asking every time. */
+  volatile long queued;
+  volatile long queuedAtNanos;
   final Set<String> warnedOnce = ConcurrentHashMap.newKeySet();
 
   // For metrics: folded outcomes and task durations.

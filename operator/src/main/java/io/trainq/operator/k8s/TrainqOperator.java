@@ -28,7 +28,7 @@ public final class TrainqOperator implements AutoCloseable {
 
   public TrainqOperator(OperatorConfig config, KubernetesClient client, Clock clock) {
     this.config = config;
-    FoldingHandler handler = new FoldingHandler(registry);
+    FoldingHandler handler = new FoldingHandler(registry, config.statusInterval());
     EventStream.Options eventOptions = EventStream.Options.defaults()
         .withQueue(config.eventsQueue())
         .withBindingKeys(config.eventBindingKeys());

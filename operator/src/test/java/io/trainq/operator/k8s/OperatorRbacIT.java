@@ -90,7 +90,8 @@ class OperatorRbacIT {
     OperatorConfig config = new OperatorConfig(base.watchNamespaces(), system, "operator-0", base.workerImage(),
         base.workerImagePullPolicy(), base.rabbitmqSecret(), java.util.Optional.empty(), base.defaultVhost(), true,
         "trainq-operator", Duration.ofSeconds(15), Duration.ofSeconds(10), Duration.ofSeconds(1), -1,
-        base.publishBatch(), base.publishWindow(), base.resyncInterval(), base.workerMaxGrace(), eventsQueue, base.reconcileThreads());
+        base.publishBatch(), base.publishWindow(), base.resyncInterval(), base.workerMaxGrace(), eventsQueue, base.reconcileThreads(),
+        base.statusInterval());
     TrainqOperator operator = OperatorHarness.start(config, asOperator);
     try (Connection amqp = broker.newConnection("OperatorRbacIT")) {
       await("the lease").atMost(Duration.ofSeconds(60)).ignoreExceptions().untilAsserted(() -> {
