@@ -23,7 +23,17 @@ public final class Connections {
    */
   public static Connection connect(RabbitSettings s, String connectionName, Duration firstConnectTimeout)
       throws IOException, InterruptedException {
+    return connect(s, f -> { }, connectionName, firstConnectTimeout);
+  }
+
+  /**
+   * Like {@link #connect(RabbitSettings, String, Duration)}, with a chance to adjust the factory
+   * (its consumer dispatch executor, say) before connecting.
+   */
+  public static Connection connect(RabbitSettings s, java.util.function.Consumer<ConnectionFactory> customize,
+      String connectionName, Duration firstConnectTimeout) throws IOException, InterruptedException {
     ConnectionFactory f = s.connectionFactory();
+    customize.accept(f);
     long deadline = System.nanoTime() + firstConnectTimeout.toNanos();
     long sleepMs = 200;
     Exception last = null;
