@@ -19,7 +19,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The consuming side: one channel with prefetch = slots (+ extra), one consumer with manual acks.
- * The callback only hands the delivery to the dispatcher. Acks and nacks are single
+ * The callback only hands the delivery to the dispatcher (it runs on the connection's thread, see
+ * {@link InlineExecutor}). Acks and nacks are single
  * ({@code multiple=false}) and come from the slot thread that ran the delivery; the client
  * serialises each frame on the channel, and single acks from several threads are safe.
  *
@@ -41,6 +42,11 @@ final class TaskConsumer {
   private volatile String consumerTag;
   private volatile CountDownLatch cancelOk = new CountDownLatch(1);
   private volatile boolean consuming;
+  private final java.util.concurrent.ExecutorService refusals = java.util.concurrent.Executors.newSingleThreadExecutor(r -> {
+    Thread t = new Thread(r, "refusals");
+    t.setDaemon(true);
+    return t;
+  });
 
   TaskConsumer(Connection connection, String queue, int prefetch, Dispatcher dispatcher, Metrics metrics,
       Consumer<Signal> signals) {
@@ -182,8 +188,9 @@ final class TaskConsumer {
     public void handleDelivery(String tag, Envelope env, AMQP.BasicProperties props, byte[] body) {
       Delivery d = new Delivery(env.getDeliveryTag(), env.isRedeliver(), props, body, generation.get(), System.nanoTime());
       if (!dispatcher.submit(d)) {
-        // arrived after the worker began to stop: straight back to the queue, never started
-        nack(d, true);
+        // arrived after the worker began to stop: straight back to the queue, never started (from
+        // another thread: this one reads the socket and must not wait to write to it)
+        refusals.execute(() -> nack(d, true));
       }
     }
 

@@ -69,7 +69,8 @@ public final class Worker {
   public int run() throws ConfigException, InterruptedException, IOException {
     Connection connection;
     try {
-      connection = Connections.connect(config.rabbit(), "trainq-worker " + config.workerName(), config.connectTimeout());
+      connection = Connections.connect(config.rabbit(), f -> f.setSharedExecutor(new InlineExecutor()),
+          "trainq-worker " + config.workerName(), config.connectTimeout());
     } catch (IOException e) {
       throw new ConfigException(e.getMessage(), e);
     }
