@@ -56,6 +56,7 @@ ptcp=$(cat "$tmp/perftest.cp")
 
 say "# trainq operator bench, $(date -u +%FT%TZ)"
 say "host: $(nproc) cores, $(awk '/MemTotal/ {printf "%.0f GiB", $2/1048576}' /proc/meminfo); $(java -version 2>&1 | head -1)"
+say "load average before: $(cut -d' ' -f1-3 /proc/loadavg) (the machine is shared; figures move with it)"
 say "broker: $(scripts/rabbitmq.sh ctl -- version 2>/dev/null | tail -1 || echo 'RabbitMQ 4.0') at 127.0.0.1:5672 (single node)"
 
 if [[ $PARTS == *publish* ]]; then
@@ -67,10 +68,11 @@ if [[ $PARTS == *publish* ]]; then
         -f persistent -f mandatory -u "$q" -qa x-queue-type=quorum -ad false -i 1 2>&1 | grep -E 'sending rate avg' | tail -1)
     curl -s -u trainq:trainq -X DELETE "$mgmt/queues/%2F/$q" >/dev/null || true
     say "round $r perftest -x 1 -y 0 -c 100 -C $TASKS -s 100 -f persistent -f mandatory (quorum): ${line#*, }"
-    # five jobs per JVM: the first publishes cold, the others as a long-running operator does
+    # five jobs per JVM: the first as the operator's first job, the others as a long-running operator publishes
     java -cp "$opcp" io.trainq.operator.bench.PublishBench "$uri" "$TASKS" 100 5000 5 | sed "s/^/round $r /" | tee -a "$result"
     java -cp "$opcp" io.trainq.operator.bench.PublishBench "$uri" "$TASKS" 256 5000 5 | sed "s/^/round $r /" | tee -a "$result"
   done
+  say "coldjvm $(java -cp "$opcp" io.trainq.operator.bench.PublishBench "$uri" "$TASKS" 256 5000 1 cold)"
   say "baseline $(java -cp "$opcp" io.trainq.operator.bench.PublishBench "$uri" 2000 0 1)"
   # PerfTest after warming up (10 s of publishing), to compare with the warm TaskPublisher
   q="perftest-$(date +%s%N)"
@@ -86,9 +88,9 @@ if [[ $PARTS == *publish* ]]; then
   say "  PerfTest, 1 producer, 100 confirms in flight:   $pt for $TASKS messages (cold JVM), $steady over 10 s"
 
   for w in 100 256; do
-    cold=$(grep -E "^round [0-9]+ taskpublisher window=$w .*cold" "$result" | sed -E 's/.*rate=([0-9]+).*/\1/' | median)
+    cold=$(grep -E "^round [0-9]+ taskpublisher window=$w .*first job" "$result" | sed -E 's/.*rate=([0-9]+).*/\1/' | median)
     warm=$(grep -E "^round [0-9]+ taskpublisher window=$w .*warm" "$result" | sed -E 's/.*rate=([0-9]+).*/\1/' | median)
-    say "  TaskPublisher window $w, 5000-task batches:   cold JVM $cold ($(awk -v a="$cold" -v b="$pt" 'BEGIN {printf "%.2f", a / b}')x), warm JVM $warm ($(awk -v a="$warm" -v b="$steady" 'BEGIN {printf "%.2f", a / b}')x the 10 s PerfTest)"
+    say "  TaskPublisher window $w, 5000-task batches:   first job $cold ($(awk -v a="$cold" -v b="$pt" 'BEGIN {printf "%.2f", a / b}')x PerfTest's $TASKS), later jobs $warm ($(awk -v a="$warm" -v b="$steady" 'BEGIN {printf "%.2f", a / b}')x its 10 s)"
   done
 fi
 
@@ -99,4 +101,5 @@ if [[ $PARTS == *lag* ]]; then
       "$EVENTS_PER_JOB" "$RATE" "$opcp" 2>&1 | grep -Ev ' (INFO|WARN|DEBUG) ' | tee -a "$result"
 fi
 say ""
+say "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"
 say "results: $result"

@@ -541,6 +541,8 @@ public class TrainingJobReconciler implements Reconciler<TrainingJob>, Cleaner<T
       ch.basicNack(tag, false, true);
     }
     rt.reopen(reopen);
+    // the queue has work again: size the pool from its depth now, not at the next resync
+    rt.queuedAtNanos = 0;
     return r;
   }
 

@@ -7,6 +7,7 @@ import io.javaoperatorsdk.operator.api.config.LeaderElectionConfiguration;
 import io.trainq.api.TrainingJob;
 import io.trainq.operator.OperatorConfig;
 import io.trainq.operator.job.EventStream;
+import io.trainq.operator.job.TaskPublisher;
 import java.io.IOException;
 import java.time.Clock;
 import java.time.Duration;
@@ -87,6 +88,9 @@ public final class TrainqOperator implements AutoCloseable {
     if (!config.leaderElection()) {
       metrics.leader(true);
     }
+    Thread warm = new Thread(() -> TaskPublisher.warmUp(20_000), "trainq-warm-up");
+    warm.setDaemon(true);
+    warm.start();
     operator.start();
     started = true;
     log.info("trainq operator {} started as {}, watching {}", OperatorConfig.version(), config.identity(),
