@@ -73,7 +73,11 @@ public final class Bench {
         case "single" -> report("1 slot, no-op", workerRun("single", tasks, 1, 0, env));
         case "paced" -> report("16 slots, 50 ms", workerRun("paced", tasks, 16, 50_000, env));
         case "noop" -> report("16 slots, no-op", workerRun("noop", tasks, 16, 0, env));
-        case "perftest" -> say("PerfTest consumer: %.0f msg/s", perfTestConsumer(tasks, 16));
+        case "perftest" -> {
+          PerfRun pr = perfTestRun(tasks, 16);
+          say("PerfTest consumer: %.0f msg/s; CPU per message: PerfTest %.3f ms, broker %.3f ms", pr.rate(), pr.cpu().client(),
+              pr.cpu().broker());
+        }
         default -> throw new IllegalArgumentException("--only single|paced|noop|perftest");
       }
       say("logs in %s", work);
@@ -94,13 +98,19 @@ public final class Bench {
         floor.confirm(), floor.ackToDelivery(), floor.spawn());
     // 1. throughput: PerfTest's consumer and the worker, alternating, on the same broker
     List<Double> perf = new ArrayList<>();
+    List<PerfRun> perfRuns = new ArrayList<>();
     List<Run> noopRuns = new ArrayList<>();
     for (int r = 1; r <= rounds; r++) {
-      double p = perfTestConsumer(tasks, 16);
-      say("round %d: PerfTest consumer (prefetch 16, manual ack): %.0f msg/s", r, p);
+      PerfRun pr = perfTestRun(tasks, 16);
+      double p = pr.rate();
+      say("round %d: PerfTest consumer (prefetch 16, manual ack): %.0f msg/s; CPU per message: PerfTest %.3f ms, broker %.3f ms", r, p,
+          pr.cpu().client(), pr.cpu().broker());
       perf.add(p);
+      perfRuns.add(pr);
       Run w = workerRun("noop-" + r, tasks, 16, 0, env);
-      say("round %d: worker, 16 slots, no-op tasks: %.0f tasks/s; gap p50 %.2f ms p99 %.2f ms", r, w.rate, w.gapP50(), w.gapP99());
+      say("round %d: worker, 16 slots, no-op tasks: %.0f tasks/s; gap p50 %.2f ms p99 %.2f ms; CPU per task: worker %.3f ms, "
+          + "task processes %.3f ms, broker %.3f ms (load %s)", r, w.rate, w.gapP50(), w.gapP99(), w.cpu().client(), w.cpu().tasks(),
+          w.cpu().broker(), loadAverage());
       noopRuns.add(w);
     }
     // 2. the idle gap where slots are not starved of CPU by no-op churn: 16 slots of 50 ms tasks, with
@@ -108,10 +118,22 @@ public final class Bench {
     // documented extra prefetch for comparison
     Map<String, String> debug = new HashMap<>(env);
     debug.put("TRAINQ_LOG_LEVEL", "debug");
-    Run paced = workerRun("paced", 16 * 150, 16, 50_000, debug);
-    say("16 slots, 50 ms tasks: gap p50 %.2f ms p99 %.2f ms (%d gaps), %.0f tasks/s", paced.gapP50(), paced.gapP99(),
-        paced.gaps.size(), paced.rate);
-    Map<String, double[]> breakdown = breakdown(work.resolve("paced.log"));
+    List<Run> pacedRuns = new ArrayList<>();
+    for (int r = 1; r <= rounds; r++) {
+      Run p = workerRun("paced-" + r, 16 * 150, 16, 50_000, debug);
+      say("round %d: 16 slots, 50 ms tasks: gap p50 %.2f ms p99 %.2f ms (%d gaps), %.0f tasks/s (load %s)", r, p.gapP50(),
+          p.gapP99(), p.gaps.size(), p.rate, loadAverage());
+      pacedRuns.add(p);
+    }
+    // the round with the median p50 stands for all, with its own breakdown
+    List<Integer> order = new ArrayList<>();
+    for (int i = 0; i < pacedRuns.size(); i++) {
+      order.add(i);
+    }
+    order.sort((a, b) -> Double.compare(pacedRuns.get(a).gapP50(), pacedRuns.get(b).gapP50()));
+    int mid = order.get(order.size() / 2);
+    Run paced = pacedRuns.get(mid);
+    Map<String, double[]> breakdown = breakdown(work.resolve("paced-" + (mid + 1) + ".log"));
     Run single = workerRun("single", 2000, 1, 0, env);
     say("1 slot, no-op tasks back to back: gap p50 %.2f ms p99 %.2f ms, %.0f tasks/s", single.gapP50(), single.gapP99(), single.rate);
     Map<String, String> extra = new HashMap<>(env);
@@ -132,7 +154,8 @@ public final class Bench {
     say("start to consuming: median %d ms, max %d ms; idle RSS %.1f MiB", starts.get(2), starts.get(4), rss / 1024.0);
     String loadAfter = loadAverage();
 
-    writeReport(report, broker, tasks, floor, perf, noopRuns, paced, breakdown, single, pacedExtra, starts, rss, loadBefore, loadAfter);
+    writeReport(report, broker, tasks, floor, perf, perfRuns, noopRuns, pacedRuns, paced, breakdown, single, pacedExtra, starts, rss, loadBefore,
+        loadAfter);
     say("wrote %s", report);
   }
 
@@ -218,11 +241,15 @@ public final class Bench {
   // --- runs ---------------------------------------------------------------------------------
 
   static void report(String what, Run r) {
-    say("%s: %.0f tasks/s, gap p50 %.2f ms p90 %.2f ms p99 %.2f ms (%d gaps)", what, r.rate(), r.gapP50(), percentile(r.gaps(), 90),
-        r.gapP99(), r.gaps().size());
+    say("%s: %.0f tasks/s, gap p50 %.2f ms p90 %.2f ms p99 %.2f ms (%d gaps); CPU per task: worker %.3f ms, task processes %.3f ms, "
+        + "broker %.3f ms", what, r.rate(), r.gapP50(), percentile(r.gaps(), 90), r.gapP99(), r.gaps().size(), r.cpu().client(),
+        r.cpu().tasks(), r.cpu().broker());
   }
 
-  record Run(double rate, List<Double> gaps, double durationS) {
+  /** CPU per task (or message), in ms: the client process (with its children: the tasks), the tasks alone, and the broker. */
+  record Cpu(double client, double tasks, double broker) {}
+
+  record Run(double rate, List<Double> gaps, double durationS, Cpu cpu) {
     double gapP50() {
       return percentile(gaps, 50);
     }
@@ -251,6 +278,8 @@ public final class Bench {
       if (sleepUs > 0) {
         argv.add(Long.toString(sleepUs));
       }
+      long broker0 = brokerTicks();
+      long children0 = childrenTicks();
       Process p = start(argv, env, work.resolve(name + ".log"));
       if (!p.waitFor(15, TimeUnit.MINUTES)) {
         p.destroyForcibly();
@@ -259,9 +288,16 @@ public final class Bench {
       if (p.exitValue() != 0) {
         throw new IllegalStateException(name + ": the worker exited " + p.exitValue() + "; see " + work.resolve(name + ".log"));
       }
+      long broker1 = brokerTicks();
+      long children1 = childrenTicks();
       drain.close();
       delete(ch, job, settings, events);
-      return analyse(dir, tasks);
+      Run r = analyse(dir, tasks);
+      double workerMs = workerCpuMs(work.resolve(name + ".log"));
+      double childrenMs = (children1 - children0) * 10.0;
+      Cpu cpu = new Cpu(workerMs / tasks, (childrenMs - workerMs) / tasks,
+          broker0 < 0 ? Double.NaN : (broker1 - broker0) * 10.0 / tasks);
+      return new Run(r.rate(), r.gaps(), r.durationS(), cpu);
     }
   }
 
@@ -292,11 +328,17 @@ public final class Bench {
       throw new IllegalStateException(dir + ": " + count + " task runs recorded, expected " + tasks);
     }
     double seconds = (last - first) / 1e9;
-    return new Run(tasks / seconds, gaps, seconds);
+    return new Run(tasks / seconds, gaps, seconds, null);
   }
 
   /** Fills a quorum queue with task-sized messages and lets PerfTest's consumer drain it; its average rate. */
   static double perfTestConsumer(int messages, int prefetch) throws Exception {
+    return perfTestRun(messages, prefetch).rate();
+  }
+
+  record PerfRun(double rate, Cpu cpu) {}
+
+  static PerfRun perfTestRun(int messages, int prefetch) throws Exception {
     String queue = "bench-perftest-" + UUID.randomUUID();
     JobTopology job = new JobTopology("bench", "perftest", UUID.randomUUID().toString());
     try (Connection c = factory().newConnection("bench-driver")) {
@@ -314,18 +356,79 @@ public final class Bench {
       List<String> argv = new ArrayList<>(List.of(javaBin(), "-cp", perfTestClassPath, "com.rabbitmq.perf.PerfTest",
           "-h", uri, "-x", "0", "-y", "1", "-q", Integer.toString(prefetch), "-u", queue, "-p", "-D", Integer.toString(messages)));
       Path log = work.resolve("perftest-" + queue + ".log");
+      long broker0 = brokerTicks();
+      long children0 = childrenTicks();
       Process p = start(argv, Map.of(), log);
       if (!p.waitFor(10, TimeUnit.MINUTES)) {
         p.destroyForcibly();
         throw new IllegalStateException("PerfTest did not finish; see " + log);
       }
+      long broker1 = brokerTicks();
+      long children1 = childrenTicks();
       ch.queueDelete(queue);
       Matcher m = Pattern.compile("receiving rate avg: (\\d+) msg/s").matcher(Files.readString(log));
       if (!m.find()) {
         throw new IllegalStateException("no rate in PerfTest's output; see " + log);
       }
-      return Double.parseDouble(m.group(1));
+      Cpu cpu = new Cpu((children1 - children0) * 10.0 / messages, 0, broker0 < 0 ? Double.NaN : (broker1 - broker0) * 10.0 / messages);
+      return new PerfRun(Double.parseDouble(m.group(1)), cpu);
     }
+  }
+
+  private static long brokerPid = 0;
+
+  /** CPU ticks (1/100 s) of the broker's Erlang VM (the node behind the URI's port), or -1 if it cannot be found. */
+  static long brokerTicks() {
+    if (brokerPid == 0) {
+      brokerPid = -1;
+      String node = uri.contains(":5682") ? "tq310s1@localhost" : "tq40s1@localhost";
+      try (var procs = Files.list(Path.of("/proc"))) {
+        for (Path p : procs.toList()) {
+          String n = p.getFileName().toString();
+          if (!n.chars().allMatch(Character::isDigit)) {
+            continue;
+          }
+          try {
+            String cmd = Files.readString(p.resolve("cmdline")).replace('\0', ' ');
+            if (cmd.contains("beam") && cmd.contains(node)) {
+              brokerPid = Long.parseLong(n);
+              break;
+            }
+          } catch (IOException e) {
+            // a process that ended
+          }
+        }
+      } catch (IOException e) {
+        // no /proc
+      }
+    }
+    return brokerPid < 0 ? -1 : ticks(Path.of("/proc/" + brokerPid + "/stat"), 14);
+  }
+
+  /** CPU ticks of this process's waited-for children (cutime + cstime): a worker and its tasks, or PerfTest. */
+  static long childrenTicks() {
+    return ticks(Path.of("/proc/self/stat"), 16);
+  }
+
+  /** Fields {@code field} and {@code field + 1} (1-based, as proc(5) numbers them) of a stat file, summed. */
+  static long ticks(Path stat, int field) {
+    try {
+      String s = Files.readString(stat);
+      String[] f = s.substring(s.lastIndexOf(')') + 2).split(" ");
+      return Long.parseLong(f[field - 3]) + Long.parseLong(f[field - 2]);
+    } catch (IOException | RuntimeException e) {
+      return -1;
+    }
+  }
+
+  /** The worker's own CPU from its last status line ("worker CPU 6.1 s"), in ms. */
+  static double workerCpuMs(Path log) throws IOException {
+    double ms = Double.NaN;
+    Matcher m = Pattern.compile("worker CPU ([0-9.]+) s").matcher(Files.readString(log));
+    while (m.find()) {
+      ms = Double.parseDouble(m.group(1)) * 1000;
+    }
+    return ms;
   }
 
   /**
@@ -490,7 +593,9 @@ public final class Bench {
     System.out.println(String.format(Locale.ROOT, fmt, args));
   }
 
-  static void writeReport(Path report, String broker, int tasks, Floor floor, List<Double> perf, List<Run> noopRuns, Run paced,
+  static void writeReport(Path report, String broker, int tasks, Floor floor, List<Double> perf, List<PerfRun> perfRuns,
+      List<Run> noopRuns,
+      List<Run> pacedRuns, Run paced,
       Map<String, double[]> breakdown, Run single, Run pacedExtra, List<Long> starts, long rssKiB, String loadBefore,
       String loadAfter) throws IOException {
     double perfMedian = median(perf);
@@ -537,15 +642,19 @@ public final class Bench {
         + "the `SUCCEEDED` event and its confirm, the ack, the next delivery, handing it to the slot, the parameter file, "
         + "and the spawn.\n\n");
     sb.append("| load | gaps | p50 | p99 | tasks/s |\n| --- | --- | --- | --- | --- |\n");
-    sb.append(String.format(Locale.ROOT, "| 16 slots, tasks of 50 ms | %d | %.2f ms | %.2f ms | " + f + " |\n", paced.gaps().size(),
-        paced.gapP50(), paced.gapP99(), paced.rate()));
+    for (int i = 0; i < pacedRuns.size(); i++) {
+      Run r = pacedRuns.get(i);
+      sb.append(String.format(Locale.ROOT, "| 16 slots, tasks of 50 ms, round %d%s | %d | %.2f ms | %.2f ms | " + f + " |\n", i + 1,
+          r == paced ? " (median, in the table at the top)" : "", r.gaps().size(), r.gapP50(), r.gapP99(), r.rate()));
+    }
     sb.append(String.format(Locale.ROOT, "| 1 slot, no-op tasks back to back | %d | %.2f ms | %.2f ms | " + f + " |\n",
         single.gaps().size(), single.gapP50(), single.gapP99(), single.rate()));
     sb.append(String.format(Locale.ROOT, "| 16 slots, no-op tasks (saturated) | %d | %.2f ms | %.2f ms | " + f + " |\n",
         allGaps.size(), percentile(allGaps, 50), percentile(allGaps, 99), workerMedian));
     sb.append(String.format(Locale.ROOT, "| 16 slots, tasks of 50 ms, `TRAINQ_EXTRA_PREFETCH=16` (an option, not the default) | %d | "
         + "%.2f ms | %.2f ms | " + f + " |\n\n", pacedExtra.gaps().size(), pacedExtra.gapP50(), pacedExtra.gapP99(), pacedExtra.rate()));
-    sb.append("Where the time goes in the 16-slot, 50 ms run (the worker's own per-task timings, `TRAINQ_LOG_LEVEL=debug`):\n\n");
+    sb.append("Where the time goes in the median 16-slot, 50 ms round (the worker's own per-task timings, `TRAINQ_LOG_LEVEL=debug`, "
+        + "which the 50 ms rounds run with):\n\n");
     sb.append("| step | p50 | p90 |\n| --- | --- | --- |\n");
     Map<String, String> names = Map.of("queued", "delivery handed to its slot", "prepared", "decode, parameter file, process setup",
         "spawned", "`ProcessBuilder.start()`", "ran", "from before the spawn to the exit seen (the task itself included)",
@@ -563,6 +672,16 @@ public final class Bench {
       Run r = noopRuns.get(i);
       sb.append(String.format(Locale.ROOT, "| %d | " + f + " | " + f + " | %.2f | %.2f ms | %.2f ms |\n", i + 1, perf.get(i), r.rate(),
           r.rate() / perf.get(i), r.gapP50(), r.gapP99()));
+    }
+    sb.append("\nCPU per task (per message for PerfTest), from the processes' own counters around each run (`/proc`: the "
+        + "client's with its children, the broker's Erlang VM; the JVMs' start-up is included, and the broker is shared with "
+        + "whatever else uses it during the run):\n\n");
+    sb.append("| round | PerfTest JVM | broker (PerfTest) | worker JVM | task processes | broker (worker) |\n| --- | --- | --- | --- | --- | --- |\n");
+    for (int i = 0; i < noopRuns.size(); i++) {
+      Cpu pc = perfRuns.get(i).cpu();
+      Cpu wc = noopRuns.get(i).cpu();
+      sb.append(String.format(Locale.ROOT, "| %d | %.3f ms | %.3f ms | %.3f ms | %.3f ms | %.3f ms |\n", i + 1, pc.client(), pc.broker(),
+          wc.client(), wc.tasks(), wc.broker()));
     }
     sb.append(String.format(Locale.ROOT, "\nStart to consuming is the wall time from the launcher's exec to the worker's `consuming` "
         + "log line (JVM start, connect, passive checks, consumer registered): %s ms. Idle RSS of a 16-slot worker 5 s after "

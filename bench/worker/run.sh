@@ -18,5 +18,5 @@ scripts/rabbitmq.sh status --version 4.0 --nodes 1 >/dev/null || {
   echo "RabbitMQ 4.0 is not running: scripts/rabbitmq.sh start" >&2
   exit 1
 }
-exec java -Dslf4j.provider=io.trainq.worker.log.WorkerLogProvider -Dslf4j.internal.verbosity=WARN -cp "$jar" bench/worker/Bench.java --dist worker/target/trainq-worker --noop "$out/noop" \
+exec java -Djdk.lang.Process.launchMechanism=VFORK -Dslf4j.provider=io.trainq.worker.log.WorkerLogProvider -Dslf4j.internal.verbosity=WARN -cp "$jar" bench/worker/Bench.java --dist worker/target/trainq-worker --noop "$out/noop" \
   --perftest-cp "$(cat "$out/perftest.cp")" --report bench/worker/REPORT.md "$@"

@@ -6,6 +6,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import com.rabbitmq.client.AMQP;
+import io.trainq.protocol.JobSettings;
 import io.trainq.protocol.JobTopology;
 import io.trainq.protocol.Messages;
 import io.trainq.protocol.TaskEvent;
@@ -205,6 +206,49 @@ class WorkerIT {
             .isGreaterThanOrEqualTo(2);
         assertThat(runs).contains("end " + i);
       }
+    }
+  }
+
+  /**
+   * A task that kills its worker every time never spends its retry budget, but the queue's delivery
+   * limit ends it: after limit + 1 deliveries the broker dead-letters it with reason delivery_limit.
+   */
+  @Test
+  void aTaskThatAlwaysKillsItsWorkerIsEndedByTheDeliveryLimit() throws Exception {
+    int limit = 2;
+    JobSettings settings = new JobSettings(3, Duration.ofMillis(50), Duration.ofMillis(200), Duration.ofMinutes(1), null, limit);
+    try (JobFixture job = new JobFixture(broker, settings)) {
+      List<String> task = Scripts.sh(dir, "task.sh", "echo \"run $i $a\" >> $D/runs.log; kill -9 $PPID; sleep 1");
+      job.publishTasks(1);
+      List<Integer> exits = new ArrayList<>();
+      WorkerProcess w = WorkerProcess.start("w1", job.workerEnv(1), dir, task);
+      try {
+        long deadline = System.nanoTime() + Duration.ofMinutes(2).toNanos();
+        while (job.deadLetters().isEmpty()) {
+          if (!w.alive()) {
+            exits.add(w.process.exitValue());
+            w = WorkerProcess.start("w1", job.workerEnv(1), dir, task);
+          }
+          assertThat(System.nanoTime()).as("dead-lettered in time; exits " + exits + WorkerProcess.logs(w)).isLessThan(deadline);
+          Thread.sleep(50);
+        }
+        if (w.process.waitFor(5, java.util.concurrent.TimeUnit.SECONDS)) {
+          // the last crash, seen after its dead letter
+          exits.add(w.process.exitValue());
+        }
+      } finally {
+        w.close();
+      }
+      JobFixture.DeadLetter d = job.deadLetters().get(0);
+      assertThat(d.task().index()).isZero();
+      assertThat(d.task().attempt()).as("crashes do not spend the retry budget").isEqualTo(1);
+      assertThat(d.header(Messages.REASON_HEADER)).as("dead-lettered by the broker, not the worker").isNull();
+      assertThat(d.header("x-first-death-reason")).isEqualTo("delivery_limit");
+      assertThat(Scripts.lines(dir.resolve("runs.log"))).as("ran limit + 1 times").hasSize(limit + 1).allMatch(l -> l.equals("run 0 1"));
+      assertThat(exits).hasSize(limit + 1).allMatch(c -> c == 137);
+      List<TaskEvent> events = job.events();
+      assertThat(events).noneMatch(e -> e.type() == Type.SUCCEEDED || e.type() == Type.RETRYING || e.type() == Type.DEAD_LETTERED);
+      assertThat(job.readyEverywhere()).isZero();
     }
   }
 
