@@ -136,13 +136,14 @@ final class TaskExecutor {
     } else if (r.exitCode() == 0) {
       long exited = System.nanoTime();
       reporter.succeeded(d, t, slot.id, started, r.durationNanos());
+      long acked = System.nanoTime();
       // logged after the ack: nothing between the exit and the ack that need not be there
       log.info("attempt {} succeeded in {} s", t.attempt(), String.format(java.util.Locale.ROOT, "%.3f", seconds));
       if (log.isDebugEnabled()) {
         // the dispatch chain, for tuning: delivery to slot, to process running, process, exit to acked
         log.debug("timing: queued {} us, prepared {} us, spawned {} us, ran {} us, reported and acked {} us",
             (slotStart - d.receivedNanos()) / 1000, (run.startNanos() - slotStart) / 1000,
-            (run.spawnedNanos() - run.startNanos()) / 1000, r.durationNanos() / 1000, (System.nanoTime() - exited) / 1000);
+            (run.spawnedNanos() - run.startNanos()) / 1000, r.durationNanos() / 1000, (acked - exited) / 1000);
       }
     } else {
       log.info("attempt {} failed with exit code {} after {} s", t.attempt(), r.exitCode(),
