@@ -57,12 +57,33 @@ final class Reporter {
     return event(TaskEvent.Type.STARTED, t.index(), t.attempt(), slot, null, null, null, null);
   }
 
-  /** The attempt exited 0: SUCCEEDED, then ack. */
+  /**
+   * The attempt exited 0: SUCCEEDED, then ack. SUCCEEDED is published at once, behind STARTED on the
+   * same channel (so the operator gets them in order), and the ack goes out from the confirm callback
+   * the moment both are confirmed: nothing but the broker's round trip sits between this task's exit
+   * and the broker sending the slot its next task. Anything short of two confirms falls back to
+   * confirming in turn, republishing what was not confirmed.
+   */
   void succeeded(Delivery d, TaskMessage t, int slot, CompletableFuture<Void> started, long durationNanos) {
     Publisher.Message ev = event(TaskEvent.Type.SUCCEEDED, t.index(), t.attempt(), slot, 0, durationNanos, null, null);
-    if (confirmInOrder(d, started, startedEvent(t, slot), ev)) {
-      consumer.ack(d);
-      metrics.succeeded.increment();
+    CompletableFuture<Void> sent = publisher.publish(ev);
+    CompletableFuture<Void> both = started == null ? sent : CompletableFuture.allOf(started, sent);
+    CompletableFuture<Boolean> fast = both.handle((v, err) -> err == null && ackSucceeded(d));
+    if (Boolean.TRUE.equals(awaitQuietly(fast))) {
+      return;
+    }
+    BooleanSupplier lost = () -> consumer.lost(d);
+    boolean reported;
+    try {
+      reported = both.isDone() && !both.isCompletedExceptionally()
+          || (started == null || publisher.awaitOrRepublish(started, startedEvent(t, slot), lost))
+              && publisher.awaitOrRepublish(sent, ev, lost);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return;
+    }
+    if (reported && (ackSucceeded(d) || d.settled().get())) {
+      // acked here, or by the confirm callback after the wait above gave up
       return;
     }
     // The connection dropped while the task ran, so the broker has requeued it. The run happened
@@ -70,19 +91,41 @@ final class Reporter {
     metrics.lost.increment();
     log.warn("succeeded, but the delivery was lost with the connection; reporting the success anyway");
     String key = d.messageId() == null ? null : d.messageId() + "#" + t.attempt();
-    CompletableFuture<Boolean> reported = new CompletableFuture<>();
+    CompletableFuture<Boolean> recorded = new CompletableFuture<>();
     if (key != null) {
       synchronized (recentlyDone) {
-        recentlyDone.put(key, reported);
+        recentlyDone.put(key, recorded);
       }
     }
-    boolean ok = false;
+    boolean ok = reported;
     try {
-      ok = publisher.awaitOrRepublish(started, startedEvent(t, slot), stopping) && publisher.publishConfirmed(ev, stopping);
+      ok = ok || (started == null || publisher.awaitOrRepublish(started, startedEvent(t, slot), stopping))
+          && publisher.publishConfirmed(ev, stopping);
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
     } finally {
-      reported.complete(ok);
+      recorded.complete(ok);
+    }
+  }
+
+  /** Acks a succeeded attempt's delivery if it is still held; true if this call sent the ack. */
+  private boolean ackSucceeded(Delivery d) {
+    if (consumer.ack(d)) {
+      metrics.succeeded.increment();
+      return true;
+    }
+    return false;
+  }
+
+  /** The fast path's outcome; null when it did not finish within a confirm timeout. */
+  private static Boolean awaitQuietly(CompletableFuture<Boolean> f) {
+    try {
+      return f.get(Publisher.CONFIRM_TIMEOUT.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      return null;
+    } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
+      return null;
     }
   }
 

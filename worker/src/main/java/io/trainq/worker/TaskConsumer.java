@@ -114,18 +114,21 @@ final class TaskConsumer {
     return d.generation() != generation.get() || ch == null || !ch.isOpen();
   }
 
-  void ack(Delivery d) {
+  /** Acks a delivery still held and not yet settled; true if this call sent the ack. */
+  boolean ack(Delivery d) {
     if (lost(d)) {
       log.warn("cannot ack delivery {}: its channel is gone and the broker requeued it", d.tag());
-      return;
+      return false;
     }
     if (!d.settle()) {
-      return;
+      return false;
     }
     try {
       channel.basicAck(d.tag(), false);
+      return true;
     } catch (IOException | AlreadyClosedException e) {
       log.warn("ack of delivery {} failed ({}); the broker requeues it with the channel", d.tag(), e.getMessage());
+      return false;
     }
   }
 

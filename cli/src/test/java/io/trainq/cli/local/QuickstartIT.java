@@ -31,7 +31,12 @@ class QuickstartIT {
   private record Run(int code, String output) {}
 
   private Process start(Path job, String... extra) throws IOException {
-    List<String> cmd = new java.util.ArrayList<>(List.of(ROOT.resolve("trainq").toString(), "run", "-f", job.toString(),
+    // As from a terminal: SIGINT at its default disposition. A build started in the background by a
+    // non-interactive shell inherits SIGINT ignored, and the JVM then never sees Ctrl-C; exec keeps
+    // the pid, so the signal below reaches the runner's JVM itself.
+    List<String> cmd = new java.util.ArrayList<>(List.of("python3", "-c",
+        "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execvp(sys.argv[1], sys.argv[1:])",
+        ROOT.resolve("trainq").toString(), "run", "-f", job.toString(),
         "--gpus", "4", "--plain", "--state-dir", state.toString(), "--rabbitmq", broker.uri(0)));
     cmd.addAll(List.of(extra));
     ProcessBuilder pb = new ProcessBuilder(cmd).directory(ROOT.toFile()).redirectErrorStream(true);
@@ -110,7 +115,7 @@ class QuickstartIT {
     assertThat(summary(done.output(), "tasks")).isEqualTo(40);
   }
 
-  /** The launcher execs java, so the process is the JVM itself. */
+  /** The wrapper and the launcher exec, so the process is the JVM itself. */
   private static long javaPid(Process p) {
     return p.pid();
   }

@@ -133,8 +133,12 @@ final class Brokers implements AutoCloseable {
         b.eventsProblem = null;
         log.info("consuming events from {} on {}", eventOptions.queue(), b.settings.addressList());
       } catch (IOException e) {
-        b.eventsProblem = "events queue " + eventOptions.queue() + ": " + e.getMessage();
-        log.error("cannot consume events: {}", b.eventsProblem);
+        // the client's channel errors carry their text in the cause, not the message
+        String problem = e.getMessage() != null ? e.getMessage() : String.valueOf(e.getCause() != null ? e.getCause() : e);
+        if (!problem.equals(b.eventsProblem)) {
+          log.error("cannot consume events: {}", problem);
+        }
+        b.eventsProblem = problem;
       }
     }
   }

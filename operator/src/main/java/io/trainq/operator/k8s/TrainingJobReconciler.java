@@ -166,6 +166,7 @@ public class TrainingJobReconciler implements Reconciler<TrainingJob>, Cleaner<T
       if (broker.eventsProblem() != null) {
         brokerState = Conditions.Broker.MISMATCH;
         brokerMessage = broker.eventsProblem();
+        warnOnce(rt, job, EventRecorder.Reason.TopologyMismatch, brokerMessage);
       } else {
         if (!rt.topologyReady || nowMs - rt.lastDeclareMillis > REDECLARE.toMillis()) {
           try {
