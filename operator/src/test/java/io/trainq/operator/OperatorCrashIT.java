@@ -4,11 +4,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import com.rabbitmq.client.Connection;
-import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
-import io.trainq.api.TaskSource;
 import io.trainq.api.TrainingJob;
-import io.trainq.api.TrainingJobSpec;
 import io.trainq.api.TrainingJobStatus;
 import io.trainq.protocol.JobTopology;
 import io.trainq.testkit.RabbitBroker;
@@ -89,16 +86,7 @@ class OperatorCrashIT {
     String ns = kube.newNamespace("crash");
     String eventsQueue = RabbitBroker.uniqueName("trainq.operator.events");
 
-    TrainingJobSpec spec = new TrainingJobSpec();
-    spec.setImage("python:3.12-slim");
-    spec.setCommand(List.of("python3", "train.py"));
-    TaskSource tasks = new TaskSource();
-    tasks.setCount(TASKS);
-    spec.setTasks(tasks);
-    TrainingJob tj = new TrainingJob();
-    tj.setMetadata(new ObjectMetaBuilder().withName("big").withNamespace(ns).build());
-    tj.setSpec(spec);
-    tj = client.resources(TrainingJob.class).inNamespace(ns).resource(tj).create();
+    TrainingJob tj = client.resources(TrainingJob.class).inNamespace(ns).resource(OperatorHarness.job(ns, "big", TASKS)).create();
     JobTopology job = new JobTopology(ns, "big", tj.getMetadata().getUid());
 
     Process first = startOperator(kube, broker, ns, eventsQueue);

@@ -1,7 +1,11 @@
 package io.trainq.operator;
 
 import com.rabbitmq.client.Address;
+import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
+import io.trainq.api.TaskSource;
+import io.trainq.api.TrainingJob;
+import io.trainq.api.TrainingJobSpec;
 import io.trainq.operator.k8s.TrainqOperator;
 import io.trainq.protocol.RabbitSettings;
 import io.trainq.testkit.RabbitBroker;
@@ -30,5 +34,19 @@ public final class OperatorHarness {
     TrainqOperator op = new TrainqOperator(config, client, Clock.systemUTC());
     op.start();
     return op;
+  }
+
+  /** A job of {@code count} tasks running {@code python3 train.py}, not yet created; tests adjust its spec. */
+  public static TrainingJob job(String namespace, String name, int count) {
+    TrainingJobSpec spec = new TrainingJobSpec();
+    spec.setImage("python:3.12-slim");
+    spec.setCommand(List.of("python3", "train.py"));
+    TaskSource tasks = new TaskSource();
+    tasks.setCount(count);
+    spec.setTasks(tasks);
+    TrainingJob tj = new TrainingJob();
+    tj.setMetadata(new ObjectMetaBuilder().withName(name).withNamespace(namespace).build());
+    tj.setSpec(spec);
+    return tj;
   }
 }

@@ -2,13 +2,11 @@ package io.trainq.operator.bench;
 
 import com.rabbitmq.client.Connection;
 import com.rabbitmq.client.ConnectionFactory;
-import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.informers.ResourceEventHandler;
 import io.fabric8.kubernetes.client.informers.SharedIndexInformer;
-import io.trainq.api.TaskSource;
 import io.trainq.api.TrainingJob;
-import io.trainq.api.TrainingJobSpec;
+import io.trainq.operator.OperatorHarness;
 import io.trainq.operator.KubeTestServer;
 import io.trainq.operator.OperatorMain;
 import io.trainq.operator.job.Intervals;
@@ -94,15 +92,7 @@ public final class StatusLagBench {
     List<TrainingJob> created = new ArrayList<>();
     long t0 = System.nanoTime();
     for (int j = 0; j < jobs; j++) {
-      TrainingJobSpec spec = new TrainingJobSpec();
-      spec.setImage("python:3.12-slim");
-      spec.setCommand(List.of("python3", "train.py"));
-      TaskSource t = new TaskSource();
-      t.setCount(tasksPerJob);
-      spec.setTasks(t);
-      TrainingJob tj = new TrainingJob();
-      tj.setMetadata(new ObjectMetaBuilder().withName(String.format("job-%03d", j)).withNamespace(ns).build());
-      tj.setSpec(spec);
+      TrainingJob tj = OperatorHarness.job(ns, String.format("job-%03d", j), tasksPerJob);
       created.add(client.resources(TrainingJob.class).inNamespace(ns).resource(tj).create());
     }
     AtomicLong maxHeap = new AtomicLong();

@@ -6,7 +6,6 @@ import static org.awaitility.Awaitility.await;
 
 import com.rabbitmq.client.Connection;
 import io.fabric8.kubernetes.api.model.HasMetadata;
-import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
 import io.fabric8.kubernetes.api.model.SecretBuilder;
 import io.fabric8.kubernetes.api.model.ServiceAccountBuilder;
 import io.fabric8.kubernetes.api.model.coordination.v1.Lease;
@@ -16,9 +15,7 @@ import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientException;
 import io.trainq.api.RabbitmqSpec;
 import io.trainq.api.SecretRef;
-import io.trainq.api.TaskSource;
 import io.trainq.api.TrainingJob;
-import io.trainq.api.TrainingJobSpec;
 import io.trainq.operator.FakeWorker;
 import io.trainq.operator.KubeTestServer;
 import io.trainq.operator.OperatorConfig;
@@ -99,19 +96,11 @@ class OperatorRbacIT {
         assertThat(lease.getSpec().getHolderIdentity()).isEqualTo("operator-0");
       });
 
-      TrainingJobSpec spec = new TrainingJobSpec();
-      spec.setImage("python:3.12-slim");
-      spec.setCommand(List.of("python3", "train.py"));
-      TaskSource tasks = new TaskSource();
-      tasks.setCount(4);
-      spec.setTasks(tasks);
+      TrainingJob tj = OperatorHarness.job(team, "rbac", 4);
       RabbitmqSpec rabbit = new RabbitmqSpec();
       rabbit.setSecretRef(new SecretRef("rabbit-default-user"));
-      spec.setRabbitmq(rabbit);
-      spec.setTtlSecondsAfterFinished(1);
-      TrainingJob tj = new TrainingJob();
-      tj.setMetadata(new ObjectMetaBuilder().withName("rbac").withNamespace(team).build());
-      tj.setSpec(spec);
+      tj.getSpec().setRabbitmq(rabbit);
+      tj.getSpec().setTtlSecondsAfterFinished(1);
       tj = admin.resources(TrainingJob.class).inNamespace(team).resource(tj).create();
       JobTopology job = new JobTopology(team, "rbac", tj.getMetadata().getUid());
 

@@ -5,17 +5,13 @@ import static org.awaitility.Awaitility.await;
 
 import com.rabbitmq.client.Channel;
 import com.rabbitmq.client.Connection;
-import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
 import io.fabric8.kubernetes.client.KubernetesClient;
-import io.trainq.api.TaskSource;
 import io.trainq.api.TrainingJob;
-import io.trainq.api.TrainingJobSpec;
 import io.trainq.api.TrainingJobStatus;
 import io.trainq.operator.KubeTestServer;
 import io.trainq.operator.OperatorHarness;
 import io.trainq.testkit.RabbitBroker;
 import java.time.Duration;
-import java.util.List;
 import java.util.Map;
 import java.util.Set;
 import org.junit.jupiter.api.Tag;
@@ -40,16 +36,8 @@ class TopologyMismatchIT {
       ch.queueDeclare(eventsQueue, true, false, false, Map.of("x-queue-type", "classic"));
       TrainqOperator operator = OperatorHarness.start(OperatorHarness.config(broker, Set.of(ns), eventsQueue), client);
       try {
-        TrainingJobSpec spec = new TrainingJobSpec();
-        spec.setImage("python:3.12-slim");
-        spec.setCommand(List.of("python3", "train.py"));
-        TaskSource tasks = new TaskSource();
-        tasks.setCount(3);
-        spec.setTasks(tasks);
-        TrainingJob tj = new TrainingJob();
-        tj.setMetadata(new ObjectMetaBuilder().withName("mismatched").withNamespace(ns).build());
-        tj.setSpec(spec);
-        TrainingJob created = client.resources(TrainingJob.class).inNamespace(ns).resource(tj).create();
+        TrainingJob created = client.resources(TrainingJob.class).inNamespace(ns)
+            .resource(OperatorHarness.job(ns, "mismatched", 3)).create();
         await("reported").atMost(Duration.ofSeconds(60)).ignoreExceptions().untilAsserted(() -> {
           TrainingJobStatus s = status(client, ns);
           var ready = s.getConditions().stream().filter(c -> c.getType().equals("Ready")).findFirst().orElseThrow();
