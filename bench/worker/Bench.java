@@ -658,7 +658,7 @@ public final class Bench {
     sb.append("| step | p50 | p90 |\n| --- | --- | --- |\n");
     Map<String, String> names = Map.of("queued", "delivery handed to its slot", "prepared", "decode, parameter file, process setup",
         "spawned", "`ProcessBuilder.start()`", "ran", "from before the spawn to the exit seen (the task itself included)",
-        "reported and acked", "`SUCCEEDED` published, it and `STARTED` confirmed, ack sent (by the confirm callback), slot woken");
+        "reported and acked", "`SUCCEEDED` published, it and `STARTED` confirmed, ack sent");
     breakdown.forEach((k, v) -> sb.append(String.format(Locale.ROOT, "| %s | %.2f ms | %.2f ms |\n", names.getOrDefault(k, k),
         v[0] / 1000, v[1] / 1000)));
     sb.append("\nThe rest of a gap is the broker's: from the ack to the next delivery.\n\n");

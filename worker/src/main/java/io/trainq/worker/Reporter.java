@@ -59,31 +59,23 @@ final class Reporter {
 
   /**
    * The attempt exited 0: SUCCEEDED, then ack. SUCCEEDED is published at once, behind STARTED on the
-   * same channel (so the operator gets them in order), and the ack goes out from the confirm callback
-   * the moment both are confirmed: nothing but the broker's round trip sits between this task's exit
-   * and the broker sending the slot its next task. Anything short of two confirms falls back to
-   * confirming in turn, republishing what was not confirmed.
+   * same channel (so the operator gets them in order), without waiting for STARTED's confirm first;
+   * both are confirmed (or sent again) before the ack.
    */
   void succeeded(Delivery d, TaskMessage t, int slot, CompletableFuture<Void> started, long durationNanos) {
     Publisher.Message ev = event(TaskEvent.Type.SUCCEEDED, t.index(), t.attempt(), slot, 0, durationNanos, null, null);
     CompletableFuture<Void> sent = publisher.publish(ev);
-    CompletableFuture<Void> both = started == null ? sent : CompletableFuture.allOf(started, sent);
-    CompletableFuture<Boolean> fast = both.handle((v, err) -> err == null && ackSucceeded(d));
-    if (Boolean.TRUE.equals(awaitQuietly(fast))) {
-      return;
-    }
     BooleanSupplier lost = () -> consumer.lost(d);
     boolean reported;
     try {
-      reported = both.isDone() && !both.isCompletedExceptionally()
-          || (started == null || publisher.awaitOrRepublish(started, startedEvent(t, slot), lost))
-              && publisher.awaitOrRepublish(sent, ev, lost);
+      reported = (started == null || publisher.awaitOrRepublish(started, startedEvent(t, slot), lost))
+          && publisher.awaitOrRepublish(sent, ev, lost);
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
       return;
     }
-    if (reported && (ackSucceeded(d) || d.settled().get())) {
-      // acked here, or by the confirm callback after the wait above gave up
+    if (reported && consumer.ack(d)) {
+      metrics.succeeded.increment();
       return;
     }
     // The connection dropped while the task ran, so the broker has requeued it. The run happened
@@ -100,32 +92,11 @@ final class Reporter {
     boolean ok = reported;
     try {
       ok = ok || (started == null || publisher.awaitOrRepublish(started, startedEvent(t, slot), stopping))
-          && publisher.publishConfirmed(ev, stopping);
+          && publisher.awaitOrRepublish(sent, ev, stopping);
     } catch (InterruptedException e) {
       Thread.currentThread().interrupt();
     } finally {
       recorded.complete(ok);
-    }
-  }
-
-  /** Acks a succeeded attempt's delivery if it is still held; true if this call sent the ack. */
-  private boolean ackSucceeded(Delivery d) {
-    if (consumer.ack(d)) {
-      metrics.succeeded.increment();
-      return true;
-    }
-    return false;
-  }
-
-  /** The fast path's outcome; null when it did not finish within a confirm timeout. */
-  private static Boolean awaitQuietly(CompletableFuture<Boolean> f) {
-    try {
-      return f.get(Publisher.CONFIRM_TIMEOUT.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      return null;
-    } catch (java.util.concurrent.ExecutionException | java.util.concurrent.TimeoutException e) {
-      return null;
     }
   }
 
