@@ -54,11 +54,13 @@ final class Tools {
     return p;
   }
 
-  /** The fixture CRD of the RabbitMQ Cluster Operator (../shared/fixtures, or TRAINQ_RABBITMQ_CRD). */
+  /** The fixture CRD of the RabbitMQ Cluster Operator (TRAINQ_RABBITMQ_CRD, ../shared/fixtures or shared/fixtures). */
   static Path rabbitmqCrd() {
     String override = System.getenv("TRAINQ_RABBITMQ_CRD");
-    Path p = override != null && !override.isBlank() ? Path.of(override)
-        : projectRoot().resolve("../shared/fixtures/rabbitmqclusters.rabbitmq.com.yaml").normalize();
+    String fixture = "shared/fixtures/rabbitmqclusters.rabbitmq.com.yaml";
+    Path beside = projectRoot().resolve("../" + fixture).normalize();
+    Path inside = projectRoot().resolve(fixture);
+    Path p = override != null && !override.isBlank() ? Path.of(override) : Files.isRegularFile(inside) ? inside : beside;
     if (!Files.isRegularFile(p)) {
       throw new AssertionError("RabbitmqCluster CRD not found at " + p
           + ": it is a test fixture (see ../shared/fixtures/README.md); set TRAINQ_RABBITMQ_CRD to its path");
