@@ -6,7 +6,7 @@ import com.fasterxml.jackson.annotation.JsonPropertyDescription;
 @JsonInclude(JsonInclude.Include.NON_NULL)
 public class DeadLetter {
 
-  @JsonPropertyDescription("Task index.")
+  @JsonPropertyDescription("Task index; absent for a message that was none of the job's tasks.")
   private Integer index;
 
   @JsonPropertyDescription("Attempts the task had.")

@@ -24,6 +24,9 @@ public class TaskCounts {
   @JsonPropertyDescription("Tasks dead-lettered (retry budget spent, poison message, expired).")
   private Integer deadLettered;
 
+  @JsonPropertyDescription("Messages dead-lettered from the job's queues that were none of its tasks (unreadable, another job's, an index or attempt the job does not have); never counted as tasks. Absent when there were none.")
+  private Integer rejectedMessages;
+
   public TaskCounts() {}
 
   public TaskCounts(int total, int published, int running, int succeeded, int retried, int deadLettered) {
@@ -81,6 +84,14 @@ public class TaskCounts {
 
   public void setDeadLettered(Integer deadLettered) {
     this.deadLettered = deadLettered;
+  }
+
+  public Integer getRejectedMessages() {
+    return rejectedMessages;
+  }
+
+  public void setRejectedMessages(Integer rejectedMessages) {
+    this.rejectedMessages = rejectedMessages;
   }
 
 }

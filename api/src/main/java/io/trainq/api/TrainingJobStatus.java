@@ -45,6 +45,9 @@ public class TrainingJobStatus {
   @JsonPropertyDescription("The most recent dead letters (at most 10), newest last.")
   private List<DeadLetter> deadLetters;
 
+  @JsonPropertyDescription("Digests of the most recent rejected messages (see counts.rejectedMessages), so that a dead letter delivered again is counted once.")
+  private List<String> rejectedMessageDigests;
+
   @JsonPropertyDescription("Ready / desired worker pods, as kubectl shows it.")
   private String workers;
 
@@ -161,6 +164,14 @@ public class TrainingJobStatus {
 
   public void setRetryingIndexes(java.util.Map<String, String> retryingIndexes) {
     this.retryingIndexes = retryingIndexes;
+  }
+
+  public List<String> getRejectedMessageDigests() {
+    return rejectedMessageDigests;
+  }
+
+  public void setRejectedMessageDigests(List<String> rejectedMessageDigests) {
+    this.rejectedMessageDigests = rejectedMessageDigests;
   }
 
   public List<DeadLetter> getDeadLetters() {

@@ -26,6 +26,8 @@ public final class WorkerEnv {
   /** Optional; tasks never expire when unset. */
   public static final String TASK_TTL_MS = "TRAINQ_TASK_TTL_MS";
   public static final String DELIVERY_LIMIT = "TRAINQ_DELIVERY_LIMIT";
+  /** Tasks in the job: a message whose index is not below it is not one of the job's tasks. Unset: not checked. */
+  public static final String TASK_COUNT = "TRAINQ_TASK_COUNT";
   /** Exit 0 after this long with nothing running and nothing ready; 0 never exits when idle. */
   public static final String IDLE_TIMEOUT_MS = "TRAINQ_IDLE_TIMEOUT_MS";
   public static final String EXTRA_PREFETCH = "TRAINQ_EXTRA_PREFETCH";
@@ -42,7 +44,14 @@ public final class WorkerEnv {
 
   private WorkerEnv() {}
 
-  /** The job's part of a worker's environment. */
+  /** The job's part of a worker's environment, with the job's task count (messages of other indexes are refused). */
+  public static Map<String, String> forJob(JobTopology job, JobSettings s, int gpusPerTask, int taskCount) {
+    Map<String, String> env = forJob(job, s, gpusPerTask);
+    env.put(TASK_COUNT, Integer.toString(taskCount));
+    return env;
+  }
+
+  /** The job's part of a worker's environment, without the task count (the worker then checks no index bound). */
   public static Map<String, String> forJob(JobTopology job, JobSettings s, int gpusPerTask) {
     Map<String, String> env = new LinkedHashMap<>();
     env.put(JOB_NAMESPACE, job.namespace());

@@ -32,18 +32,4 @@ record Delivery(long tag, boolean redelivered, AMQP.BasicProperties props, byte[
   String messageId() {
     return props == null ? null : props.getMessageId();
   }
-
-  /** The task index in the message id ({@code uid:index}), for messages whose body cannot be read; -1 if none. */
-  int indexFromMessageId() {
-    String id = messageId();
-    int colon = id == null ? -1 : id.lastIndexOf(':');
-    if (colon < 0) {
-      return -1;
-    }
-    try {
-      return Math.max(-1, Integer.parseInt(id.substring(colon + 1)));
-    } catch (NumberFormatException e) {
-      return -1;
-    }
-  }
 }

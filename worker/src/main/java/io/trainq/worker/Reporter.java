@@ -155,17 +155,18 @@ final class Reporter {
     log.info("attempt {} stopped by the shutdown and returned to the queue", t.attempt());
   }
 
-  /** A message that is not a task this worker can read: dead-lettered at once, with the reason. */
+  /**
+   * A message that is not a task of this job (unreadable, another job's, an index the job does not
+   * have): dead-lettered at once, with the reason. It speaks for no task: whatever index its message
+   * id or body names, no event is published for it, so it can never end a real task. The dead letter
+   * itself reaches the operator (through the dead-letter exchange), which counts it apart from the tasks.
+   */
   void malformed(Delivery d, String error) {
-    int index = d.indexFromMessageId();
-    Object a = d.props() == null || d.props().getHeaders() == null ? null : d.props().getHeaders().get(Messages.ATTEMPT_HEADER);
-    int attempt = a instanceof Number n ? Math.max(1, n.intValue()) : 1;
-    Publisher.Message dl = deadLetter(d, index, TaskEvent.Reason.MALFORMED, null, error);
-    Publisher.Message ev = event(TaskEvent.Type.DEAD_LETTERED, index, attempt, -1, null, null, TaskEvent.Reason.MALFORMED, error);
-    if (confirmInOrder(d, null, null, dl, ev)) {
+    Publisher.Message dl = deadLetter(d, -1, TaskEvent.Reason.MALFORMED, null, error);
+    if (confirmInOrder(d, null, null, dl)) {
       consumer.ack(d);
       metrics.malformed.increment();
-      log.warn("dead-lettered a malformed message (message id {}): {}", d.messageId(), error);
+      log.warn("dead-lettered a message that is not a task of this job (message id {}): {}", d.messageId(), error);
     } else {
       metrics.lost.increment();
     }
@@ -242,7 +243,7 @@ final class Reporter {
         .timestamp(new Date())
         .build();
     return new Publisher.Message(JobTopology.DEAD_LETTER_EXCHANGE, config.topology().key(), props,
-        d.body() == null ? new byte[0] : d.body(), "dead letter of task " + index);
+        d.body() == null ? new byte[0] : d.body(), index < 0 ? "dead letter of message " + d.messageId() : "dead letter of task " + index);
   }
 
   private Publisher.Message event(TaskEvent.Type type, int index, int attempt, int slot, Integer exitCode, Long durationNanos,

@@ -51,9 +51,7 @@ final class TaskExecutor {
     TaskMessage t;
     try {
       t = Messages.decodeTask(d.body());
-      if (!t.jobUid().equals(config.topology().uid())) {
-        throw new MalformedMessageException("task of job uid " + t.jobUid() + " on the queue of job uid " + config.topology().uid());
-      }
+      checkBelongsToJob(t, config);
     } catch (MalformedMessageException e) {
       if (!consumer.lost(d)) {
         reporter.malformed(d, e.getMessage());
@@ -70,6 +68,24 @@ final class TaskExecutor {
       run(slot, d, t);
     } finally {
       MDC.remove("task");
+    }
+  }
+
+  /**
+   * A well-formed message is still not a task of this job when it names another job, an index the
+   * job does not have, or an attempt beyond its budget: none of these may run on a GPU.
+   */
+  static void checkBelongsToJob(TaskMessage t, WorkerConfig config) throws MalformedMessageException {
+    if (!t.jobUid().equals(config.topology().uid())) {
+      throw new MalformedMessageException("task of job uid " + t.jobUid() + " on the queue of job uid " + config.topology().uid());
+    }
+    if (config.taskCount() > 0 && t.index() >= config.taskCount()) {
+      throw new MalformedMessageException("index " + t.index() + " is not a task of the job (it has " + config.taskCount()
+          + " tasks, 0-" + (config.taskCount() - 1) + ")");
+    }
+    if (t.attempt() > config.job().maxAttempts()) {
+      throw new MalformedMessageException("attempt " + t.attempt() + " is beyond the job's retry budget of "
+          + config.job().maxAttempts() + " attempts");
     }
   }
 

@@ -26,6 +26,7 @@ import org.slf4j.event.Level;
  * @param httpPort port of /metrics, /healthz, /readyz; 0 turns the server off
  * @param workingDir the tasks' working directory, or null for the worker's
  * @param tempDir where the tasks' parameter files go
+ * @param taskCount tasks in the job (a message of another index is not a task of it), or 0 when not known
  */
 public record WorkerConfig(
     JobTopology topology,
@@ -44,7 +45,8 @@ public record WorkerConfig(
     Path workingDir,
     Path tempDir,
     Level logLevel,
-    LogSink.Format logFormat) {
+    LogSink.Format logFormat,
+    int taskCount) {
 
   /** Worker settings outside the shared contract: how long the first connect may take. */
   public static final String CONNECT_TIMEOUT_MS = "TRAINQ_CONNECT_TIMEOUT_MS";
@@ -114,8 +116,12 @@ public record WorkerConfig(
       Path tempDir = Path.of(tmp == null || tmp.isBlank() ? "/tmp" : tmp);
       Level level = LogSink.parseLevel(env.getOrDefault(LOG_LEVEL, "info"));
       LogSink.Format format = LogSink.parseFormat(env.getOrDefault(LOG_FORMAT, "text"));
+      long taskCount = WorkerEnv.longVar(env, WorkerEnv.TASK_COUNT, 0);
+      if (taskCount < 0 || taskCount > Integer.MAX_VALUE) {
+        throw new ConfigException(WorkerEnv.TASK_COUNT + " must be a task count >= 0, got " + taskCount);
+      }
       return new WorkerConfig(topology, job, rabbit, slots, command, taskEnv(env), idle, extra, (int) port, status, grace,
-          connect, workerName, workingDir, tempDir, level, format);
+          connect, workerName, workingDir, tempDir, level, format, (int) taskCount);
     } catch (IllegalArgumentException e) {
       // the protocol's parsers name the variable in their messages
       throw new ConfigException(e.getMessage());

@@ -35,6 +35,8 @@ import java.util.stream.Collectors;
  * trainq.events with the job key, standing in for the operator's events queue.
  */
 final class JobFixture implements AutoCloseable {
+  /** The job's task count as the workers are told: indexes 0-999 are its tasks. */
+  static final int TASK_COUNT = 1000;
   final RabbitBroker broker;
   final JobTopology topology;
   final JobSettings settings;
@@ -110,7 +112,7 @@ final class JobFixture implements AutoCloseable {
 
   /** The worker's environment as the operator sets it (job, broker), with test-friendly extras. */
   Map<String, String> workerEnv(int slots) {
-    Map<String, String> env = new HashMap<>(WorkerEnv.forJob(topology, settings, 1));
+    Map<String, String> env = new HashMap<>(WorkerEnv.forJob(topology, settings, 1, TASK_COUNT));
     env.put("TRAINQ_RABBITMQ_ADDRESSES", broker.addressList());
     env.put("TRAINQ_RABBITMQ_USERNAME", RabbitBroker.USERNAME);
     env.put("TRAINQ_RABBITMQ_PASSWORD", RabbitBroker.PASSWORD);

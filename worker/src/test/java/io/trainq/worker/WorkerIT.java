@@ -398,10 +398,15 @@ class WorkerIT {
             ("{\"schema\":1,\"jobUid\":\"" + job.topology.uid() + "\",\"attempt\":1}").getBytes(StandardCharsets.UTF_8));
         job.publishRaw(new AMQP.BasicProperties.Builder().deliveryMode(2).build(),
             "{\"schema\":1,\"jobUid\":\"another-job\",\"index\":2,\"attempt\":1}".getBytes(StandardCharsets.UTF_8));
+        job.publishRaw(new AMQP.BasicProperties.Builder().deliveryMode(2).messageId(job.topology.uid() + ":" + JobFixture.TASK_COUNT).build(),
+            ("{\"schema\":1,\"jobUid\":\"" + job.topology.uid() + "\",\"index\":" + JobFixture.TASK_COUNT + ",\"attempt\":1}")
+                .getBytes(StandardCharsets.UTF_8));
+        job.publishRaw(new AMQP.BasicProperties.Builder().deliveryMode(2).build(),
+            ("{\"schema\":1,\"jobUid\":\"" + job.topology.uid() + "\",\"index\":4,\"attempt\":4}").getBytes(StandardCharsets.UTF_8));
         job.publishTask(3, JsonNodeFactory.instance.objectNode());
         job.channel().waitForConfirmsOrDie(10_000);
 
-        List<JobFixture.DeadLetter> dead = job.awaitDeadLetters(4, Duration.ofSeconds(30), w);
+        List<JobFixture.DeadLetter> dead = job.awaitDeadLetters(6, Duration.ofSeconds(30), w);
         job.awaitSucceeded(1, Duration.ofSeconds(30), w);
         assertThat(dead).allMatch(d -> "malformed".equals(d.header(Messages.REASON_HEADER)))
             .allMatch(d -> "w1".equals(d.header(Messages.WORKER_HEADER)));
@@ -409,14 +414,49 @@ class WorkerIT {
             "body is not valid JSON: Unrecognized token 'this': was expecting (JSON String, Number, Array, Object or token 'null', 'true' or 'false')",
             "unknown schema version 99 (this worker reads 1)",
             "missing field: index",
-            "task of job uid another-job on the queue of job uid " + job.topology.uid());
+            "task of job uid another-job on the queue of job uid " + job.topology.uid(),
+            "index " + JobFixture.TASK_COUNT + " is not a task of the job (it has " + JobFixture.TASK_COUNT + " tasks, 0-"
+                + (JobFixture.TASK_COUNT - 1) + ")",
+            "attempt 4 is beyond the job's retry budget of 3 attempts");
         assertThat(dead).anyMatch(d -> new String(d.body(), StandardCharsets.UTF_8).equals("this is not json"));
         List<TaskEvent> events = job.events();
-        assertThat(ofType(events, Type.DEAD_LETTERED)).hasSize(4).allMatch(e -> "malformed".equals(e.reason()))
-            .extracting(TaskEvent::index).containsExactlyInAnyOrder(7, -1, -1, -1);
+        // a message that is not a task speaks for none: no event names an index for it, and nothing ran
+        assertThat(ofType(events, Type.DEAD_LETTERED)).isEmpty();
+        assertThat(ofType(events, Type.STARTED)).extracting(TaskEvent::index).containsExactly(3);
         assertThat(indexes(events, Type.SUCCEEDED)).containsExactly(3);
         assertThat(w.alive()).isTrue();
         assertThat(job.readyEverywhere()).isZero();
+        w.term();
+        assertThat(w.awaitExit(Duration.ofSeconds(20))).isZero();
+      }
+    }
+  }
+
+  /**
+   * Garbage carrying a real task's message id, published while that task waits out its backoff, is
+   * dead-lettered on its own: the real task's next attempt still runs and succeeds.
+   */
+  @Test
+  void aMalformedMessageWithARealTasksIdNeverEndsThatTask() throws Exception {
+    JobSettings slowRetry = new JobSettings(3, Duration.ofSeconds(3), Duration.ofSeconds(3), Duration.ofMinutes(1), null, 10);
+    try (JobFixture job = new JobFixture(broker, slowRetry)) {
+      List<String> task = Scripts.sh(dir, "task.sh", "echo \"ran $i $TRAINQ_TASK_ATTEMPT\" >> $D/runs.log; [ \"$TRAINQ_TASK_ATTEMPT\" = 1 ] && exit 3; exit 0");
+      try (WorkerProcess w = WorkerProcess.start("w1", job.workerEnv(1), dir, task)) {
+        job.publishTask(1, JsonNodeFactory.instance.objectNode());
+        job.channel().waitForConfirmsOrDie(10_000);
+        job.awaitEvents(e -> ofType(e, Type.RETRYING).size() == 1, Duration.ofSeconds(30), w);
+        Map<String, Object> headers = Map.of(Messages.ATTEMPT_HEADER, 2);
+        job.publishRaw(new AMQP.BasicProperties.Builder().deliveryMode(2).messageId(job.topology.uid() + ":1").headers(headers).build(),
+            "garbage".getBytes(StandardCharsets.UTF_8));
+
+        List<JobFixture.DeadLetter> dead = job.awaitDeadLetters(1, Duration.ofSeconds(30), w);
+        List<TaskEvent> events = job.awaitSucceeded(1, Duration.ofSeconds(30), w);
+        assertThat(new String(dead.get(0).body(), StandardCharsets.UTF_8)).isEqualTo("garbage");
+        assertThat(ofType(events, Type.DEAD_LETTERED)).isEmpty();
+        assertThat(ofType(events, Type.SUCCEEDED)).singleElement()
+            .satisfies(e -> assertThat(e.index()).isEqualTo(1))
+            .satisfies(e -> assertThat(e.attempt()).isEqualTo(2));
+        assertThat(Files.readAllLines(dir.resolve("runs.log"))).containsExactly("ran 1 1", "ran 1 2");
         w.term();
         assertThat(w.awaitExit(Duration.ofSeconds(20))).isZero();
       }

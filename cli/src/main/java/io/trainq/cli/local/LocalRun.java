@@ -6,10 +6,12 @@ import io.fabric8.kubernetes.api.model.EnvVar;
 import io.trainq.api.Durations;
 import io.trainq.api.TrainingJob;
 import io.trainq.api.TrainingJobSpec;
+import io.trainq.operator.job.EventGuard;
 import io.trainq.operator.job.EventStream;
 import io.trainq.operator.job.JobEvent;
 import io.trainq.operator.job.JobProgress;
 import io.trainq.operator.job.JobStatusFold;
+import io.trainq.operator.job.RateLimitedLog;
 import io.trainq.operator.job.TaskPlan;
 import io.trainq.operator.job.TaskPublisher;
 import io.trainq.operator.job.TopologyDeclarer;
@@ -98,6 +100,19 @@ public final class LocalRun {
     }
 
     Path stateDir = o.stateDir != null ? o.stateDir : Path.of(".trainq");
+    try (JobLock lock = JobLock.acquire(stateDir, ns, name)) {
+      return run(job, spec, ns, name, groups, plan, settings, stateDir);
+    } catch (JobLock.HeldException e) {
+      err.println("trainq run: " + e.getMessage());
+      return 2;
+    } catch (IOException e) {
+      err.println("trainq run: cannot lock the job's state in " + stateDir + ": " + e.getMessage());
+      return 2;
+    }
+  }
+
+  private int run(TrainingJob job, TrainingJobSpec spec, String ns, String name, List<List<String>> groups, TaskPlan plan,
+      JobSettings settings, Path stateDir) {
     Path stateFile = LocalState.file(stateDir, ns, name);
     String specHash = specHash(spec);
     LocalState previous;
@@ -139,6 +154,10 @@ public final class LocalRun {
           : new LocalState(UUID.randomUUID().toString(), specHash, 0, JobProgress.empty(plan.size()), false);
       state.save(stateFile);
       return runJob(conn, declarer, new JobTopology(ns, name, state.uid()), state, stateFile, spec, plan, settings, groups, rabbit, view);
+    } catch (EventStream.InUseException e) {
+      err.println("trainq run: TrainingJob " + ns + "/" + name + " is already running from another state directory or machine on "
+          + "this broker (" + e.getMessage() + "): wait for it to end or stop it, then run this again");
+      return 2;
     } catch (IOException e) {
       err.println("trainq run: " + e.getMessage());
       return 2;
@@ -164,6 +183,15 @@ public final class LocalRun {
         + (resumed ? " (" + initial.progress().progressText() + " done before)" : ""));
 
     JobStatusFold fold = JobStatusFold.restore(initial.progress(), spec.effectiveGpusPerTask());
+    RateLimitedLog rejections = new RateLimitedLog(Duration.ofMinutes(1));
+    fold.guardedBy(new EventGuard(topology.uid(), settings.maxAttempts(), spec.effectiveGpusPerTask(), settings.taskTimeout(),
+        System::currentTimeMillis), (reason, e) -> {
+          long suppressed = rejections.permit(reason);
+          if (suppressed >= 0) {
+            view.log("ignored an event that cannot be about this job (" + reason + ": index " + e.index() + ", attempt "
+                + e.attempt() + ")" + (suppressed > 0 ? "; " + suppressed + " more since the last report" : ""));
+          }
+        });
     Object lock = new Object();
     LocalState[] state = {initial};
     double busyAtStart = initial.progress().busyGpuSeconds();
@@ -192,10 +220,10 @@ public final class LocalRun {
     Consumer<String> workerLog = fileLog(logFile, view);
     view.log("Worker logs: " + logFile);
 
-    List<Map<String, String>> envs = workerEnvs(topology, settings, spec, groups, rabbit, view);
+    List<Map<String, String>> envs = workerEnvs(topology, settings, spec, plan.size(), groups, rabbit, view);
     Path workDir = spec.getWorkingDir() == null ? null : Path.of(spec.getWorkingDir());
     try (EventStream events = EventStream.start(conn, EventStream.Options.defaults().withQueue(eventsQueue)
-            .withBindingKeys(List.of(topology.key())), store, "trainq-run");
+            .withBindingKeys(List.of(topology.key())).withExclusive(true), store, "trainq-run");
          WorkerSupervisor workers = new WorkerSupervisor(envs, spec.getCommand(), workDir, line -> {
            if (line.startsWith("[worker ")) {
              workerLog.accept(line);
@@ -265,6 +293,11 @@ public final class LocalRun {
       int gpus = groups.size() * spec.effectiveGpusPerTask();
       printSummary(ns, name, p, view.elapsed(), workers.restarts(), gpus, p.busyGpuSeconds() - busyAtStart);
       events.close();
+      long left = declarer.messagesIn(topology, settings);
+      if (left > 0) {
+        view.log(left + " message(s) left in the job's task and retry queues were none of its tasks (every task is "
+            + "finished); they are deleted with the queues");
+      }
       cleanUp(conn, declarer, topology, settings, eventsQueue, p, view);
       return p.deadLettered() == 0 ? 0 : 1;
     }
@@ -313,7 +346,7 @@ public final class LocalRun {
     }
   }
 
-  private List<Map<String, String>> workerEnvs(JobTopology topology, JobSettings settings, TrainingJobSpec spec,
+  private List<Map<String, String>> workerEnvs(JobTopology topology, JobSettings settings, TrainingJobSpec spec, int taskCount,
       List<List<String>> groups, RabbitSettings rabbit, ProgressView view) {
     Map<String, String> common = new LinkedHashMap<>();
     var w = spec.effectiveWorkers();
@@ -327,7 +360,7 @@ public final class LocalRun {
       }
     }
     common.putAll(rabbit.toEnv());
-    common.putAll(WorkerEnv.forJob(topology, settings, spec.effectiveGpusPerTask()));
+    common.putAll(WorkerEnv.forJob(topology, settings, spec.effectiveGpusPerTask(), taskCount));
     // the runner decides when workers stop: not when idle, but when the job is done
     common.put(WorkerEnv.IDLE_TIMEOUT_MS, "0");
     common.put(WorkerEnv.HTTP_PORT, "0");
@@ -374,7 +407,11 @@ public final class LocalRun {
     if (elapsed != null) {
       out.printf(Locale.ROOT, "  %-18s %d%n", "worker restarts", restarts);
       double allocated = gpus * (elapsed.toMillis() / 1000.0);
-      out.printf(Locale.ROOT, "  %-18s %.0f%%%n", "GPU utilization", allocated <= 0 ? 0 : 100.0 * busyGpuSeconds / allocated);
+      out.printf(Locale.ROOT, "  %-18s %.0f%%%n", "GPU utilization",
+          allocated <= 0 ? 0 : 100.0 * Math.min(1.0, busyGpuSeconds / allocated));
+    }
+    if (p.rejectedMessages() > 0) {
+      out.printf(Locale.ROOT, "  %-18s %d (dead-lettered; none of the job's tasks)%n", "rejected messages", p.rejectedMessages());
     }
     if (!p.deadLetters().isEmpty()) {
       out.println();
@@ -385,10 +422,12 @@ public final class LocalRun {
         if (error.length() > 100) {
           error = "…" + error.substring(error.length() - 99);
         }
-        out.printf(Locale.ROOT, "  %-7d %-9d %-15s %-5s %s%n", d.index(), d.attempts(), d.reason(),
-            d.exitCode() == null ? "-" : d.exitCode().toString(), error);
+        out.printf(Locale.ROOT, "  %-7s %-9s %-15s %-5s %s%n", d.index() < 0 ? "-" : Integer.toString(d.index()),
+            d.index() < 0 ? "-" : Integer.toString(d.attempts()), d.reason(), d.exitCode() == null ? "-" : d.exitCode().toString(), error);
       }
-      out.println("Indexes: " + p.failedIndexes());
+      if (!p.failedIndexes().isEmpty()) {
+        out.println("Indexes: " + p.failedIndexes());
+      }
     }
   }
 

@@ -16,6 +16,8 @@ public final class Conditions {
   public static final String COMPLETE = "Complete";
   public static final String FAILED = "Failed";
   public static final String SUSPENDED = "Suspended";
+  public static final String WORKERS_BLOCKED = "WorkersBlocked";
+  public static final String TASKS_LOST = "TasksLost";
 
   public static final String TRUE = "True";
   public static final String FALSE = "False";
@@ -51,7 +53,17 @@ public final class Conditions {
     /** {@code spec.suspend} is true. */
     JobSuspended,
     /** {@code spec.suspend} is false. */
-    JobNotSuspended
+    JobNotSuspended,
+    /** The API server refuses the job's worker pods (quota, admission, a missing ServiceAccount). */
+    PodsRefused,
+    /** The API server accepts the job's worker pods. */
+    PodsAccepted,
+    /** Unfinished tasks were found missing from the broker and are being published again. */
+    TaskQueueLost,
+    /** Tasks lost with their queue were published again. */
+    TasksRepublished,
+    /** No task was found missing from the broker. */
+    NoTasksLost
   }
 
   /** How the job stands with its broker. */
@@ -65,14 +77,24 @@ public final class Conditions {
    * @param specError why the spec cannot run, or null
    * @param brokerMessage details of a broker problem, or null
    * @param published tasks published with confirms
+   * @param workersBlocked why the API server refuses the job's worker pods, or null
+   * @param tasksLost what the last loss of tasks with their queue was, or null when none was seen
+   * @param republishing lost tasks are found and not all published again yet
    */
   public record Facts(String specError, Broker broker, String brokerMessage, boolean suspended,
-      int total, int succeeded, int deadLettered, long published) {
+      int total, int succeeded, int deadLettered, long published, String workersBlocked, String tasksLost,
+      boolean republishing) {
     public Facts {
       Objects.requireNonNull(broker, "broker");
     }
 
-    boolean done() {
+    /** Facts with no refused pods and no lost tasks. */
+    public Facts(String specError, Broker broker, String brokerMessage, boolean suspended, int total, int succeeded,
+        int deadLettered, long published) {
+      this(specError, broker, brokerMessage, suspended, total, succeeded, deadLettered, published, null, null, false);
+    }
+
+    public boolean done() {
       return specError == null && total > 0 && succeeded + deadLettered >= total;
     }
   }
@@ -131,6 +153,21 @@ public final class Conditions {
         : new State(SUSPENDED, FALSE, Reason.JobNotSuspended, "spec.suspend is false");
   }
 
+  public static State workersBlocked(Facts f) {
+    return f.workersBlocked() != null && !f.done() && !f.suspended()
+        ? new State(WORKERS_BLOCKED, TRUE, Reason.PodsRefused, f.workersBlocked())
+        : new State(WORKERS_BLOCKED, FALSE, Reason.PodsAccepted, "no worker pod is refused");
+  }
+
+  public static State tasksLost(Facts f) {
+    if (f.tasksLost() == null) {
+      return new State(TASKS_LOST, FALSE, Reason.NoTasksLost, "every unfinished task is on the broker");
+    }
+    return f.republishing()
+        ? new State(TASKS_LOST, TRUE, Reason.TaskQueueLost, f.tasksLost())
+        : new State(TASKS_LOST, FALSE, Reason.TasksRepublished, f.tasksLost());
+  }
+
   /** Pending, Running, Suspended, Succeeded or Failed. A finished job keeps its outcome while suspended. */
   public static String phase(Facts f) {
     if (f.specError() != null) {
@@ -148,9 +185,9 @@ public final class Conditions {
     return RUNNING;
   }
 
-  /** The four conditions in a stable order. */
+  /** Every condition, in a stable order. */
   public static List<State> all(Facts f) {
-    return List.of(ready(f), complete(f), failed(f), suspended(f));
+    return List.of(ready(f), complete(f), failed(f), suspended(f), workersBlocked(f), tasksLost(f));
   }
 
   /**

@@ -6,6 +6,10 @@ import io.trainq.protocol.MalformedMessageException;
 import io.trainq.protocol.Messages;
 import io.trainq.protocol.TaskEvent;
 import io.trainq.protocol.TaskMessage;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
@@ -55,18 +59,26 @@ public sealed interface JobEvent permits JobEvent.Progress, JobEvent.DeadLettere
    * @param error the tail of stderr or an error message, when known
    * @param worker the worker that dead-lettered it, or null when the broker did
    * @param epochMillis when it was dead-lettered, as far as the message tells (0 when unknown)
+   * @param digest identifies the message (its id and body), so a dead letter delivered twice is counted once
+   *     even when it names no task; null when unknown
    */
   record DeadLettered(String jobKey, String jobUid, int index, int attempt, String reason, Integer exitCode,
-      String error, String worker, long epochMillis) implements JobEvent {
+      String error, String worker, long epochMillis, String digest) implements JobEvent {
     public DeadLettered {
       Objects.requireNonNull(jobKey, "jobKey");
       Objects.requireNonNull(reason, "reason");
     }
+
+    /** A dead letter whose body is not a task: it names no job and no index ({@code -1}), whatever its message id says. */
+    public boolean unreadable() {
+      return jobUid == null && index < 0;
+    }
   }
 
   /**
-   * Decodes one delivery of the events queue. The AMQP {@code type} tells events from tasks; a
-   * dead-lettered task with an unreadable body is still accounted by its message id ({@code uid:index}).
+   * Decodes one delivery of the events queue. The AMQP {@code type} tells events from tasks. A
+   * dead-lettered message whose body is not a task names no task: its message id is never trusted
+   * for an index (anyone can set it), so it is accounted as a rejected message, not as a task.
    *
    * @param routingKey the delivery's routing key: the job key for both events and dead letters
    */
@@ -78,38 +90,44 @@ public sealed interface JobEvent permits JobEvent.Progress, JobEvent.DeadLettere
     if (type != null && !Messages.TASK_TYPE.equals(type)) {
       throw new MalformedMessageException("unknown message type '" + type + "'");
     }
+    if (routingKey == null || routingKey.isEmpty()) {
+      throw new MalformedMessageException("dead-lettered message " + (props == null ? null : props.getMessageId())
+          + " without a routing key");
+    }
     Map<String, Object> headers = props == null || props.getHeaders() == null ? Map.of() : props.getHeaders();
-    String uid;
-    int index;
-    int attempt;
+    String uid = null;
+    int index = -1;
+    int attempt = 0;
     try {
       TaskMessage t = Messages.decodeTask(body);
       uid = t.jobUid();
       index = t.index();
       attempt = t.attempt();
     } catch (MalformedMessageException e) {
-      // A task the worker could not read is dead-lettered as malformed; its id still names the index.
-      String id = props == null ? null : props.getMessageId();
-      int colon = id == null ? -1 : id.lastIndexOf(':');
-      if (colon < 0) {
-        throw new MalformedMessageException("dead-lettered task without a readable body or message id: " + e.getMessage());
-      }
-      uid = id.substring(0, colon);
-      try {
-        index = Integer.parseInt(id.substring(colon + 1));
-      } catch (NumberFormatException nfe) {
-        throw new MalformedMessageException("dead-lettered task with message id '" + id + "' that names no index");
-      }
-      Object a = headers.get(Messages.ATTEMPT_HEADER);
-      attempt = a instanceof Number n ? Math.max(1, n.intValue()) : 1;
-    }
-    if (routingKey == null || routingKey.isEmpty()) {
-      throw new MalformedMessageException("dead-lettered task " + uid + ":" + index + " without a routing key");
+      // not a task: the worker says why in its headers; the message stays unattributed
     }
     Object exit = headers.get(Messages.EXIT_CODE_HEADER);
     long at = props != null && props.getTimestamp() != null ? props.getTimestamp().getTime() : 0;
     return new DeadLettered(routingKey, uid, index, attempt, reason(headers), exit instanceof Number n ? n.intValue() : null,
-        string(headers.get(Messages.ERROR_HEADER)), string(headers.get(Messages.WORKER_HEADER)), deathTime(headers, at));
+        string(headers.get(Messages.ERROR_HEADER)), string(headers.get(Messages.WORKER_HEADER)), deathTime(headers, at),
+        digest(props == null ? null : props.getMessageId(), body));
+  }
+
+  /** A short, stable name of a message: its id and body hashed. */
+  static String digest(String messageId, byte[] body) {
+    try {
+      MessageDigest md = MessageDigest.getInstance("SHA-256");
+      if (messageId != null) {
+        md.update(messageId.getBytes(StandardCharsets.UTF_8));
+      }
+      md.update((byte) 0);
+      if (body != null) {
+        md.update(body);
+      }
+      return HexFormat.of().formatHex(md.digest(), 0, 8);
+    } catch (NoSuchAlgorithmException e) {
+      throw new IllegalStateException(e);
+    }
   }
 
   /**

@@ -21,6 +21,10 @@ import java.util.SortedMap;
  * @param deadLetters the most recent dead letters, oldest first, at most {@link JobStatusFold#MAX_DEAD_LETTERS}
  * @param busyGpuSeconds GPU-seconds of finished or interrupted attempts
  * @param lastEventMillis the worker's clock of the newest event folded, 0 before any
+ * @param rejectedMessages messages dead-lettered from the job's queues that were none of its tasks
+ *     (unreadable, another job's, an index or attempt the job does not have); never counted as tasks
+ * @param rejectedDigests digests of the most recent rejected messages, oldest first, so that a dead
+ *     letter delivered again is counted once
  */
 public record JobProgress(
     int total,
@@ -34,16 +38,19 @@ public record JobProgress(
     SortedMap<Integer, String> retryingIndexes,
     List<DeadLetterInfo> deadLetters,
     double busyGpuSeconds,
-    long lastEventMillis) {
+    long lastEventMillis,
+    long rejectedMessages,
+    List<String> rejectedDigests) {
 
   public JobProgress {
     retryingIndexes = java.util.Collections.unmodifiableSortedMap(new java.util.TreeMap<>(retryingIndexes));
     deadLetters = List.copyOf(deadLetters);
+    rejectedDigests = rejectedDigests == null ? List.of() : List.copyOf(rejectedDigests);
   }
 
   /** An empty job of {@code total} tasks. */
   public static JobProgress empty(int total) {
-    return new JobProgress(total, 0, 0, 0, 0, "", "", "", new java.util.TreeMap<>(), List.of(), 0, 0);
+    return new JobProgress(total, 0, 0, 0, 0, "", "", "", new java.util.TreeMap<>(), List.of(), 0, 0, 0, List.of());
   }
 
   /** Succeeded plus dead-lettered. */
@@ -67,7 +74,7 @@ public record JobProgress(
   }
 
   /**
-   * One dead-lettered task.
+   * One dead letter: a task, or (index -1, attempts 0) a message that was none of the job's tasks.
    *
    * @param attempts attempts the task had
    * @param exitCode the last attempt's exit code, when it exited

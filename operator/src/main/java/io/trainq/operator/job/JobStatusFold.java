@@ -35,6 +35,16 @@ public final class JobStatusFold {
   public static final int MAX_DEAD_LETTERS = 10;
   /** Characters of a dead letter's error kept in the status. */
   public static final int MAX_ERROR_CHARS = 512;
+  /** Digests of rejected messages kept, to count a dead letter delivered again once. */
+  public static final int MAX_REJECTED_DIGESTS = 100;
+  /** Characters of a dead letter's reason kept in the status. */
+  static final int MAX_REASON_CHARS = 64;
+
+  /** Told of each event the fold drops, with the {@link EventGuard} reason. */
+  @FunctionalInterface
+  public interface RejectionListener {
+    void rejected(String reason, JobEvent event);
+  }
 
   private final int total;
   private final int gpusPerTask;
@@ -47,6 +57,11 @@ public final class JobStatusFold {
   private long retried;
   private double busyGpuSeconds;
   private long lastEventMillis;
+  private long rejectedMessages;
+  private final java.util.LinkedHashSet<String> rejectedDigests = new java.util.LinkedHashSet<>();
+  private final Map<String, Long> rejectedEvents = new TreeMap<>();
+  private EventGuard guard;
+  private RejectionListener listener = (reason, event) -> {};
 
   /** Where a task runs; {@code worker} is null for runs restored from a status. */
   private record Run(int attempt, String worker, long startMillis) {}
@@ -97,6 +112,8 @@ public final class JobStatusFold {
     f.retried = saved.retried();
     f.busyGpuSeconds = saved.busyGpuSeconds();
     f.lastEventMillis = saved.lastEventMillis();
+    f.rejectedMessages = saved.rejectedMessages();
+    f.rejectedDigests.addAll(saved.rejectedDigests());
     saved.deadLetters().forEach(f.deadLetters::addLast);
     while (f.deadLetters.size() > MAX_DEAD_LETTERS) {
       f.deadLetters.removeFirst();
@@ -104,16 +121,75 @@ public final class JobStatusFold {
     return f;
   }
 
+  /**
+   * Checks every event against the job before it is folded (see {@link EventGuard}); a fold without a
+   * guard only ignores indexes outside the job.
+   */
+  public JobStatusFold guardedBy(EventGuard g, RejectionListener l) {
+    this.guard = g;
+    this.listener = l == null ? (reason, event) -> {} : l;
+    return this;
+  }
+
   /** Folds one event; returns whether anything changed. */
   public boolean apply(JobEvent event) {
-    if (event.index() < 0 || event.index() >= total) {
+    String problem = guard != null ? guard.check(event, total)
+        : event.index() < 0 || event.index() >= total ? EventGuard.INDEX : null;
+    if (event instanceof JobEvent.DeadLettered d) {
+      if (problem != null) {
+        // a dead-lettered message that is none of the job's tasks: counted apart, never as a task
+        return rejectedMessage(d);
+      }
+      long at = guard == null ? d.epochMillis() : guard.saneTime(d.epochMillis());
+      return deadLetter(d.index(), d.attempt(), d.reason(), d.exitCode(), d.error(), at, null);
+    }
+    if (problem != null) {
+      rejectedEvents.merge(problem, 1L, Long::sum);
+      listener.rejected(problem, event);
       return false;
     }
-    if (event instanceof JobEvent.Progress p) {
-      return applyProgress(p.event());
+    return applyProgress(((JobEvent.Progress) event).event());
+  }
+
+  private boolean rejectedMessage(JobEvent.DeadLettered d) {
+    if (d.digest() != null && rejectedDigests.contains(d.digest())) {
+      return false;
     }
-    JobEvent.DeadLettered d = (JobEvent.DeadLettered) event;
-    return deadLetter(d.index(), d.attempt(), d.reason(), d.exitCode(), d.error(), d.epochMillis(), null);
+    rejectedMessages++;
+    if (d.digest() != null) {
+      rejectedDigests.add(d.digest());
+      if (rejectedDigests.size() > MAX_REJECTED_DIGESTS) {
+        Iterator<String> it = rejectedDigests.iterator();
+        it.next();
+        it.remove();
+      }
+    }
+    long at = guard == null ? d.epochMillis() : guard.saneTime(d.epochMillis());
+    addDeadLetterInfo(new JobProgress.DeadLetterInfo(-1, 0, reasonText(d.reason()), null,
+        Messages.tail(d.error(), MAX_ERROR_CHARS), at > 0 ? Instant.ofEpochMilli(at) : null));
+    return true;
+  }
+
+  private void addDeadLetterInfo(JobProgress.DeadLetterInfo info) {
+    deadLetters.addLast(info);
+    while (deadLetters.size() > MAX_DEAD_LETTERS) {
+      deadLetters.removeFirst();
+    }
+  }
+
+  private static String reasonText(String reason) {
+    return reason == null ? TaskEvent.Reason.FAILED
+        : reason.length() > MAX_REASON_CHARS ? reason.substring(0, MAX_REASON_CHARS) : reason;
+  }
+
+  /** Worker events dropped so far, by {@link EventGuard} reason (this process's, not stored). */
+  public Map<String, Long> rejectedEvents() {
+    return Map.copyOf(rejectedEvents);
+  }
+
+  /** Messages dead-lettered from the job's queues that were none of its tasks. */
+  public long rejectedMessages() {
+    return rejectedMessages;
   }
 
   /** Folds a worker's event; returns whether anything changed. */
@@ -192,11 +268,8 @@ public final class JobStatusFold {
     finish(i, attempt);
     deadLettered.set(i);
     addGpuSeconds(gpuSeconds);
-    deadLetters.addLast(new JobProgress.DeadLetterInfo(i, Math.max(1, attempt), reason, exitCode,
+    addDeadLetterInfo(new JobProgress.DeadLetterInfo(i, Math.max(1, attempt), reasonText(reason), exitCode,
         Messages.tail(error, MAX_ERROR_CHARS), at > 0 ? Instant.ofEpochMilli(at) : null));
-    while (deadLetters.size() > MAX_DEAD_LETTERS) {
-      deadLetters.removeFirst();
-    }
     return true;
   }
 
@@ -279,7 +352,7 @@ public final class JobStatusFold {
     BitSet reopened = (BitSet) indexes.clone();
     reopened.and(deadLettered);
     deadLettered.andNot(reopened);
-    deadLetters.removeIf(d -> reopened.get(d.index()));
+    deadLetters.removeIf(d -> d.index() >= 0 && reopened.get(d.index()));
     for (int i = reopened.nextSetBit(0); i >= 0; i = reopened.nextSetBit(i + 1)) {
       retries.remove(i);
     }
@@ -352,6 +425,7 @@ public final class JobStatusFold {
     byAttempt.forEach((a, s) -> retrying.put(a, Intervals.format(s)));
     return new JobProgress(total, succeeded(), deadLettered(), running.size(), retried,
         Intervals.format(succeeded), Intervals.format(deadLettered), Intervals.format(run), retrying,
-        java.util.List.copyOf(deadLetters), busyGpuSeconds, lastEventMillis);
+        java.util.List.copyOf(deadLetters), busyGpuSeconds, lastEventMillis, rejectedMessages,
+        java.util.List.copyOf(rejectedDigests));
   }
 }

@@ -6,6 +6,7 @@ import io.trainq.protocol.JobTopology;
 import io.trainq.protocol.Messages;
 import io.trainq.protocol.TaskMessage;
 import java.time.Duration;
+import java.util.BitSet;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
@@ -58,9 +59,33 @@ public final class TaskPublisher {
   public Result publish(JobTopology job, TaskPlan plan, long cursor, int max, Duration confirmTimeout) throws InterruptedException {
     int from = (int) Math.min(Math.max(cursor, 0), plan.size());
     int to = (int) Math.min((long) from + Math.max(max, 0), plan.size());
-    int n = to - from;
+    int[] indexes = new int[to - from];
+    for (int k = 0; k < indexes.length; k++) {
+      indexes[k] = from + k;
+    }
+    Sent s = send(job, plan, indexes, confirmTimeout);
+    return new Result(from + s.confirmed, s.confirmed, s.failure);
+  }
+
+  /**
+   * Publishes the given tasks again (tasks lost with their queue), in index order, and waits for
+   * their confirms. A task that is also still somewhere is run twice at worst and counted once.
+   *
+   * @return {@code confirmed}: how many of them, in index order, are confirmed (the cursor says the same);
+   *     and why publishing stopped early, if it did
+   */
+  public Result republish(JobTopology job, TaskPlan plan, BitSet indexes, Duration confirmTimeout) throws InterruptedException {
+    int[] list = indexes.stream().filter(i -> i < plan.size()).toArray();
+    Sent s = send(job, plan, list, confirmTimeout);
+    return new Result(s.confirmed, s.confirmed, s.failure);
+  }
+
+  private record Sent(int confirmed, PublishException failure) {}
+
+  private Sent send(JobTopology job, TaskPlan plan, int[] indexes, Duration confirmTimeout) throws InterruptedException {
+    int n = indexes.length;
     if (n == 0) {
-      return new Result(from, 0, null);
+      return new Sent(0, null);
     }
     @SuppressWarnings("unchecked")
     CompletableFuture<Void>[] confirms = new CompletableFuture[n];
@@ -78,7 +103,7 @@ public final class TaskPublisher {
         slots.release();
         break;
       }
-      TaskMessage t = plan.task(job.uid(), from + k);
+      TaskMessage t = plan.task(job.uid(), indexes[k]);
       CompletableFuture<Void> f = publisher.publish("", job.taskQueue(), Messages.taskProperties(t), Messages.encodeTask(t));
       f.whenComplete((ok, err) -> {
         if (err != null) {
@@ -108,7 +133,7 @@ public final class TaskPublisher {
     if (failure == null && sent < n) {
       failure = new PublishException("publishing stopped after " + sent + " of " + n + " tasks");
     }
-    return new Result(from + confirmed, confirmed, failure);
+    return new Sent(confirmed, failure);
   }
 
   /**

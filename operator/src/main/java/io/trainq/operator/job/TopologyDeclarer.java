@@ -144,6 +144,15 @@ public final class TopologyDeclarer {
     }
   }
 
+  /** Ready messages in the job's task and retry queues (those that exist). */
+  public long messagesIn(JobTopology job, JobSettings settings) throws IOException {
+    long n = inspect(job.taskQueue()).map(QueueState::ready).orElse(0L);
+    for (Duration delay : JobTopology.retryDelays(settings)) {
+      n += inspect(job.retryQueue(delay)).map(QueueState::ready).orElse(0L);
+    }
+    return n;
+  }
+
   /**
    * Deletes the job's task, retry and dead-letter queues; queues already gone are fine.
    *

@@ -49,6 +49,10 @@ final class EventRecorder {
     Completed(false),
     Failed(true),
     CleanupFailed(true),
+    WorkersBlocked(true),
+    WorkersUnblocked(false),
+    TasksLost(true),
+    TasksRepublished(false),
     Expired(false);
 
     final boolean warning;

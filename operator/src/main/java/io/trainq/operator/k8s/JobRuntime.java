@@ -6,9 +6,12 @@ import io.trainq.api.Durations;
 import io.trainq.api.RetrySpec;
 import io.trainq.api.TrainingJob;
 import io.trainq.api.TrainingJobSpec;
+import io.trainq.operator.job.EventGuard;
 import io.trainq.operator.job.JobEvent;
+import io.trainq.operator.job.RateLimitedLog;
 import io.trainq.operator.job.JobProgress;
 import io.trainq.operator.job.JobStatusFold;
+import io.trainq.operator.job.QueueAudit;
 import io.trainq.operator.job.TaskPlan;
 import io.trainq.protocol.JobSettings;
 import io.trainq.protocol.JobTopology;
@@ -29,6 +32,8 @@ import java.util.concurrent.atomic.AtomicLong;
  * version is stored ({@link #stored}); only then are they acknowledged.
  */
 final class JobRuntime {
+  private static final org.slf4j.Logger log = org.slf4j.LoggerFactory.getLogger(JobRuntime.class);
+  private static final RateLimitedLog REJECTIONS_LOG = new RateLimitedLog(java.time.Duration.ofMinutes(1));
   final ResourceID id;
   final String uid;
   final JobTopology topology;
@@ -58,9 +63,19 @@ final class JobRuntime {
   volatile long queued;
   volatile long queuedAtNanos;
   final Set<String> warnedOnce = ConcurrentHashMap.newKeySet();
+  /** Why the API server refuses the job's worker pods, while it does; null when it does not. */
+  volatile String workersBlocked;
+  volatile int blockedRetries;
+  /** Finds tasks lost with their queue. */
+  final QueueAudit audit = new QueueAudit();
+  /** What the last loss of tasks was, for the TasksLost condition; null when none was seen. */
+  volatile String tasksLost;
+  /** Lost tasks found and not all republished yet. */
+  volatile boolean tasksLostPending;
 
-  // For metrics: folded outcomes and task durations.
+  // For metrics: folded outcomes, task durations, events dropped by the guard.
   final Map<String, AtomicLong> outcomes = new ConcurrentHashMap<>();
+  final Map<String, AtomicLong> rejectedEvents = new ConcurrentHashMap<>();
   final DurationHistogram durations = new DurationHistogram();
 
   private JobRuntime(TrainingJob job, TaskPlan plan, JobSettings settings, String specError, JobProgress restored) {
@@ -73,6 +88,22 @@ final class JobRuntime {
     this.specError = specError;
     this.fold = restored == null ? new JobStatusFold(plan == null ? 0 : plan.size(), gpusPerTask)
         : JobStatusFold.restore(restored, gpusPerTask);
+    if (settings != null) {
+      fold.guardedBy(new EventGuard(uid, settings.maxAttempts(), gpusPerTask, settings.taskTimeout(), System::currentTimeMillis),
+          this::rejected);
+    }
+  }
+
+  /** A worker event the fold dropped: counted for the metrics, logged at most once a minute per job and reason. */
+  private void rejected(String reason, JobEvent e) {
+    rejectedEvents.computeIfAbsent(reason, k -> new AtomicLong()).incrementAndGet();
+    long suppressed = REJECTIONS_LOG.permit(uid + ":" + reason);
+    if (suppressed >= 0) {
+      TaskEvent t = ((JobEvent.Progress) e).event();
+      log.warn("TrainingJob {}/{}: ignored a {} event ({}: uid {}, index {}, attempt {}, worker {}){}", topology.namespace(),
+          topology.name(), t.type(), reason, t.jobUid(), t.index(), t.attempt(), t.worker(),
+          suppressed > 0 ? "; " + suppressed + " more ignored since the last report" : "");
+    }
   }
 
   /** The runtime of a job seen for the first time (or again after a restart), its fold restored from the status. */
@@ -160,7 +191,8 @@ final class JobRuntime {
         durations.observe(t.durationMs() / 1000.0);
       }
     } else {
-      outcome = "dead_lettered";
+      JobEvent.DeadLettered d = (JobEvent.DeadLettered) e;
+      outcome = d.index() >= 0 && d.index() < total() && uid.equals(d.jobUid()) ? "dead_lettered" : "rejected_message";
     }
     outcomes.computeIfAbsent(outcome, k -> new AtomicLong()).incrementAndGet();
   }

@@ -126,6 +126,14 @@ public final class OperatorMetrics implements Metrics {
             .append("\",job_name=\"").append(esc(rt.id.getName())).append("\",outcome=\"").append(outcome).append("\"} ")
             .append(n.get()).append('\n'));
       }
+      type(sb, "trainq_events_rejected_total", "counter",
+          "Worker events dropped because they cannot be about the job (another job's uid, an index, attempt, duration or GPU-seconds out of range).");
+      for (JobRuntime rt : r.all()) {
+        String ns = rt.id.getNamespace().orElse("");
+        rt.rejectedEvents.forEach((reason, n) -> sb.append("trainq_events_rejected_total{namespace=\"").append(esc(ns))
+            .append("\",job_name=\"").append(esc(rt.id.getName())).append("\",reason=\"").append(reason).append("\"} ")
+            .append(n.get()).append('\n'));
+      }
       type(sb, "trainq_task_duration_seconds", "histogram", "Wall time of finished task attempts.");
       for (JobRuntime rt : r.all()) {
         String labels = "namespace=\"" + esc(rt.id.getNamespace().orElse("")) + "\",job_name=\"" + esc(rt.id.getName()) + "\"";

@@ -33,22 +33,27 @@ final class StatusMapper {
     List<JobProgress.DeadLetterInfo> dls = new ArrayList<>();
     if (s.getDeadLetters() != null) {
       for (DeadLetter d : s.getDeadLetters()) {
-        if (d.getIndex() != null) {
-          dls.add(new JobProgress.DeadLetterInfo(d.getIndex(), d.getAttempts() == null ? 1 : d.getAttempts(), d.getReason(),
-              d.getExitCode(), d.getLastError(), parseTime(d.getTime())));
-        }
+        boolean task = d.getIndex() != null;
+        dls.add(new JobProgress.DeadLetterInfo(task ? d.getIndex() : -1, !task ? 0 : d.getAttempts() == null ? 1 : d.getAttempts(),
+            d.getReason(), d.getExitCode(), d.getLastError(), parseTime(d.getTime())));
       }
     }
     TaskCounts c = s.getCounts();
     return new JobProgress(total, 0, 0, 0, c == null || c.getRetried() == null ? 0 : c.getRetried(),
         nz(s.getSucceededIndexes()), nz(s.getFailedIndexes()), nz(s.getRunningIndexes()), retrying, dls,
-        s.getBusyGpuSeconds() == null ? 0 : s.getBusyGpuSeconds(), 0);
+        s.getBusyGpuSeconds() == null ? 0 : s.getBusyGpuSeconds(), 0,
+        c == null || c.getRejectedMessages() == null ? 0 : c.getRejectedMessages(),
+        s.getRejectedMessageDigests() == null ? List.of() : s.getRejectedMessageDigests());
   }
 
   /** The fold's part of a status. */
   static void applyProgress(TrainingJobStatus s, JobProgress p, long published) {
     s.setCounts(new TaskCounts(p.total(), (int) Math.min(published, p.total()), p.running(), p.succeeded(),
         (int) Math.min(Integer.MAX_VALUE, p.retried()), p.deadLettered()));
+    if (p.rejectedMessages() > 0) {
+      s.getCounts().setRejectedMessages((int) Math.min(Integer.MAX_VALUE, p.rejectedMessages()));
+    }
+    s.setRejectedMessageDigests(p.rejectedDigests().isEmpty() ? null : p.rejectedDigests());
     s.setProgress(p.progressText());
     s.setSucceededIndexes(p.succeededIndexes());
     s.setFailedIndexes(p.failedIndexes());
@@ -63,8 +68,8 @@ final class StatusMapper {
     List<DeadLetter> dls = new ArrayList<>();
     for (JobProgress.DeadLetterInfo d : p.deadLetters()) {
       DeadLetter x = new DeadLetter();
-      x.setIndex(d.index());
-      x.setAttempts(d.attempts());
+      x.setIndex(d.index() < 0 ? null : d.index());
+      x.setAttempts(d.index() < 0 ? null : d.attempts());
       x.setReason(d.reason());
       x.setExitCode(d.exitCode());
       x.setLastError(d.lastError());

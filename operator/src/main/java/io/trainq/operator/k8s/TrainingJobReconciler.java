@@ -28,10 +28,13 @@ import io.trainq.api.TrainingJobStatus;
 import io.trainq.operator.OperatorConfig;
 import io.trainq.operator.job.Conditions;
 import io.trainq.operator.job.JobEvent;
+import io.trainq.operator.job.EventStream;
 import io.trainq.operator.job.JobProgress;
+import io.trainq.operator.job.QueueAudit;
 import io.trainq.operator.job.TaskPublisher;
 import io.trainq.operator.job.TopologyDeclarer;
 import io.trainq.protocol.ConfirmingPublisher;
+import io.trainq.protocol.JobTopology;
 import io.trainq.protocol.Messages;
 import io.trainq.protocol.MalformedMessageException;
 import io.trainq.protocol.TaskMessage;
@@ -45,6 +48,7 @@ import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
+import java.util.Optional;
 import java.util.Set;
 import java.util.concurrent.CompletableFuture;
 import org.slf4j.Logger;
@@ -136,8 +140,8 @@ public class TrainingJobReconciler implements Reconciler<TrainingJob>, Cleaner<T
     if (rt.specError != null) {
       warnOnce(rt, job, EventRecorder.Reason.InvalidSpec, rt.specError);
       deletePods(job, ctx, ownPods, "the spec cannot run");
-      storeStatus(job, ctx, rt, new Conditions.Facts(rt.specError, Conditions.Broker.UNKNOWN, null, spec.suspended(), 0, 0, 0, 0),
-          0, 0, 0, now, null);
+      storeStatus(job, ctx, rt, new Conditions.Facts(rt.specError, Conditions.Broker.UNKNOWN, null, spec.suspended(), 0, 0, 0, 0,
+          null, null, false), 0, 0, 0, now, null);
       return UpdateControl.noUpdate();
     }
 
@@ -260,23 +264,42 @@ public class TrainingJobReconciler implements Reconciler<TrainingJob>, Cleaner<T
     boolean done = progress.done();
     long queued = 0;
     if (ready && !publishing && !done && !spec.suspended()) {
-      // the queue's depth only sizes the pool: asked at most once per resync interval
+      // the broker is asked at most once per resync interval: the depth sizes the pool, the audit finds lost tasks
       if (System.nanoTime() - rt.queuedAtNanos > config.resyncInterval().toNanos() || rt.queuedAtNanos == 0) {
         try {
-          rt.queued = broker.declarer.inspect(rt.topology.taskQueue()).map(TopologyDeclarer.QueueState::ready).orElse(0L);
+          auditQueues(job, rt, broker, progress, (long) live.size() * WorkerPods.prefetch(spec), nowMs);
           rt.queuedAtNanos = System.nanoTime();
         } catch (IOException e) {
           problems.add("inspecting " + rt.topology.taskQueue() + ": " + e.getMessage());
+        } catch (ConfirmingPublisher.PublishException e) {
+          problems.add("republishing lost tasks: " + e.getMessage());
         }
       }
       queued = rt.queued;
     }
     int desired = WorkerPods.desired(spec.effectiveWorkers().effectiveMaxPods(), WorkerPods.slotsPerPod(spec),
         ready && !spec.suspended(), publishing, progress.remaining(), queued, progress.running());
-    if (spec.suspended() || done) {
-      deletePods(job, ctx, active, spec.suspended() ? "the job is suspended" : "the job is done");
-    } else if (active.size() < desired) {
-      createPods(job, ctx, rt, secretName, secret, desired - active.size());
+    String workersBlocked = null;
+    try {
+      if (spec.suspended() || done) {
+        deletePods(job, ctx, active, spec.suspended() ? "the job is suspended" : "the job is done");
+      } else if (active.size() < desired) {
+        createPods(job, ctx, rt, secretName, secret, desired - active.size());
+      }
+      if (rt.workersBlocked != null) {
+        events.record(job, EventRecorder.Reason.WorkersUnblocked, "the API server accepts the job's worker pods again");
+        rt.warnedOnce.removeIf(k -> k.startsWith(EventRecorder.Reason.WorkersBlocked + ":"));
+        rt.workersBlocked = null;
+        rt.blockedRetries = 0;
+      }
+    } catch (KubernetesClientException e) {
+      // A refused pod (quota, admission, a missing ServiceAccount) is the namespace's to fix: say so in
+      // the status and look again with a backoff; the rest of the reconciliation (the status with its
+      // publish cursor) still happens.
+      workersBlocked = "the API server refused a worker pod (" + e.getCode() + "): " + apiMessage(e);
+      rt.workersBlocked = workersBlocked;
+      rt.blockedRetries++;
+      warnOnce(rt, job, EventRecorder.Reason.WorkersBlocked, workersBlocked);
     }
     // Busy pods are never deleted to scale down: a worker with nothing to do exits by itself.
 
@@ -290,7 +313,7 @@ public class TrainingJobReconciler implements Reconciler<TrainingJob>, Cleaner<T
 
     // --- status -------------------------------------------------------------------------
     Conditions.Facts facts = new Conditions.Facts(null, brokerState, brokerMessage, spec.suspended(), total,
-        progress.succeeded(), progress.deadLettered(), cursor);
+        progress.succeeded(), progress.deadLettered(), cursor, rt.workersBlocked, rt.tasksLost, rt.tasksLostPending);
     TrainingJobStatus stored = storeStatus(job, ctx, rt, facts, cursor, desired, workersReady, now, snap);
     if (requeue != null) {
       requeue.acknowledge();
@@ -312,6 +335,11 @@ public class TrainingJobReconciler implements Reconciler<TrainingJob>, Cleaner<T
       }
       return UpdateControl.<TrainingJob>noUpdate().rescheduleAfter(Duration.between(now, due).plusMillis(100));
     }
+    if (rt.workersBlocked != null && !done && !spec.suspended()) {
+      // nothing watches quotas and ServiceAccounts here: look again, less often the longer it lasts
+      long backoff = Math.min(5_000L << Math.min(rt.blockedRetries - 1, 5), 120_000L);
+      return UpdateControl.<TrainingJob>noUpdate().rescheduleAfter(Duration.ofMillis(backoff));
+    }
     if (!ready || !problems.isEmpty()) {
       if (!problems.isEmpty()) {
         log.warn("{}", String.join("; ", problems));
@@ -328,6 +356,73 @@ public class TrainingJobReconciler implements Reconciler<TrainingJob>, Cleaner<T
       return UpdateControl.<TrainingJob>noUpdate().rescheduleAfter(config.resyncInterval());
     }
     return UpdateControl.noUpdate();
+  }
+
+  /**
+   * Reads the job's queues (the task queue's depth also sizes the pool) and, when unfinished tasks are
+   * nowhere on the broker — the task queue deleted, or deleted and declared again, or purged — declares
+   * the queues again and republishes the missing tasks ({@link QueueAudit}).
+   */
+  private void auditQueues(TrainingJob job, JobRuntime rt, Brokers.Broker broker, JobProgress progress, long heldBound,
+      long nowMs) throws IOException, InterruptedException, ConfirmingPublisher.PublishException {
+    TopologyDeclarer d = broker.declarer;
+    Optional<TopologyDeclarer.QueueState> task = d.inspect(rt.topology.taskQueue());
+    long retrying = 0;
+    for (Duration delay : JobTopology.retryDelays(rt.settings)) {
+      retrying += d.inspect(rt.topology.retryQueue(delay)).map(TopologyDeclarer.QueueState::ready).orElse(0L);
+    }
+    EventStream stream = broker.events();
+    long unfolded = d.inspect(config.eventsQueue()).map(TopologyDeclarer.QueueState::ready).orElse(0L)
+        + (stream == null ? 0 : stream.unacknowledged());
+    rt.queued = task.map(TopologyDeclarer.QueueState::ready).orElse(0L);
+    // Events folded after this reconciliation's snapshot are not acknowledged before its status is
+    // stored, so they are among the unacknowledged ones: the deficit never counts them as lost.
+    QueueAudit.Verdict v = rt.audit.check(progress,
+        new QueueAudit.Observation(task.isPresent(), rt.queued, retrying, heldBound, unfolded), nowMs);
+    if (v.kind() == QueueAudit.Verdict.Kind.SUSPECT) {
+      log.info("{} unfinished task(s) are not on the broker by its counts; checking again before republishing", v.deficit());
+      return;
+    }
+    if (v.kind() != QueueAudit.Verdict.Kind.LOST) {
+      rt.tasksLostPending = false;
+      return;
+    }
+    String what = task.isPresent() ? "was emptied (deleted and declared again, or purged)" : "was deleted";
+    rt.tasksLostPending = true;
+    rt.tasksLost = "task queue " + rt.topology.taskQueue() + " " + what + " with " + progress.remaining() + " unfinished task(s); "
+        + v.republish().cardinality() + " not running were republished at " + Instant.ofEpochMilli(nowMs);
+    events.record(job, EventRecorder.Reason.TasksLost, "task queue " + rt.topology.taskQueue() + " " + what + " with "
+        + progress.remaining() + " unfinished task(s); republishing the " + v.republish().cardinality() + " not running");
+    log.warn("task queue {} {}: republishing {} task(s)", rt.topology.taskQueue(), what, v.republish().cardinality());
+    TopologyDeclarer.Result declared = d.declare(rt.topology, rt.settings);
+    if (!declared.ok()) {
+      rt.topologyReady = false;
+      throw new IOException(declared.object() + ": " + declared.detail());
+    }
+    ConfirmingPublisher p = broker.borrow();
+    TaskPublisher.Result r;
+    try {
+      r = new TaskPublisher(p, config.publishWindow()).republish(rt.topology, rt.plan, v.republish(), Duration.ofSeconds(30));
+    } finally {
+      broker.release(p);
+    }
+    metrics.published(r.confirmed());
+    if (!r.complete()) {
+      // the next audit finds what is still missing
+      throw r.failure();
+    }
+    rt.tasksLostPending = false;
+    rt.queued += r.confirmed();
+    events.record(job, EventRecorder.Reason.TasksRepublished, "republished " + r.confirmed() + " task(s) lost with "
+        + rt.topology.taskQueue());
+  }
+
+  /** The API server's own words for a refusal. */
+  private static String apiMessage(KubernetesClientException e) {
+    if (e.getStatus() != null && e.getStatus().getMessage() != null) {
+      return e.getStatus().getMessage();
+    }
+    return e.getMessage();
   }
 
   /**
@@ -389,6 +484,9 @@ public class TrainingJobReconciler implements Reconciler<TrainingJob>, Cleaner<T
     }
     if (f.broker() != Conditions.Broker.READY) {
       return conditions.get(0).message();
+    }
+    if (f.workersBlocked() != null && !f.done()) {
+      return f.workersBlocked();
     }
     return switch (phase) {
       case Conditions.SUCCEEDED -> "all " + f.total() + " tasks succeeded";

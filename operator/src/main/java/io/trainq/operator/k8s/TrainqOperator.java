@@ -2,6 +2,7 @@ package io.trainq.operator.k8s;
 
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.extended.leaderelection.LeaderCallbacks;
+import io.javaoperatorsdk.operator.processing.retry.GenericRetry;
 import io.javaoperatorsdk.operator.Operator;
 import io.javaoperatorsdk.operator.api.config.LeaderElectionConfiguration;
 import io.trainq.api.TrainingJob;
@@ -55,6 +56,8 @@ public final class TrainqOperator implements AutoCloseable {
     operator.register(reconciler, o -> {
       o.withName(TrainingJobReconciler.NAME);
       o.withFinalizer(Names.FINALIZER);
+      // Never give up on a job for good: what fails may be fixed (a Secret, a namespace, the API server back).
+      o.withRetry(new GenericRetry().setInitialInterval(2_000).setIntervalMultiplier(2).setMaxInterval(300_000).withoutMaxAttempts());
       // Status-only updates (our own patches) must not trigger reconciliations, annotations must.
       o.withGenerationAware(false);
       o.withOnUpdateFilter(TrainingJobReconciler::relevantUpdate);

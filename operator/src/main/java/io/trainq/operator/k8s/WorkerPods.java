@@ -55,6 +55,11 @@ final class WorkerPods {
     return Math.max(1, gpusPerPod(spec) / spec.effectiveGpusPerTask());
   }
 
+  /** Most deliveries one worker holds: a slot each, plus the extra prefetch. */
+  static int prefetch(TrainingJobSpec spec) {
+    return slotsPerPod(spec) + spec.effectiveWorkers().effectiveExtraPrefetch();
+  }
+
   /**
    * How many worker pods the job wants: none when it cannot run, is suspended or done; else enough
    * slots for the work there is (all unfinished tasks while publishing, afterwards the queued and
@@ -92,7 +97,7 @@ final class WorkerPods {
     Duration grace = grace(rt.settings.taskTimeout(), config.workerMaxGrace());
 
     List<EnvVar> env = new ArrayList<>();
-    Map<String, String> plain = new LinkedHashMap<>(WorkerEnv.forJob(rt.topology, rt.settings, spec.effectiveGpusPerTask()));
+    Map<String, String> plain = new LinkedHashMap<>(WorkerEnv.forJob(rt.topology, rt.settings, spec.effectiveGpusPerTask(), rt.total()));
     StringJoiner ids = new StringJoiner(",");
     for (int i = 0; i < gpus; i++) {
       ids.add(Integer.toString(i));

@@ -70,7 +70,7 @@ class ConditionsTest {
     Instant t1 = t0.plusSeconds(60);
     Instant t2 = t0.plusSeconds(120);
     List<Conditions.Condition> first = Conditions.update(List.of(), running(0, 0), t0, 1);
-    assertThat(first).extracting(Conditions.Condition::type).containsExactly("Ready", "Complete", "Failed", "Suspended");
+    assertThat(first).extracting(Conditions.Condition::type).containsExactly("Ready", "Complete", "Failed", "Suspended", "WorkersBlocked", "TasksLost");
     assertThat(first).allSatisfy(c -> assertThat(c.lastTransitionTime()).isEqualTo(t0));
     List<Conditions.Condition> second = Conditions.update(first, running(6, 0), t1, 2);
     Conditions.Condition complete = second.get(1);
@@ -81,5 +81,33 @@ class ConditionsTest {
     assertThat(third.get(1).status()).isEqualTo("True");
     assertThat(third.get(1).lastTransitionTime()).isEqualTo(t2);
     assertThat(third.get(0).lastTransitionTime()).isEqualTo(t0);
+  }
+
+  @Test
+  void refusedPodsAndLostTasksHaveTheirOwnConditions() {
+    Facts blocked = new Facts(null, Broker.READY, null, false, 12, 3, 0, 12,
+        "the API server refused a worker pod (403): exceeded quota: q, requested: pods=1, used: pods=0, limited: pods=0", null, false);
+    assertThat(Conditions.workersBlocked(blocked)).satisfies(s -> {
+      assertThat(s.status()).isEqualTo("True");
+      assertThat(s.reason()).isEqualTo(Reason.PodsRefused);
+      assertThat(s.message()).contains("exceeded quota");
+    });
+    assertThat(Conditions.workersBlocked(running(3, 0)).status()).isEqualTo("False");
+    Facts finished = new Facts(null, Broker.READY, null, false, 12, 12, 0, 12, "refused", null, false);
+    assertThat(Conditions.workersBlocked(finished).status()).as("a finished job needs no pods").isEqualTo("False");
+
+    assertThat(Conditions.tasksLost(running(3, 0))).satisfies(s -> {
+      assertThat(s.status()).isEqualTo("False");
+      assertThat(s.reason()).isEqualTo(Reason.NoTasksLost);
+    });
+    Facts lost = new Facts(null, Broker.READY, null, false, 12, 3, 0, 12, null, "task queue q was deleted with 9 unfinished task(s)", true);
+    assertThat(Conditions.tasksLost(lost).status()).isEqualTo("True");
+    assertThat(Conditions.tasksLost(lost).reason()).isEqualTo(Reason.TaskQueueLost);
+    Facts repaired = new Facts(null, Broker.READY, null, false, 12, 3, 0, 12, null, "task queue q was deleted with 9 unfinished task(s)", false);
+    assertThat(Conditions.tasksLost(repaired).status()).isEqualTo("False");
+    assertThat(Conditions.tasksLost(repaired).reason()).isEqualTo(Reason.TasksRepublished);
+    assertThat(Conditions.tasksLost(repaired).message()).contains("was deleted");
+    assertThat(Conditions.all(running(0, 0))).extracting(Conditions.State::type)
+        .containsExactly("Ready", "Complete", "Failed", "Suspended", "WorkersBlocked", "TasksLost");
   }
 }

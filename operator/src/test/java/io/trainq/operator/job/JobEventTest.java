@@ -37,7 +37,8 @@ class JobEventTest {
         Map.of("queue", "tq.ns.j.1.retry.10000", "reason", "expired", "count", 1L)));
     AMQP.BasicProperties props = Messages.taskProperties(t).builder().headers(headers).build();
     JobEvent d = JobEvent.decode("ns.j.1", props, Messages.encodeTask(t));
-    assertThat(d).isEqualTo(new JobEvent.DeadLettered("ns.j.1", "uid", 7, 2, "delivery-limit", null, null, null, 123_000));
+    assertThat(d).isEqualTo(new JobEvent.DeadLettered("ns.j.1", "uid", 7, 2, "delivery-limit", null, null, null, 123_000,
+        JobEvent.digest(t.messageId(), Messages.encodeTask(t))));
   }
 
   @Test
@@ -58,14 +59,22 @@ class JobEventTest {
   }
 
   @Test
-  void aMalformedTaskIsAccountedByItsMessageId() throws Exception {
-    Map<String, Object> headers = Map.of(Messages.REASON_HEADER, "malformed");
+  void aMalformedMessageNamesNoTaskWhateverItsMessageIdSays() throws Exception {
+    Map<String, Object> headers = Map.of(Messages.REASON_HEADER, "malformed", Messages.ERROR_HEADER, "body is not valid JSON");
     AMQP.BasicProperties props = new AMQP.BasicProperties.Builder().type(Messages.TASK_TYPE).messageId("uid:12").headers(headers).build();
-    JobEvent d = JobEvent.decode("k", props, "not json".getBytes(StandardCharsets.UTF_8));
-    assertThat(d.index()).isEqualTo(12);
-    assertThat(((JobEvent.DeadLettered) d).reason()).isEqualTo("malformed");
-    assertThatThrownBy(() -> JobEvent.decode("k", new AMQP.BasicProperties.Builder().type(Messages.TASK_TYPE).build(), new byte[] {1}))
-        .hasMessageContaining("message id");
+    JobEvent.DeadLettered d = (JobEvent.DeadLettered) JobEvent.decode("k", props, "not json".getBytes(StandardCharsets.UTF_8));
+    assertThat(d.index()).isEqualTo(-1);
+    assertThat(d.jobUid()).isNull();
+    assertThat(d.unreadable()).isTrue();
+    assertThat(d.reason()).isEqualTo("malformed");
+    assertThat(d.error()).isEqualTo("body is not valid JSON");
+    assertThat(d.digest()).hasSize(16)
+        .isEqualTo(JobEvent.digest("uid:12", "not json".getBytes(StandardCharsets.UTF_8)))
+        .isNotEqualTo(JobEvent.digest("uid:13", "not json".getBytes(StandardCharsets.UTF_8)))
+        .isNotEqualTo(JobEvent.digest("uid:12", "not json!".getBytes(StandardCharsets.UTF_8)));
+    JobEvent noId = JobEvent.decode("k", new AMQP.BasicProperties.Builder().type(Messages.TASK_TYPE).build(), new byte[] {1});
+    assertThat(noId.index()).isEqualTo(-1);
+    assertThatThrownBy(() -> JobEvent.decode("", props, new byte[] {1})).hasMessageContaining("routing key");
     assertThatThrownBy(() -> JobEvent.decode("k", new AMQP.BasicProperties.Builder().type("other").build(), new byte[0]))
         .hasMessageContaining("unknown message type");
   }

@@ -28,7 +28,7 @@ class JobStatusFoldTest {
   }
 
   private static JobEvent brokerDeadLetter(int index, int attempt, String reason) {
-    return new JobEvent.DeadLettered(KEY, "uid", index, attempt, reason, null, null, null, 5_000_000L);
+    return new JobEvent.DeadLettered(KEY, "uid", index, attempt, reason, null, null, null, 5_000_000L, "d" + index + "." + attempt);
   }
 
   @Test
@@ -266,5 +266,79 @@ class JobStatusFoldTest {
       assertThat(Intervals.parse(p.succeededIndexes())).isEqualTo(expectSucceededSet);
       assertThat(p.done()).isTrue();
     }
+  }
+
+  private static JobEvent forged(Type type, String uid, int index, int attempt, Long durationMs, Double gpuSeconds, long at) {
+    return new JobEvent.Progress(new TaskEvent(TaskEvent.SCHEMA, type, KEY, uid, index, attempt, "w1", 0,
+        type == Type.STARTED ? null : 0, durationMs, gpuSeconds, null, null, at));
+  }
+
+  private static JobStatusFold guarded(int total, List<String> rejections) {
+    // a job of `total` tasks, 3 attempts, 2 GPUs per task, a one-hour task timeout, at clock 10_000_000
+    EventGuard g = new EventGuard("uid", 3, 2, java.time.Duration.ofHours(1), () -> 10_000_000L);
+    return new JobStatusFold(total, 2).guardedBy(g, (reason, e) -> rejections.add(reason + ":" + e.index()));
+  }
+
+  @Test
+  void theGuardDropsEventsThatCannotBeAboutTheJob() {
+    List<String> rejections = new ArrayList<>();
+    JobStatusFold f = guarded(8, rejections);
+    assertThat(f.apply(forged(Type.SUCCEEDED, "another-uid", 0, 1, 1000L, 2.0, 5_000_000L))).as("another job's uid").isFalse();
+    assertThat(f.apply(forged(Type.SUCCEEDED, null, 0, 1, 1000L, 2.0, 5_000_000L))).as("no uid").isFalse();
+    assertThat(f.apply(forged(Type.SUCCEEDED, "uid", 8, 1, 1000L, 2.0, 5_000_000L))).as("an index outside the job").isFalse();
+    assertThat(f.apply(forged(Type.RETRYING, "uid", 1, Integer.MAX_VALUE, 1000L, 2.0, 5_000_000L))).as("attempt").isFalse();
+    assertThat(f.apply(forged(Type.STARTED, "uid", 1, 4, null, null, 5_000_000L))).as("attempt beyond the budget").isFalse();
+    assertThat(f.apply(forged(Type.STARTED, "uid", 1, 0, null, null, 5_000_000L))).as("attempt 0").isFalse();
+    assertThat(f.apply(forged(Type.SUCCEEDED, "uid", 2, 1, 1000L, 1e300, 5_000_000L))).as("GPU-seconds").isFalse();
+    assertThat(f.apply(forged(Type.SUCCEEDED, "uid", 2, 1, 1000L, Double.NaN, 5_000_000L))).as("NaN GPU-seconds").isFalse();
+    assertThat(f.apply(forged(Type.SUCCEEDED, "uid", 2, 1, 1000L, 2.1 + 1.5, 5_000_000L))).as("more GPU-seconds than 2 GPUs for 1 s")
+        .isFalse();
+    assertThat(f.apply(forged(Type.SUCCEEDED, "uid", 2, 1, Long.MAX_VALUE, 2.0, 5_000_000L))).as("duration").isFalse();
+    assertThat(f.apply(forged(Type.SUCCEEDED, "uid", 2, 1, -5L, 2.0, 5_000_000L))).as("negative duration").isFalse();
+    assertThat(f.apply(forged(Type.SUCCEEDED, "uid", 2, 1, 1000L, 2.0, 10_000_000L + 2 * 3_600_000L))).as("from the future").isFalse();
+    JobProgress p = f.progress();
+    assertThat(p.succeeded()).isZero();
+    assertThat(p.retried()).isZero();
+    assertThat(p.running()).isZero();
+    assertThat(p.busyGpuSeconds()).isZero();
+    assertThat(p.lastEventMillis()).isZero();
+    assertThat(f.rejectedEvents()).containsEntry(EventGuard.OTHER_JOB, 2L).containsEntry(EventGuard.INDEX, 1L)
+        .containsEntry(EventGuard.ATTEMPT, 3L).containsEntry(EventGuard.GPU_SECONDS, 3L).containsEntry(EventGuard.DURATION, 2L)
+        .containsEntry(EventGuard.TIME, 1L);
+    assertThat(rejections).hasSize(12).contains("other-job:0", "index-out-of-range:8");
+
+    // what a real worker says passes: 2 GPUs for 1.5 s, attempt 3 of 3, a clock a little ahead
+    assertThat(f.apply(forged(Type.SUCCEEDED, "uid", 2, 3, 1500L, 3.0, 10_000_000L + 60_000L))).isTrue();
+    assertThat(f.progress().succeeded()).isEqualTo(1);
+    assertThat(f.progress().retried()).isEqualTo(2);
+    assertThat(f.progress().busyGpuSeconds()).isEqualTo(3.0);
+  }
+
+  @Test
+  void deadLettersThatAreNoneOfTheJobsTasksAreCountedApartAndOnce() {
+    JobStatusFold f = guarded(8, new ArrayList<>());
+    JobEvent garbage = new JobEvent.DeadLettered(KEY, null, -1, 0, "malformed", null, "body is not valid JSON", "w1", 5_000_000L, "aa");
+    JobEvent otherJob = new JobEvent.DeadLettered(KEY, "another-uid", 1, 1, "malformed", null, "task of job uid another-uid", "w1",
+        5_000_000L, "bb");
+    JobEvent outside = new JobEvent.DeadLettered(KEY, "uid", 999, 1, "malformed", null, "index 999 is not a task", "w1", 5_000_000L, "cc");
+    assertThat(f.apply(garbage)).isTrue();
+    assertThat(f.apply(garbage)).as("the same dead letter delivered again").isFalse();
+    assertThat(f.apply(otherJob)).isTrue();
+    assertThat(f.apply(outside)).isTrue();
+    JobProgress p = f.progress();
+    assertThat(p.deadLettered()).as("no task is dead-lettered by them").isZero();
+    assertThat(p.failedIndexes()).isEmpty();
+    assertThat(p.rejectedMessages()).isEqualTo(3);
+    assertThat(p.deadLetters()).hasSize(3).allMatch(d -> d.index() == -1 && d.attempts() == 0)
+        .extracting(JobProgress.DeadLetterInfo::lastError)
+        .containsExactly("body is not valid JSON", "task of job uid another-uid", "index 999 is not a task");
+
+    // across a restore, a redelivered one is still counted once
+    JobStatusFold again = JobStatusFold.restore(p, 2);
+    assertThat(again.apply(garbage)).isFalse();
+    assertThat(again.progress().rejectedMessages()).isEqualTo(3);
+    // and a real task's dead letter still counts as the task's
+    assertThat(f.apply(brokerDeadLetter(1, 1, "delivery-limit"))).isTrue();
+    assertThat(f.progress().failedIndexes()).isEqualTo("1");
   }
 }
