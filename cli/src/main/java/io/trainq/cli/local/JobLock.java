@@ -1,5 +1,10 @@
 package io.trainq.cli.local;
 
+import com.rabbitmq.client.AMQP;
+import com.rabbitmq.client.Channel;
+import com.rabbitmq.client.Connection;
+import com.rabbitmq.client.ShutdownSignalException;
+import io.trainq.protocol.JobTopology;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
@@ -66,6 +71,27 @@ final class JobLock implements AutoCloseable {
     ch.write(ByteBuffer.wrap(owner.getBytes(StandardCharsets.UTF_8)), 0);
     ch.force(false);
     return new JobLock(file, ch, lock);
+  }
+
+  /**
+   * Takes the job's lock on the broker: an exclusive queue, which lives as long as this connection and
+   * which no other connection can declare meanwhile (the broker refuses it with RESOURCE_LOCKED).
+   *
+   * @throws HeldException when another connection holds it
+   */
+  static void onBroker(Connection connection, JobTopology job) throws IOException {
+    String queue = "tq." + job.key() + ".run-lock";
+    Channel ch = connection.createChannel();
+    try {
+      ch.queueDeclare(queue, false, true, true, null);
+    } catch (IOException e) {
+      if (e.getCause() instanceof ShutdownSignalException s && s.getReason() instanceof AMQP.Channel.Close c
+          && c.getReplyCode() == AMQP.RESOURCE_LOCKED) {
+        throw new HeldException("TrainingJob " + job.namespace() + "/" + job.name() + " is already running from another state "
+            + "directory or machine on this broker (it holds queue " + queue + "): wait for it to end or stop it, then run this again");
+      }
+      throw e;
+    }
   }
 
   Path file() {

@@ -154,9 +154,8 @@ public final class LocalRun {
           : new LocalState(UUID.randomUUID().toString(), specHash, 0, JobProgress.empty(plan.size()), false);
       state.save(stateFile);
       return runJob(conn, declarer, new JobTopology(ns, name, state.uid()), state, stateFile, spec, plan, settings, groups, rabbit, view);
-    } catch (EventStream.InUseException e) {
-      err.println("trainq run: TrainingJob " + ns + "/" + name + " is already running from another state directory or machine on "
-          + "this broker (" + e.getMessage() + "): wait for it to end or stop it, then run this again");
+    } catch (JobLock.HeldException e) {
+      err.println("trainq run: " + e.getMessage());
       return 2;
     } catch (IOException e) {
       err.println("trainq run: " + e.getMessage());
@@ -172,6 +171,8 @@ public final class LocalRun {
       ProgressView view) throws IOException, InterruptedException {
     String ns = topology.namespace();
     String name = topology.name();
+    // the file lock covers one state directory; this covers copies of the state and other machines
+    JobLock.onBroker(conn, topology);
     TopologyDeclarer.Result declared = declarer.declare(topology, settings);
     if (!declared.ok()) {
       err.println("trainq run: " + declared.object() + ": " + declared.detail());
@@ -223,7 +224,7 @@ public final class LocalRun {
     List<Map<String, String>> envs = workerEnvs(topology, settings, spec, plan.size(), groups, rabbit, view);
     Path workDir = spec.getWorkingDir() == null ? null : Path.of(spec.getWorkingDir());
     try (EventStream events = EventStream.start(conn, EventStream.Options.defaults().withQueue(eventsQueue)
-            .withBindingKeys(List.of(topology.key())).withExclusive(true), store, "trainq-run");
+            .withBindingKeys(List.of(topology.key())), store, "trainq-run");
          WorkerSupervisor workers = new WorkerSupervisor(envs, spec.getCommand(), workDir, line -> {
            if (line.startsWith("[worker ")) {
              workerLog.accept(line);

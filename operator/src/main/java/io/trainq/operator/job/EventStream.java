@@ -54,11 +54,9 @@ public final class EventStream implements AutoCloseable {
    * @param maxDelay how long a batch waits for more events after its first
    * @param storeTimeout how long a batch may wait for its store before it is handed over again
    * @param retryDelay pause before a failed batch is handed over again
-   * @param exclusive consume as the queue's only consumer: a second process that tries is refused by the
-   *     broker ({@link InUseException}), so two processes cannot fold one job's events at once
    */
   public record Options(String queue, List<String> bindingKeys, int prefetch, int maxBatch, Duration maxDelay,
-      Duration storeTimeout, Duration retryDelay, boolean exclusive) {
+      Duration storeTimeout, Duration retryDelay) {
     public Options {
       Objects.requireNonNull(queue, "queue");
       bindingKeys = List.copyOf(bindingKeys);
@@ -73,30 +71,19 @@ public final class EventStream implements AutoCloseable {
     /** The operator's queue, every job, 2000 in flight, batches of up to 500 gathered for 20 ms. */
     public static Options defaults() {
       return new Options(TopologyDeclarer.EVENTS_QUEUE, List.of("#"), 2000, 500, Duration.ofMillis(20),
-          Duration.ofSeconds(30), Duration.ofSeconds(1), false);
+          Duration.ofSeconds(30), Duration.ofSeconds(1));
     }
 
     public Options withQueue(String q) {
-      return new Options(q, bindingKeys, prefetch, maxBatch, maxDelay, storeTimeout, retryDelay, exclusive);
+      return new Options(q, bindingKeys, prefetch, maxBatch, maxDelay, storeTimeout, retryDelay);
     }
 
     public Options withBindingKeys(List<String> keys) {
-      return new Options(queue, keys, prefetch, maxBatch, maxDelay, storeTimeout, retryDelay, exclusive);
+      return new Options(queue, keys, prefetch, maxBatch, maxDelay, storeTimeout, retryDelay);
     }
 
     public Options withStoreTimeout(Duration t) {
-      return new Options(queue, bindingKeys, prefetch, maxBatch, maxDelay, t, retryDelay, exclusive);
-    }
-
-    public Options withExclusive(boolean x) {
-      return new Options(queue, bindingKeys, prefetch, maxBatch, maxDelay, storeTimeout, retryDelay, x);
-    }
-  }
-
-  /** The queue has an exclusive consumer already (another process folds its events); the stream did not start. */
-  public static final class InUseException extends IOException {
-    public InUseException(String message) {
-      super(message);
+      return new Options(queue, bindingKeys, prefetch, maxBatch, maxDelay, t, retryDelay);
     }
   }
 
@@ -144,17 +131,8 @@ public final class EventStream implements AutoCloseable {
     Channel ch = connection.createChannel();
     ch.basicQos(options.prefetch());
     EventStream s = new EventStream(ch, options, handler, "trainq-events-" + name);
-    try {
-      s.consumerTag = ch.basicConsume(options.queue(), false, "trainq-" + name, false, options.exclusive(), null, s.new Consumer(ch));
-    } catch (IOException e) {
-      s.acks.shutdown();
-      if (TopologyDeclarer.replyCode(e) == com.rabbitmq.client.AMQP.ACCESS_REFUSED) {
-        throw new InUseException("queue " + options.queue() + " already has an exclusive consumer: another process is folding "
-            + "these events");
-      }
-      throw e;
-    }
     s.dispatcher.start();
+    s.consumerTag = ch.basicConsume(options.queue(), false, "trainq-" + name, s.new Consumer(ch));
     return s;
   }
 

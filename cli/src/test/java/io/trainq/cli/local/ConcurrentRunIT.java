@@ -1,0 +1,109 @@
+package io.trainq.cli.local;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.trainq.testkit.RabbitBroker;
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+import org.junit.jupiter.api.Tag;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+/**
+ * Two {@code trainq run} of one job at once: the second exits at once (exit 2) naming the first,
+ * whether it shares the first's state directory (the file lock) or only its state (the broker's
+ * exclusive consumer); the first runs to the end, its counts and utilization untouched.
+ */
+@Tag("broker")
+class ConcurrentRunIT {
+  private static final Path ROOT = Path.of(System.getProperty("trainq.project.root", "..")).toAbsolutePath().normalize();
+  private final RabbitBroker broker = RabbitBroker.single();
+
+  @TempDir Path dir;
+
+  private record Run(int code, String output) {}
+
+  private Process start(Path job, Path stateDir, Path out) throws IOException {
+    List<String> cmd = new ArrayList<>(List.of(ROOT.resolve("trainq").toString(), "run", "-f", job.toString(),
+        "--gpus", "2", "--plain", "--state-dir", stateDir.toString(), "--rabbitmq", broker.uri(0)));
+    return new ProcessBuilder(cmd).directory(ROOT.toFile()).redirectErrorStream(true).redirectOutput(out.toFile()).start();
+  }
+
+  private static Run await(Process p, Duration timeout, Path out) throws Exception {
+    if (!p.waitFor(timeout.toSeconds(), TimeUnit.SECONDS)) {
+      p.destroyForcibly();
+      throw new AssertionError("trainq run did not finish within " + timeout + ":\n" + Files.readString(out));
+    }
+    return new Run(p.exitValue(), Files.readString(out, StandardCharsets.UTF_8));
+  }
+
+  private static int summary(String output, String row) {
+    Matcher m = Pattern.compile("^  " + Pattern.quote(row) + "\\s+(\\d+)", Pattern.MULTILINE).matcher(output);
+    assertThat(m.find()).as("summary row '%s' in:\n%s", row, output).isTrue();
+    return Integer.parseInt(m.group(1));
+  }
+
+  @Test
+  void aSecondRunOfTheSameJobExitsAtOnceNamingTheFirst() throws Exception {
+    Path job = dir.resolve("twice.yaml");
+    Files.writeString(job, """
+        apiVersion: trainq.io/v1alpha1
+        kind: TrainingJob
+        metadata: {name: twice-%d}
+        spec:
+          image: python:3.12-slim
+          command: ["python3", "samples/tasks/dummy_train.py"]
+          tasks: {count: 60}
+          workers:
+            env:
+            - {name: DUMMY_SECONDS, value: "1"}
+            - {name: DUMMY_FAIL_RATE, value: "0"}
+            - {name: DUMMY_CRASH_RATE, value: "0"}
+        """.formatted(System.nanoTime() % 100000));
+    Path state = dir.resolve("state");
+    Path out1 = dir.resolve("first.txt");
+    Process first = start(job, state, out1);
+    long deadline = System.nanoTime() + Duration.ofMinutes(3).toNanos();
+    while (!Files.readString(out1).matches("(?s).*\\b([1-9]\\d*)/60 done.*") && System.nanoTime() < deadline) {
+      Thread.sleep(300);
+    }
+    assertThat(first.isAlive()).as(Files.readString(out1)).isTrue();
+
+    // the same state directory: the file lock refuses it at once
+    Path out2 = dir.resolve("second.txt");
+    long t0 = System.nanoTime();
+    Run second = await(start(job, state, out2), Duration.ofSeconds(60), out2);
+    assertThat(second.code()).as(second.output()).isEqualTo(2);
+    assertThat(second.output()).contains("is already running here").contains("pid " + first.pid());
+    assertThat(Duration.ofNanos(System.nanoTime() - t0)).isLessThan(Duration.ofSeconds(30));
+
+    // a copy of its state elsewhere (the same job uid, so the same queues): the broker refuses it
+    Path copy = dir.resolve("copy");
+    Files.createDirectories(copy);
+    try (var files = Files.list(state)) {
+      for (Path f : files.filter(f -> f.toString().endsWith(".json")).toList()) {
+        Files.copy(f, copy.resolve(f.getFileName()));
+      }
+    }
+    Path out3 = dir.resolve("third.txt");
+    Run third = await(start(job, copy, out3), Duration.ofSeconds(90), out3);
+    assertThat(third.code()).as(third.output()).isEqualTo(2);
+    assertThat(third.output()).contains("already running from another state directory");
+
+    Run done = await(first, Duration.ofMinutes(4), out1);
+    assertThat(done.code()).as(done.output()).isZero();
+    assertThat(summary(done.output(), "succeeded")).isEqualTo(60);
+    assertThat(summary(done.output(), "dead-lettered")).isZero();
+    Matcher util = Pattern.compile("GPU utilization\\s+(\\d+)%").matcher(done.output());
+    assertThat(util.find()).as(done.output()).isTrue();
+    assertThat(Integer.parseInt(util.group(1))).isBetween(1, 100);
+  }
+}
