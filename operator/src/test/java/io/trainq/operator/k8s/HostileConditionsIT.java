@@ -11,6 +11,7 @@ import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.ResourceQuota;
 import io.fabric8.kubernetes.api.model.ResourceQuotaBuilder;
+import io.fabric8.kubernetes.api.model.ResourceQuotaStatusBuilder;
 import io.fabric8.kubernetes.api.model.Quantity;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.trainq.api.RetrySpec;
@@ -234,7 +235,10 @@ class HostileConditionsIT {
   void refusedWorkerPodsAreAConditionAndTheJobRecoversOnceFixed() throws Exception {
     ResourceQuota quota = new ResourceQuotaBuilder().withNewMetadata().withName("no-pods").withNamespace(quotaNs).endMetadata()
         .withNewSpec().addToHard("pods", new Quantity("0")).endSpec().build();
-    client.resourceQuotas().inNamespace(quotaNs).resource(quota).create();
+    ResourceQuota created = client.resourceQuotas().inNamespace(quotaNs).resource(quota).create();
+    // the quota admission reads the quota's status, which kube-controller-manager fills in a cluster
+    created.setStatus(new ResourceQuotaStatusBuilder().addToHard("pods", new Quantity("0")).addToUsed("pods", new Quantity("0")).build());
+    client.resourceQuotas().inNamespace(quotaNs).resource(created).updateStatus();
     TrainingJob tj = create(quotaNs, "blocked", 20, s -> {});
     await("blocked, with a status").atMost(WAIT).ignoreExceptions().untilAsserted(() -> {
       TrainingJobStatus s = status(quotaNs, "blocked");
