@@ -110,11 +110,16 @@ class TopologyDeclarerIT {
         new RabbitBroker.Binding(JobTopology.EVENTS_EXCHANGE, "team-a.#"),
         new RabbitBroker.Binding(JobTopology.DEAD_LETTER_EXCHANGE, "team-a.#"));
     // and what arrived is team-a's event and team-a's dead letter, each from its exchange
-    List<String> arrived = new java.util.ArrayList<>();
+    // (a consumer: a quorum queue with single active consumer refuses basic.get)
+    java.util.concurrent.BlockingQueue<String> arrived = new java.util.concurrent.LinkedBlockingQueue<>();
     try (Channel ch = connection.createChannel()) {
-      for (GetResponse r; (r = ch.basicGet(queue, true)) != null; ) {
-        arrived.add(r.getEnvelope().getExchange() + " " + r.getEnvelope().getRoutingKey() + " " + r.getBody()[0]);
+      ch.basicConsume(queue, true, (tag, m) -> arrived.add(m.getEnvelope().getExchange() + " "
+          + m.getEnvelope().getRoutingKey() + " " + m.getBody()[0]), tag -> { });
+      long deadline = System.currentTimeMillis() + 5000;
+      while (arrived.size() < 2 && System.currentTimeMillis() < deadline) {
+        Thread.sleep(20);
       }
+      Thread.sleep(200);
     }
     assertThat(arrived).containsExactlyInAnyOrder(JobTopology.EVENTS_EXCHANGE + " team-a.job.123 1",
         JobTopology.DEAD_LETTER_EXCHANGE + " team-a.job.123 2");
