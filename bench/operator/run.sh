@@ -97,8 +97,13 @@ fi
 if [[ $PARTS == *lag* ]]; then
   say ""
   say "## status lag and heap: $JOBS jobs x $TASKS_PER_JOB tasks, events for $EVENTS_PER_JOB tasks per job at $RATE tasks/s"
-  java -Dtrainq.project.root="$root" -cp "$opcp" io.trainq.operator.bench.StatusLagBench "$uri" "$JOBS" "$TASKS_PER_JOB" \
-      "$EVENTS_PER_JOB" "$RATE" "$opcp" 2>&1 | grep -Ev ' (INFO|WARN|DEBUG) ' | tee -a "$result"
+  # pipefail: the bench's exit status is the pipeline's; a failed or timed-out run is recorded as such
+  if ! java -Dtrainq.project.root="$root" -cp "$opcp" io.trainq.operator.bench.StatusLagBench "$uri" "$JOBS" "$TASKS_PER_JOB" \
+      "$EVENTS_PER_JOB" "$RATE" "$opcp" 2>&1 | grep -Ev ' (INFO|WARN|DEBUG) ' | tee -a "$result"; then
+    say "status lag bench FAILED: its numbers above are not a result"
+    say "results: $result"
+    exit 1
+  fi
 fi
 say ""
 say "load average after: $(cut -d' ' -f1-3 /proc/loadavg)"

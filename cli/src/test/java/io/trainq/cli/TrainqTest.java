@@ -51,13 +51,19 @@ class TrainqTest {
 
   @Test
   void missingFileAndBadOptionsAreNamed() {
-    assertThat(run("run", "-f", dir.resolve("nope.yaml").toString()).err()).contains("nope.yaml: no such file");
-    Result noFile = run("run");
-    assertThat(noFile.code()).isEqualTo(2);
-    assertThat(noFile.err()).contains("missing -f FILE");
-    assertThat(run("run", "-f", "x", "--gpus", "0").err()).contains("--gpus must be a positive integer, got '0'");
-    assertThat(run("launch").err()).contains("unknown command 'launch'");
-    assertThat(run("--help").out()).contains("usage: trainq run -f FILE");
+    assertBadInput(run("run", "-f", dir.resolve("nope.yaml").toString()), "nope.yaml: no such file");
+    assertBadInput(run("run"), "missing -f FILE");
+    assertBadInput(run("run", "-f", "x", "--gpus", "0"), "--gpus must be a positive integer, got '0'");
+    assertBadInput(run("launch"), "unknown command 'launch'");
+    Result help = run("--help");
+    assertThat(help.code()).isZero();
+    assertThat(help.out()).contains("usage: trainq run -f FILE");
+  }
+
+  private static void assertBadInput(Result r, String problem) {
+    assertThat(r.code()).as("exit code; stderr: %s", r.err()).isEqualTo(2);
+    assertThat(r.err()).contains(problem);
+    assertThat(r.out()).isEmpty();
   }
 
   @Test

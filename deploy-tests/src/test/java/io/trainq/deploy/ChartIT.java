@@ -166,8 +166,11 @@ class ChartIT {
     JsonNode svc = m.get("Service", OPERATOR + "-metrics");
     assertThat(sm.at("/metadata/labels/release").asText()).isEqualTo("prometheus");
     assertThat(sm.at("/spec/endpoints/0/port").asText()).isEqualTo(svc.at("/spec/ports/0/name").asText());
-    svc.at("/metadata/labels").fields();
-    sm.at("/spec/selector/matchLabels").fields().forEachRemaining(e ->
+    // an empty selector would select every Service of the namespace: it names at least the instance
+    JsonNode selector = sm.at("/spec/selector/matchLabels");
+    assertThat(selector.size()).as("the ServiceMonitor's matchLabels: %s", selector).isPositive();
+    assertThat(selector.path("app.kubernetes.io/instance").asText()).isNotEmpty();
+    selector.fields().forEachRemaining(e ->
         assertThat(svc.at("/metadata/labels").path(e.getKey()).asText()).as(e.getKey()).isEqualTo(e.getValue().asText()));
 
     // The dashboard: valid JSON in a ConfigMap the Grafana sidecar picks up, every panel with a query.

@@ -3,6 +3,7 @@ package io.trainq.deploy;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import io.trainq.operator.k8s.WorkerCommand;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
@@ -16,7 +17,8 @@ import org.junit.jupiter.api.TestInstance;
  * Builds both images without Docker (images/build.sh, buildah on bases made from Debian packages),
  * opens the docker-archive tarballs, and runs what is inside them: the operator's Java runtime on its
  * distroless base, and the worker image's entrypoint copying the worker into an "emptyDir" from which
- * it runs inside another glibc image, as another user — what the operator's worker pods do.
+ * it runs, with the pod's own command, inside another glibc image without a shell, as another user —
+ * what the operator's worker pods do.
  */
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 class ImagesIT {
@@ -80,20 +82,21 @@ class ImagesIT {
     assertThat(copy.output()).isEmpty();
     assertThat(emptyDir.resolve("bin/trainq-worker")).isExecutable();
 
-    // The user's training image: another glibc image (here the operator image's distroless base,
-    // which has no Java of its own), another user, the emptyDir mounted at /trainq.
+    // The user's training image: another glibc image without a shell (here the operator image's
+    // distroless base, which has no Java of its own), another user, the emptyDir mounted at /trainq.
     Path userImage = Images.extract(Images.tarball("trainq-operator"), "user-image");
     Images.deleteTree(userImage.resolve("opt/trainq-operator"));
+    assertThat(userImage.resolve("bin/sh")).as("the user's image has no shell").doesNotExist();
     Tools.run(List.of("cp", "-a", emptyDir.toString(), userImage.toString())).assertOk("mount the emptyDir");
-    Tools.Result v = Images.inImage(userImage, "1000:1000", List.of("/trainq/bin/trainq-worker", "--version"));
-    if (v.exitCode() == 0) {
-      assertThat(v.output()).contains(version);
-    } else {
-      // The worker has no --version: its runtime, started from the copied location, must work.
-      System.out.println("trainq-worker --version unsupported (exit " + v.exitCode() + "); checking its runtime: " + v.output());
-      Path java = Files.exists(emptyDir.resolve("bin/java")) ? Path.of("/trainq/bin/java") : Path.of("/trainq/runtime/bin/java");
-      Images.inImage(userImage, "1000:1000", List.of(java.toString(), "-XX:-UsePerfData", "-version")).assertOk("the copied worker runtime");
-    }
+    // The worker starts there exactly as the pod starts it (WorkerPods' container command), with
+    // --version in place of "--" and the task's command.
+    List<String> worker = new ArrayList<>(WorkerCommand.jvm(List.of()));
+    worker.add("--version");
+    Tools.Result v = Images.inImage(userImage, "1000:1000", worker);
+    v.assertOk("the worker's own --version in a shell-less image: " + worker);
+    String distVersion = Files.readString(emptyDir.resolve("VERSION")).strip();
+    assertThat(v.stdout().strip()).isEqualTo("trainq-worker " + distVersion);
+    assertThat(distVersion).startsWith(version);
   }
 
 }

@@ -4,6 +4,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 import static org.awaitility.Awaitility.await;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import com.rabbitmq.client.Connection;
+import io.trainq.protocol.JobTopology;
 import io.trainq.testkit.RabbitBroker;
 import java.io.IOException;
 import java.net.ServerSocket;
@@ -24,6 +26,7 @@ import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.TestInstance;
 import org.junit.jupiter.api.extension.ExtendWith;
@@ -37,6 +40,7 @@ import org.junit.jupiter.api.extension.ExtensionContext;
  * RabbitMQ cluster. It must take the lease, serve its probes, reconcile a sample TrainingJob (status,
  * worker pods with the chart's worker image) and finalize its deletion, with only the chart's RBAC.
  */
+@Tag("broker")
 @TestInstance(TestInstance.Lifecycle.PER_CLASS)
 @ExtendWith(KubeApiExtension.class)
 class OperatorIT {
@@ -58,6 +62,11 @@ class OperatorIT {
   void startOperator(ExtensionContext context) throws Exception {
     api = KubeApi.get(context);
     broker = RabbitBroker.cluster();
+    // the version under test (-Prabbitmq-3.10 runs this class again on 3.10): the broker that answers is that one
+    try (Connection c = broker.newConnection("operator-it-version")) {
+      assertThat(c.getServerProperties().get("version").toString()).as("the broker's version")
+          .startsWith(RabbitBroker.versionUnderTest() + ".");
+    }
     Path tar = Images.tarball("trainq-operator");
     JsonNode config = Images.config(tar, "ghcr.io/trainq/trainq-operator:" + ChartIT.appVersion());
 
@@ -160,10 +169,24 @@ class OperatorIT {
       assertThat(spec.at("/containers/0/image").asText()).isEqualTo("python:3.12-slim");
     });
 
+    // The job's queues, on the broker the operator was given.
+    String uid = Manifests.JSON.readTree(api.kubectl("-n", jobs, "get", "trainingjob/quickstart", "-o", "json")
+        .assertOk("get trainingjob").stdout()).at("/metadata/uid").asText();
+    JobTopology topology = new JobTopology(jobs, "quickstart", uid);
+    String queuePrefix = "tq." + topology.key() + ".";
+    assertThat(broker.queues(queuePrefix)).contains(topology.taskQueue(), topology.deadLetterQueue());
+
     // Deleting the job: the operator's finalizer removes its pods and queues, then the job goes.
     api.kubectl("-n", jobs, "delete", "trainingjob/quickstart", "--wait=false").assertOk("delete");
     awaitOperator("finalized").untilAsserted(() ->
-        assertThat(api.kubectl("-n", jobs, "get", "trainingjobs", "-o", "name").stdout()).as("log:\n%s", tail()).isEmpty());
+        assertThat(api.kubectl("-n", jobs, "get", "trainingjobs", "-o", "name").assertOk("get trainingjobs").stdout())
+            .as("log:\n%s", tail()).isEmpty());
+    // gone before the finalizer let the job go; the management API's view may lag a moment
+    await("pods and queues gone").atMost(Duration.ofSeconds(10)).untilAsserted(() -> {
+      assertThat(api.kubectl("-n", jobs, "get", "pods", "-o", "name").assertOk("get pods").stdout())
+          .as("worker pods after the job's deletion; log:\n%s", tail()).isEmpty();
+      assertThat(broker.queues(queuePrefix)).as("the job's queues after its deletion; log:\n%s", tail()).isEmpty();
+    });
     // Only the chart's RBAC: nothing the operator tried was forbidden.
     assertThat(Files.readString(log)).doesNotContainIgnoringCase("forbidden");
   }

@@ -7,6 +7,7 @@ import io.fabric8.kubernetes.api.model.EnvVar;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.Secret;
 import io.fabric8.kubernetes.client.KubernetesClient;
+import io.trainq.operator.k8s.WorkerCommand;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -21,7 +22,8 @@ import java.util.regex.Pattern;
 
 /**
  * Runs a worker pod's main container as a local process, as the kubelet would start it: the real
- * worker distribution (worker/target/trainq-worker, copied aside) in place of /trainq, and the
+ * worker distribution (worker/target/trainq-worker, copied aside) in place of /trainq (its runtime's
+ * java started directly, as in the pod), and the
  * container's environment resolved (Secret keys, the downward API, $(VAR) references).
  * There is no kubelet here, so this is how tests get real workers consuming.
  */
@@ -34,7 +36,7 @@ public final class WorkerProcesses {
   public static synchronized Path distribution() throws Exception {
     if (dist == null) {
       Path built = KubeTestServer.projectRoot().resolve("worker/target/trainq-worker");
-      assertThat(built.resolve("bin/trainq-worker"))
+      assertThat(built.resolve("runtime/bin/java"))
           .as("the worker distribution is missing: build it with `mvn -pl worker -am package -DskipTests`")
           .isExecutable();
       Path copy = Files.createTempDirectory("trainq-worker-dist");
@@ -52,11 +54,15 @@ public final class WorkerProcesses {
    */
   public static Process start(KubernetesClient client, Pod pod, Map<String, String> overrides, Path log) throws Exception {
     Container c = pod.getSpec().getContainers().get(0);
-    List<String> command = new ArrayList<>(c.getCommand());
-    assertThat(command.get(0)).isEqualTo("/trainq/bin/trainq-worker");
-    command.set(0, distribution().resolve("bin/trainq-worker").toString());
+    assertThat(c.getCommand().get(0)).isEqualTo(WorkerCommand.JAVA);
     Map<String, String> env = resolve(client, pod, c);
     env.putAll(overrides);
+    // the distribution in place of the emptyDir, and $(VAR) references expanded, as the kubelet does
+    String mount = WorkerCommand.MOUNT + "/";
+    List<String> command = new ArrayList<>();
+    for (String arg : c.getCommand()) {
+      command.add(arg.startsWith(mount) ? distribution().resolve(arg.substring(mount.length())).toString() : expand(arg, env));
+    }
     ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(log.toFile());
     pb.environment().clear();
     pb.environment().put("PATH", System.getenv("PATH"));

@@ -40,6 +40,20 @@ final class ManagementApi {
     return get("/api/queues/%2F/" + encode(queue));
   }
 
+  /** {@code GET /api/queues/%2F/<queue>/bindings}: one object per binding, with {@code source} and {@code routing_key}. */
+  JsonNode queueBindings(String queue) {
+    return get("/api/queues/%2F/" + encode(queue) + "/bindings")
+        .orElseThrow(() -> new IllegalStateException("no queue " + queue));
+  }
+
+  /** {@code GET /api/queues/%2F?columns=name}: the names of the default vhost's queues. */
+  List<String> queueNames() {
+    List<String> names = new ArrayList<>();
+    get("/api/queues/%2F?columns=name").orElseThrow(() -> new IllegalStateException("no vhost /"))
+        .forEach(q -> names.add(q.path("name").asText()));
+    return names;
+  }
+
   /** {@code GET /api/nodes}: one object per cluster member, with {@code name} and {@code running}. */
   JsonNode nodes() {
     return get("/api/nodes").orElseThrow(() -> new IllegalStateException("GET /api/nodes: not found"));

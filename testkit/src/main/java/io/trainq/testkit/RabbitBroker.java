@@ -286,6 +286,25 @@ public final class RabbitBroker {
     }
   }
 
+  /** A binding of a queue: the exchange it is bound to and its binding key. */
+  public record Binding(String source, String routingKey) {}
+
+  /** The queue's bindings from the management API, without the default exchange's implicit one. */
+  public List<Binding> bindings(String queue) {
+    List<Binding> out = new ArrayList<>();
+    for (JsonNode b : management.queueBindings(queue)) {
+      if (!b.path("source").asText().isEmpty()) {
+        out.add(new Binding(b.path("source").asText(), b.path("routing_key").asText()));
+      }
+    }
+    return out;
+  }
+
+  /** The names of the queues that start with {@code prefix}, from the management API. */
+  public List<String> queues(String prefix) {
+    return management.queueNames().stream().filter(n -> n.startsWith(prefix)).sorted().toList();
+  }
+
   /** Ready messages now, from a passive declare (no management lag). */
   public long readyCount(String queue) {
     return withChannel(channel -> channel.queueDeclarePassive(queue).getMessageCount());

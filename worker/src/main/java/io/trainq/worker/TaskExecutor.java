@@ -169,11 +169,18 @@ final class TaskExecutor {
   }
 
   private ProcessBuilder processBuilder(Slot slot, TaskMessage t, String paramsJson, Path paramsFile) {
+    return processBuilder(config, slot.id, slot.devices, t, paramsJson, paramsFile);
+  }
+
+  /** The task's process: the worker's environment without the broker's secrets, plus the task's variables. */
+  static ProcessBuilder processBuilder(WorkerConfig config, int slot, String devices, TaskMessage t, String paramsJson,
+      Path paramsFile) {
     ProcessBuilder pb = new ProcessBuilder(config.command());
     Map<String, String> env = pb.environment();
+    // the JVM's own environment holds TRAINQ_RABBITMQ_*: start from nothing, not from it
     env.clear();
     env.putAll(config.taskEnv());
-    TaskEnv.put(env, config, slot.id, slot.devices, t, paramsJson, paramsFile);
+    TaskEnv.put(env, config, slot, devices, t, paramsJson, paramsFile);
     pb.redirectInput(ProcessBuilder.Redirect.from(DEV_NULL));
     if (config.workingDir() != null) {
       pb.directory(config.workingDir().toFile());

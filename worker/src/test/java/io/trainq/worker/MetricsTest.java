@@ -25,10 +25,14 @@ class MetricsTest {
         "trainq_worker_task_duration_seconds_bucket{le=\"+Inf\"} 2\n",
         "trainq_worker_task_duration_seconds_sum 2.050000\n",
         "trainq_worker_task_duration_seconds_count 2\n");
-    // every sample line is "name{labels} value" or "name value"
+    // every sample line is "name{labels} value" or "name value" in the text exposition format: label values in quotes
+    // with backslash, quote and newline escaped; the value a float as Go writes it (+Inf, -Inf, NaN included)
+    String label = "[a-zA-Z_][a-zA-Z0-9_]*=\"(?:[^\"\\\\\\n]|\\\\[\\\\\"n])*\"";
+    String value = "(?:[+-]?(?:[0-9]+(?:\\.[0-9]*)?|\\.[0-9]+)(?:[eE][+-]?[0-9]+)?|[+-]Inf|NaN)";
+    String sample = "[a-zA-Z_:][a-zA-Z0-9_:]*(?:\\{" + label + "(?:," + label + ")*\\})? " + value;
     for (String line : text.split("\n")) {
       if (!line.startsWith("#")) {
-        assertThat(line).matches("[a-z_]+(\\{.*\\})? [0-9.+-Inf]+");
+        assertThat(line).matches(sample);
       }
     }
   }

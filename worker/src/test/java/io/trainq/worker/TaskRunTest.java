@@ -3,13 +3,16 @@ package io.trainq.worker;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.trainq.protocol.TaskMessage;
+import io.trainq.protocol.WorkerEnv;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.HashMap;
+import java.util.HashSet;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import org.junit.jupiter.api.AfterAll;
@@ -92,10 +95,8 @@ class TaskRunTest {
     Path file = dir.resolve("params.json");
     Files.writeString(file, params.toString());
 
-    ProcessBuilder pb = new ProcessBuilder("env");
-    pb.environment().clear();
-    pb.environment().putAll(config.taskEnv());
-    TaskEnv.put(pb.environment(), config, 1, "2,3", t, params.toString(), file);
+    // the product's own process builder, with `env` as the task's command
+    ProcessBuilder pb = TaskExecutor.processBuilder(config, 1, "2,3", t, params.toString(), file);
     Path out = dir.resolve("env.txt");
     pb.redirectOutput(out.toFile());
     assertThat(pb.start().waitFor()).isZero();
@@ -104,5 +105,12 @@ class TaskRunTest {
         "TRAINQ_JOB_NAME=sweep", "TRAINQ_TASK_PARAMS={\"lr\":0.1,\"name\":\"a \\\"quoted\\\" value\"}",
         "TRAINQ_TASK_PARAMS_FILE=" + file, "PATH=/usr/bin:/bin");
     assertThat(lines).noneMatch(l -> l.startsWith("TRAINQ_RABBITMQ_")).noneMatch(l -> l.contains("s3cret"));
+    // nothing else: a variable of this JVM's environment (HOME, ...) would mean the worker's secrets reach tasks too
+    Set<String> expected = new HashSet<>(config.taskEnv().keySet());
+    expected.addAll(List.of(TaskEnv.INDEX, TaskEnv.ATTEMPT, TaskEnv.PARAMS, TaskEnv.PARAMS_FILE, TaskEnv.SLOT, TaskEnv.CUDA,
+        WorkerEnv.JOB_NAME));
+    assertThat(System.getenv().keySet()).as("this JVM has variables of its own that a task must not inherit")
+        .anyMatch(k -> !expected.contains(k));
+    assertThat(lines).extracting(l -> l.substring(0, l.indexOf('='))).containsExactlyInAnyOrderElementsOf(expected);
   }
 }

@@ -59,9 +59,13 @@ class WorkerIT {
       env.put(WorkerEnv.GPUS, "0,1,2,3,4,5,6,7");
       env.put(WorkerEnv.GPUS_PER_TASK, "2");
       env.put(WorkerEnv.IDLE_TIMEOUT_MS, "1500");
+      // the worker's temp directory is TMPDIR: one of this test's own, so what is left there is this worker's
+      Path tmp = Files.createDirectories(dir.resolve("tmp"));
+      env.put("TMPDIR", tmp.toString());
       List<String> task = Scripts.sh(dir, "task.sh",
           "echo \"$i $a $TRAINQ_TASK_SLOT $CUDA_VISIBLE_DEVICES $(cat $TRAINQ_TASK_PARAMS_FILE) $TRAINQ_TASK_PARAMS "
-              + "${TRAINQ_RABBITMQ_PASSWORD:-no-password} $TRAINQ_JOB_NAME\" >> $D/runs.log");
+              + "${TRAINQ_RABBITMQ_PASSWORD:-no-password} $TRAINQ_JOB_NAME $TRAINQ_TASK_PARAMS_FILE "
+              + "$(ls \"$(dirname $TRAINQ_TASK_PARAMS_FILE)\" | wc -l)\" >> $D/runs.log");
       try (WorkerProcess w = WorkerProcess.start("w1", env, dir, task)) {
         List<TaskEvent> events = job.awaitSucceeded(100, Duration.ofMinutes(2), w);
         // idle for 1.5 s with nothing ready: the worker exits 0 by itself
@@ -94,11 +98,16 @@ class WorkerIT {
           assertThat(f[5]).as("TRAINQ_TASK_PARAMS").isEqualTo(params);
           assertThat(f[6]).as("the broker password is not passed to tasks").isEqualTo("no-password");
           assertThat(f[7]).isEqualTo(job.topology.name());
+          assertThat(Path.of(f[8]).getParent()).as("the parameters file's directory").isEqualTo(tmp.resolve("trainq-worker-" + w.pid()));
+          // the parameter files are deleted after each task: at most one per slot at any time
+          assertThat(Integer.parseInt(f[9])).as("parameter files beside index %d's", i).isBetween(1, 4);
         }
         assertThat(w.log()).contains("status: tasks processed 100 (succeeded 100, retried 0, dead-lettered 0")
             .contains("[task 7] attempt 1 started on slot").doesNotContain(RabbitBroker.PASSWORD + "@");
-        // the parameter files are deleted after each task
-        assertThat(Files.list(Path.of("/tmp")).filter(p -> p.getFileName().toString().equals("trainq-worker-" + w.pid()))).isEmpty();
+        // and the worker's directory for them when it exits
+        try (var left = Files.list(tmp)) {
+          assertThat(left).as("the worker's temp directory after it exited").isEmpty();
+        }
       }
     }
   }

@@ -28,7 +28,9 @@ import java.util.StringJoiner;
  *
  * <p>The pod runs the user's training image; an init container first copies the self-contained
  * worker (a jlink'd runtime, from the worker image's /opt/trainq-worker) into an emptyDir at
- * /trainq, and the main container runs {@code /trainq/bin/trainq-worker -- <command>}. It requests
+ * /trainq, and the main container runs the copied runtime's java directly, with no shell in between
+ * ({@link WorkerCommand}: {@code /trainq/runtime/bin/java … io.trainq.worker.WorkerMain -- <command>}), so
+ * a training image without a shell works too. It requests
  * {@code gpusPerPod} {@code nvidia.com/gpu} and restarts a crashed worker in place
  * ({@code restartPolicy: OnFailure}); a worker that runs out of work exits 0 and its pod completes,
  * freeing the GPUs.
@@ -36,8 +38,7 @@ import java.util.StringJoiner;
 final class WorkerPods {
   static final String GPU = "nvidia.com/gpu";
   static final String VOLUME = "trainq";
-  static final String MOUNT = "/trainq";
-  static final String LAUNCHER = MOUNT + "/bin/trainq-worker";
+  static final String MOUNT = WorkerCommand.MOUNT;
   /** Time between SIGTERM's arrival at the worker and the kubelet's SIGKILL that is not given to tasks. */
   static final Duration SHUTDOWN_MARGIN = Duration.ofSeconds(30);
   /** The worker's /metrics, /healthz and /readyz. */
@@ -133,10 +134,7 @@ final class WorkerPods {
       env.addAll(w.getEnv());
     }
 
-    List<String> command = new ArrayList<>();
-    command.add(LAUNCHER);
-    command.add("--");
-    command.addAll(spec.getCommand());
+    List<String> command = WorkerCommand.of(env, spec.getCommand());
 
     Map<String, String> annotations = new HashMap<>();
     annotations.put(Names.JOB_NAME, job.getMetadata().getName());

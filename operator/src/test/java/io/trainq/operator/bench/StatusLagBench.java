@@ -45,6 +45,9 @@ import java.util.regex.Pattern;
  * <pre>
  *   StatusLagBench &lt;amqp uri&gt; &lt;jobs&gt; &lt;tasks per job&gt; &lt;events per job&gt; &lt;tasks/s&gt; &lt;operator classpath&gt;
  * </pre>
+ *
+ * <p>Exit code 0 only when every event's index reached the statuses and was counted once; 1 on an
+ * exception, a timeout or a wrong count, with the reason on stderr (bench/operator/run.sh records it).
  */
 public final class StatusLagBench {
   private StatusLagBench() {}
@@ -77,17 +80,28 @@ public final class StatusLagBench {
     env.put("TRAINQ_HTTP_PORT", Integer.toString(httpPort));
     env.put("TRAINQ_STATUS_INTERVAL", System.getProperty("statusInterval", "250ms"));
     Process operator = pb.start();
+    int code = 1;
     try {
-      run(client, ns, amqp, jobs, tasksPerJob, eventsPerJob, rate, operator, httpPort, log);
+      String failure = run(client, ns, amqp, jobs, tasksPerJob, eventsPerJob, rate, operator, httpPort, log);
+      if (failure == null) {
+        code = 0;
+      } else {
+        System.err.println("StatusLagBench FAILED: " + failure);
+      }
+    } catch (Exception e) {
+      System.err.println("StatusLagBench FAILED: " + e);
+      e.printStackTrace();
     } finally {
       operator.destroy();
       operator.waitFor(30, TimeUnit.SECONDS);
       System.out.println("operator log: " + log);
-      System.exit(0);
+      // exit: the API server and informer threads would keep the JVM alive
+      System.exit(code);
     }
   }
 
-  private static void run(KubernetesClient client, String ns, URI uri, int jobs, int tasksPerJob, int eventsPerJob, int rate,
+  /** Runs the measurement; returns why its result is not valid, or null when it is. */
+  private static String run(KubernetesClient client, String ns, URI uri, int jobs, int tasksPerJob, int eventsPerJob, int rate,
       Process operator, int httpPort, Path log) throws Exception {
     List<TrainingJob> created = new ArrayList<>();
     long t0 = System.nanoTime();
@@ -116,7 +130,7 @@ public final class StatusLagBench {
         break;
       }
       if (!operator.isAlive()) {
-        throw new IllegalStateException("the operator exited (" + operator.exitValue() + "); see " + log);
+        return "the operator exited (" + operator.exitValue() + ") before publishing every task; see " + log;
       }
       Thread.sleep(200);
     }
@@ -204,6 +218,7 @@ public final class StatusLagBench {
     while (lagsMicros.size() < (long) jobs * eventsPerJob && System.nanoTime() < deadline) {
       Thread.sleep(200);
     }
+    int seenInStatus = lagsMicros.size();
     informer.close();
     sampler.interrupt();
     new ProcessBuilder("jcmd", Long.toString(operator.pid()), "GC.run").redirectErrorStream(true)
@@ -228,6 +243,18 @@ public final class StatusLagBench {
     System.out.printf(Locale.ROOT, "succeeded counted in the statuses: %d (expected %d)%n", counted, (long) jobs * eventsPerJob);
     System.out.printf(Locale.ROOT, "operator heap (-Xmx256m): max used %.1f MiB during the run, %.1f MiB live after a full GC; alive=%s%n",
         maxHeap.get() / 1048576.0, liveHeap / 1048576.0, operator.isAlive());
+    long expected = (long) jobs * eventsPerJob;
+    if (seenInStatus < expected) {
+      return "timed out after 5 min waiting for the statuses: " + seenInStatus + " of " + expected
+          + " indexes seen in status.succeededIndexes (the lags above are of those only); see " + log;
+    }
+    if (counted != expected) {
+      return "the statuses count " + counted + " succeeded, expected " + expected + "; see " + log;
+    }
+    if (!operator.isAlive()) {
+      return "the operator exited (" + operator.exitValue() + ") during the run; see " + log;
+    }
+    return null;
   }
 
   private static double pct(List<Long> sorted, double q) {

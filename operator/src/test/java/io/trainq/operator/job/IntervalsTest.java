@@ -33,7 +33,12 @@ class IntervalsTest {
   void parsesWhatItFormats() {
     assertThat(Intervals.parse("").isEmpty()).isTrue();
     assertThat(Intervals.parse(null).isEmpty()).isTrue();
-    assertThat(Intervals.parse("0-41,43,50-99")).isEqualTo(Intervals.parse("0-41,43,50-99"));
+    BitSet expected = new BitSet();
+    expected.set(0, 42);
+    expected.set(43);
+    expected.set(50, 100);
+    assertThat(Intervals.parse("0-41,43,50-99")).isEqualTo(expected);
+    assertThat(Intervals.format(Intervals.parse("0-41,43,50-99"))).isEqualTo("0-41,43,50-99");
     BitSet s = Intervals.parse("0-41,43,50-99");
     assertThat(s.cardinality()).isEqualTo(42 + 1 + 50);
     assertThat(s.get(42)).isFalse();

@@ -105,7 +105,24 @@ class TopologyDeclarerIT {
       ch.basicPublish(JobTopology.EVENTS_EXCHANGE, "team-b.job.456", false, new AMQP.BasicProperties(), new byte[] {3});
       ch.waitForConfirmsOrDie(5000);
     }
-    assertThat(broker.readyCount(queue)).isEqualTo(2);
+    // each binding key on both exchanges, and nothing else: a "#" or a missing dead-letter binding fails here
+    assertThat(broker.bindings(queue)).containsExactlyInAnyOrder(
+        new RabbitBroker.Binding(JobTopology.EVENTS_EXCHANGE, "team-a.#"),
+        new RabbitBroker.Binding(JobTopology.DEAD_LETTER_EXCHANGE, "team-a.#"));
+    // and what arrived is team-a's event and team-a's dead letter, each from its exchange
+    // (a consumer: a quorum queue with single active consumer refuses basic.get)
+    java.util.concurrent.BlockingQueue<String> arrived = new java.util.concurrent.LinkedBlockingQueue<>();
+    try (Channel ch = connection.createChannel()) {
+      ch.basicConsume(queue, true, (tag, m) -> arrived.add(m.getEnvelope().getExchange() + " "
+          + m.getEnvelope().getRoutingKey() + " " + m.getBody()[0]), tag -> { });
+      long deadline = System.currentTimeMillis() + 5000;
+      while (arrived.size() < 2 && System.currentTimeMillis() < deadline) {
+        Thread.sleep(20);
+      }
+      Thread.sleep(200);
+    }
+    assertThat(arrived).containsExactlyInAnyOrder(JobTopology.EVENTS_EXCHANGE + " team-a.job.123 1",
+        JobTopology.DEAD_LETTER_EXCHANGE + " team-a.job.123 2");
     TopologyDeclarer.Result other = d.declareQueue(queue, java.util.Map.of("x-queue-type", "classic"));
     assertThat(other.ok()).isFalse();
     assertThat(other.detail()).contains("inequivalent arg");

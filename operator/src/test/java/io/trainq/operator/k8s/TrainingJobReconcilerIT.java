@@ -175,7 +175,9 @@ class TrainingJobReconcilerIT {
     assertThat(init.getArgs()).containsExactly("/trainq/");
     Container main = pod.getSpec().getContainers().get(0);
     assertThat(main.getImage()).isEqualTo("python:3.12-slim");
-    assertThat(main.getCommand()).containsExactly("/trainq/bin/trainq-worker", "--", "python3", "train.py", "--epochs", "1");
+    // the copied runtime's java, no shell: the training image may have none
+    assertThat(main.getCommand()).startsWith("/trainq/runtime/bin/java").contains("-cp", "/trainq/lib/trainq-worker.jar")
+        .endsWith("io.trainq.worker.WorkerMain", "--", "python3", "train.py", "--epochs", "1");
     assertThat(main.getResources().getLimits()).containsEntry("nvidia.com/gpu", new Quantity("2"));
     Map<String, EnvVar> env = main.getEnv().stream().collect(Collectors.toMap(EnvVar::getName, e -> e, (a, b) -> b));
     assertThat(env.get("TRAINQ_JOB_UID").getValue()).isEqualTo(tj.getMetadata().getUid());

@@ -2,18 +2,32 @@ package io.trainq.operator.k8s;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.fabric8.kubernetes.api.model.Container;
+import io.fabric8.kubernetes.api.model.EnvVar;
+import io.fabric8.kubernetes.api.model.EnvVarBuilder;
 import io.fabric8.kubernetes.api.model.Quantity;
 import io.fabric8.kubernetes.api.model.ResourceRequirements;
 import io.fabric8.kubernetes.api.model.ResourceRequirementsBuilder;
 import io.fabric8.kubernetes.api.model.SecretBuilder;
 import io.trainq.api.RabbitmqSpec;
 import io.trainq.api.SecretRef;
+import io.trainq.api.TrainingJob;
+import io.trainq.api.WorkerSpec;
+import io.trainq.operator.KubeTestServer;
+import io.trainq.operator.OperatorConfig;
+import io.trainq.operator.OperatorHarness;
 import io.trainq.protocol.RabbitSettings;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
 
 class WorkerPodsTest {
 
@@ -76,6 +90,85 @@ class WorkerPodsTest {
     assertThat(JobConnection.resolve(null, null, "ns", Optional.empty()).problem()).contains("no default connection");
     RabbitSettings dflt = new RabbitSettings(List.of(new com.rabbitmq.client.Address("h", 1)), "a", "b", "/", null);
     assertThat(JobConnection.resolve(null, null, "ns", Optional.of(dflt)).settings()).isSameAs(dflt);
+  }
+
+  @Test
+  void theWorkerContainerStartsTheCopiedRuntimeWithoutAShell() {
+    Container c = pod(job(null)).getSpec().getContainers().get(0);
+    // exec form, nothing the training image must provide: a distroless image has no /bin/sh
+    assertThat(c.getCommand()).containsExactly("/trainq/runtime/bin/java", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+        "-Xss512k", "-Xmx96m", "-XX:-UsePerfData", "-XX:+ExitOnOutOfMemoryError", "-Xshare:auto",
+        "-Djdk.lang.Process.launchMechanism=VFORK", "-cp", "/trainq/lib/trainq-worker.jar", "io.trainq.worker.WorkerMain",
+        "--", "python3", "train.py");
+    assertThat(c.getArgs()).isNullOrEmpty();
+    assertThat(c.getVolumeMounts()).singleElement().satisfies(m -> assertThat(m.getMountPath()).isEqualTo(WorkerCommand.MOUNT));
+  }
+
+  @Test
+  void theUsersHeapAndJavaOptionsReachTheWorkersJvm() {
+    List<EnvVar> env = List.of(plain(WorkerCommand.HEAP, "1g"), plain(WorkerCommand.HEAP, "2g"),
+        plain(WorkerCommand.JAVA_OPTS, "  -Dx=1\t-XX:+PrintFlagsFinal "),
+        new EnvVarBuilder().withName(WorkerCommand.HEAP).withNewValueFrom().withNewSecretKeyRef().withName("s").withKey("heap")
+            .endSecretKeyRef().endValueFrom().build());
+    List<String> command = pod(job(env)).getSpec().getContainers().get(0).getCommand();
+    // the last literal value wins, as the kubelet's environment does; one from a Secret cannot be read here
+    assertThat(command).contains("-Xmx2g").doesNotContain("-Xmx96m", "-Xmx1g")
+        .containsSubsequence("-Djdk.lang.Process.launchMechanism=VFORK", "-Dx=1", "-XX:+PrintFlagsFinal", "-cp")
+        .endsWith("io.trainq.worker.WorkerMain", "--", "python3", "train.py");
+  }
+
+  /** The launcher for people (worker/src/dist/trainq-worker) and the pod start the same JVM: run both with a java that prints its arguments. */
+  @Test
+  void theLauncherStartsTheWorkerAsThePodDoes(@TempDir Path dist) throws Exception {
+    Path launcher = KubeTestServer.projectRoot().resolve("worker/src/dist/trainq-worker");
+    Files.createDirectories(dist.resolve("bin"));
+    Files.createDirectories(dist.resolve("runtime/bin"));
+    Files.copy(launcher, dist.resolve("bin/trainq-worker"));
+    Path java = dist.resolve("runtime/bin/java");
+    Files.writeString(java, "#!/bin/sh\nprintf '%s\\n' \"$0\" \"$@\"\n");
+    Files.setPosixFilePermissions(java, PosixFilePermissions.fromString("rwxr-xr-x"));
+    String home = dist.toRealPath() + "/";
+
+    for (Map<String, String> vars : List.of(Map.<String, String>of(),
+        Map.of(WorkerCommand.HEAP, "2g", WorkerCommand.JAVA_OPTS, "-Dx=1 -XX:+PrintFlagsFinal"))) {
+      ProcessBuilder pb = new ProcessBuilder("sh", dist.resolve("bin/trainq-worker").toString(), "--", "python3", "train.py");
+      pb.environment().keySet().removeIf(k -> k.startsWith("TRAINQ_WORKER_"));
+      pb.environment().putAll(vars);
+      pb.redirectErrorStream(true);
+      Process p = pb.start();
+      List<String> launched = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8).lines().toList();
+      assertThat(p.waitFor()).as("the launcher: %s", launched).isZero();
+
+      List<EnvVar> env = new ArrayList<>();
+      vars.forEach((k, v) -> env.add(plain(k, v)));
+      List<String> inPod = WorkerCommand.of(env, List.of("python3", "train.py")).stream()
+          .map(a -> a.startsWith(WorkerCommand.MOUNT + "/") ? home + a.substring(WorkerCommand.MOUNT.length() + 1) : a)
+          .toList();
+      assertThat(launched).as("with %s", vars).isEqualTo(inPod);
+    }
+  }
+
+  private static EnvVar plain(String name, String value) {
+    return new EnvVarBuilder().withName(name).withValue(value).build();
+  }
+
+  private static TrainingJob job(List<EnvVar> env) {
+    TrainingJob tj = OperatorHarness.job("ns", "sweep", 10);
+    tj.getMetadata().setUid("0b3c5d7e-1111-2222-3333-444455556666");
+    if (env != null) {
+      WorkerSpec w = new WorkerSpec();
+      w.setEnv(env);
+      tj.getSpec().setWorkers(w);
+    }
+    return tj;
+  }
+
+  private static io.fabric8.kubernetes.api.model.Pod pod(TrainingJob tj) {
+    OperatorConfig config = new OperatorConfig(java.util.Set.of("ns"), "default", "test-operator", "ghcr.io/trainq/trainq-worker:test",
+        "IfNotPresent", OperatorConfig.DEFAULT_SECRET, Optional.empty(), "/", false, "trainq-operator", Duration.ofSeconds(15),
+        Duration.ofSeconds(10), Duration.ofSeconds(2), -1, 2000, 256, Duration.ofSeconds(2), Duration.ofHours(1), "trainq.events",
+        8, Duration.ofMillis(200));
+    return WorkerPods.desired(tj, JobRuntime.of(tj), config, "rabbit-default-user", null);
   }
 
   private static String b64(String s) {
