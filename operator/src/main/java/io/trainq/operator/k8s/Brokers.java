@@ -109,7 +109,11 @@ final class Brokers implements AutoCloseable {
       synchronized (this) {
         b = brokers.get(key);
         if (b == null) {
-          Connection c = Connections.connect(settings, "trainq-operator " + identity, CONNECT_TIMEOUT);
+          String job = org.slf4j.MDC.get("namespace") == null ? "" : " (for TrainingJob " + org.slf4j.MDC.get("namespace") + "/"
+              + org.slf4j.MDC.get("name") + ")";
+          QuietExceptionHandler errors = new QuietExceptionHandler("at " + settings.addressList() + job);
+          Connection c = Connections.connect(settings, f -> f.setExceptionHandler(errors), "trainq-operator " + identity,
+              CONNECT_TIMEOUT);
           b = new Broker(settings, c);
           brokers.put(key, b);
           log.info("connected to RabbitMQ at {}", settings.addressList());
