@@ -10,7 +10,9 @@ import java.time.Duration;
 
 @JsonInclude(JsonInclude.Include.NON_NULL)
 @ValidationRule(
-    value = "!has(self.initial) || !has(self.max) || duration(self.initial) <= duration(self.max)",
+    value = "!has(self.initial) || !has(self.max)"
+        + " || !self.initial.matches('" + Durations.PATTERN + "') || !self.max.matches('" + Durations.PATTERN + "')"
+        + " || duration(self.initial) <= duration(self.max)",
     message = "spec.retry.backoff.initial must not exceed spec.retry.backoff.max",
     fieldPath = ".initial",
     reason = "FieldValueInvalid")

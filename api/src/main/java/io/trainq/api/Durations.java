@@ -9,6 +9,12 @@ public final class Durations {
   /** The schema pattern for duration fields. */
   public static final String PATTERN = "^([0-9]+(ms|s|m|h))+$";
 
+  /**
+   * CEL rule of a duration field that must be at least 1s. A value that fails {@link #PATTERN} already
+   * has its error; parsing it with duration() would add a "type conversion error", or judge "-5m".
+   */
+  public static final String AT_LEAST_1S = "!self.matches('" + PATTERN + "') || duration(self) >= duration('1s')";
+
   private static final Pattern PART = Pattern.compile("([0-9]+)(ms|s|m|h)");
   private static final Pattern WHOLE = Pattern.compile(PATTERN);
 

@@ -12,8 +12,12 @@ import io.fabric8.generator.annotation.ValidationRule;
 import java.util.List;
 
 @JsonInclude(JsonInclude.Include.NON_NULL)
+// Each rule is guarded so that it only judges values the schema accepts: a value that already failed its
+// bound or pattern must not add a second, confusing error (modulus by zero, index out of bounds,
+// type conversion error) for the same mistake.
 @ValidationRule(
-    value = "!has(self.workers) || !has(self.workers.gpusPerPod) || self.workers.gpusPerPod % self.gpusPerTask == 0",
+    value = "!has(self.workers) || !has(self.workers.gpusPerPod) || !has(self.gpusPerTask) || self.gpusPerTask < 1"
+        + " || self.workers.gpusPerPod % self.gpusPerTask == 0",
     message = "spec.workers.gpusPerPod must be a multiple of spec.gpusPerTask",
     fieldPath = ".workers.gpusPerPod",
     reason = "FieldValueInvalid")
@@ -46,7 +50,7 @@ public class TrainingJobSpec {
 
   @Required
   @Size(min = 1, max = 256)
-  @ValidationRule(value = "size(self[0]) > 0", message = "spec.command[0] (the program) must not be empty", reason = "FieldValueInvalid")
+  @ValidationRule(value = "size(self) == 0 || size(self[0]) > 0", message = "spec.command[0] (the program) must not be empty", reason = "FieldValueInvalid")
   @JsonPropertyDescription("Command (argv) that runs one task. The task's index, parameters and attempt arrive as TRAINQ_TASK_INDEX, TRAINQ_TASK_PARAMS (JSON), TRAINQ_TASK_PARAMS_FILE and TRAINQ_TASK_ATTEMPT; its GPUs as CUDA_VISIBLE_DEVICES.")
   private List<String> command;
 
@@ -75,13 +79,13 @@ public class TrainingJobSpec {
   @Default("24h")
   @Size(max = 32)
   @Pattern(Durations.PATTERN)
-  @ValidationRule(value = "duration(self) >= duration('1s')", message = "spec.taskTimeout must be at least 1s", reason = "FieldValueInvalid")
+  @ValidationRule(value = Durations.AT_LEAST_1S, message = "spec.taskTimeout must be at least 1s", reason = "FieldValueInvalid")
   @JsonPropertyDescription("Longest a task may run (e.g. 4h, 90m). Its process tree is killed then, and the attempt counts as failed. The broker's consumer timeout is set above it.")
   private String taskTimeout;
 
   @Size(max = 32)
   @Pattern(Durations.PATTERN)
-  @ValidationRule(value = "duration(self) >= duration('1s')", message = "spec.taskTTL must be at least 1s", reason = "FieldValueInvalid")
+  @ValidationRule(value = Durations.AT_LEAST_1S, message = "spec.taskTTL must be at least 1s", reason = "FieldValueInvalid")
   @JsonPropertyDescription("Optional time-to-live of a queued task (e.g. 3m): a task not started within it is dead-lettered with reason `expired`. Off by default.")
   private String taskTTL;
 

@@ -135,13 +135,19 @@ class TrainingJobCrdIT {
   }
 
   @ParameterizedTest(name = "{0}")
-  @CsvSource(delimiter = '|', textBlock = """
+  @CsvSource(delimiter = '|', quoteCharacter = '"', textBlock = """
       gpusPerTask below minimum | {image: img, command: [train], tasks: {count: 1}, gpusPerTask: 0}                           | spec.gpusPerTask        | should be greater than or equal to 1
       image missing             | {command: [train], tasks: {count: 1}}                                                       | spec.image              | Required value
       gpusPerPod not a multiple | {image: img, command: [train], tasks: {count: 1}, gpusPerTask: 2, workers: {gpusPerPod: 3}} | spec.workers.gpusPerPod | must be a multiple of spec.gpusPerTask
       command empty             | {image: img, command: [], tasks: {count: 1}}                                                | spec.command            | should have at least 1 items
       two task sources          | {image: img, command: [train], tasks: {count: 2, items: [{a: 1}]}}                          | spec.tasks              | must have at most 1 item
       task count zero           | {image: img, command: [train], tasks: {count: 0}}                                           | spec.tasks.count        | should be greater than or equal to 1
+      program empty             | {image: img, command: [''], tasks: {count: 1}}                                              | spec.command            | spec.command[0] (the program) must not be empty
+      gpusPerTask zero, gpusPerPod set | {image: img, command: [train], tasks: {count: 1}, gpusPerTask: 0, workers: {gpusPerPod: 2}} | spec.gpusPerTask | should be greater than or equal to 1
+      taskTimeout negative      | {image: img, command: [train], tasks: {count: 1}, taskTimeout: -5m}                         | spec.taskTimeout        | should match
+      taskTimeout zero          | {image: img, command: [train], tasks: {count: 1}, taskTimeout: 0s}                          | spec.taskTimeout        | spec.taskTimeout must be at least 1s
+      taskTTL in days           | {image: img, command: [train], tasks: {count: 1}, taskTTL: 2d}                              | spec.taskTTL            | should match
+      backoff not a duration    | {image: img, command: [train], tasks: {count: 1}, retry: {backoff: {initial: soon}}}        | spec.retry.backoff.initial | should match
       """)
   void schemaViolationIsRejectedNamingTheField(String what, String spec, String field, String message) {
     GenericKubernetesResource bad = client.getKubernetesSerialization()
@@ -156,6 +162,14 @@ class TrainingJobCrdIT {
               .extracting(StatusCause::getField)
               .contains(field);
           assertThat(e.getMessage()).contains(field).contains(message);
+          // one mistake, one error: a CEL rule must not fire again on a value the schema refused
+          // (index out of bounds, modulus by zero, a duration that does not parse)
+          assertThat(e.getStatus().getDetails().getCauses())
+              .as("causes naming a field, of %s", e.getMessage())
+              .filteredOn(c -> c.getField() != null && c.getField().startsWith("spec"))
+              .singleElement()
+              .extracting(StatusCause::getField)
+              .isEqualTo(field);
         });
     assertThat(client.resources(TrainingJob.class).inNamespace(namespace).withName("bad").get()).isNull();
   }

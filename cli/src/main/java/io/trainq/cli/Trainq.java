@@ -31,7 +31,14 @@ public final class Trainq {
 
   private Trainq() {}
 
+  /** The runner's logging: warnings only, one line each on stderr (see the resource). */
+  static final String LOGBACK_CONFIG = "trainq-cli-logback.xml";
+
   public static void main(String[] args) {
+    // Before any logger exists. The operator's logback.xml travels in the same jar; this is the runner's.
+    if (System.getProperty("logback.configurationFile") == null) {
+      System.setProperty("logback.configurationFile", LOGBACK_CONFIG);
+    }
     System.exit(run(args, System.out, System.err));
   }
 

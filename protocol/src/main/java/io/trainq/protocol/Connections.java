@@ -1,7 +1,10 @@
 package io.trainq.protocol;
 
+import com.rabbitmq.client.AMQP;
 import com.rabbitmq.client.Connection;
 import com.rabbitmq.client.ConnectionFactory;
+import com.rabbitmq.client.PossibleAuthenticationFailureException;
+import com.rabbitmq.client.ShutdownSignalException;
 import java.io.IOException;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -10,15 +13,20 @@ import java.util.concurrent.TimeoutException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
-/** Opens the one long-lived connection a process keeps, retrying the first connect (recovery handles later losses). */
+/**
+ * Opens the one long-lived connection a process keeps, retrying the first connect while the broker is
+ * unreachable (recovery handles later losses). A refused login or virtual host fails at once.
+ */
 public final class Connections {
   private static final Logger log = LoggerFactory.getLogger(Connections.class);
 
   private Connections() {}
 
   /**
-   * Connects to any node of the address list, retrying with backoff until {@code firstConnectTimeout}.
+   * Connects to any node of the address list, retrying with backoff until {@code firstConnectTimeout}
+   * while the broker is unreachable (refused, timed out, not resolvable).
    *
+   * @throws BrokerRefusedException at once when the broker refuses the user or the virtual host
    * @throws IOException naming every address and the last error once the deadline passes
    */
   public static Connection connect(RabbitSettings s, String connectionName, Duration firstConnectTimeout)
@@ -46,19 +54,65 @@ public final class Connections {
         Collections.shuffle(addrs);
         return f.newConnection(addrs, connectionName);
       } catch (IOException | TimeoutException e) {
+        // The client tries every address and throws the last failure: with one node down and the
+        // others refusing the login, a later try (in another order) reports the refusal.
+        String refusal = refusal(e, s);
+        if (refusal != null) {
+          throw new BrokerRefusedException(refusal, e);
+        }
         last = e;
       }
       if (System.nanoTime() + sleepMs * 1_000_000L > deadline) {
         break;
       }
       if (tries == 1 || tries % 10 == 0) {
-        log.warn("RabbitMQ at {} not reachable yet ({}); retrying", s.addressList(), rootMessage(last));
+        long leftS = Math.max(0, (deadline - System.nanoTime()) / 1_000_000_000L);
+        log.warn("cannot connect to RabbitMQ at {} as user '{}' yet ({}); retrying for another {} s",
+            s.addressList(), s.username(), rootMessage(last), leftS);
       }
       Thread.sleep(sleepMs);
       sleepMs = Math.min(sleepMs * 2, 2000);
     }
     throw new IOException("cannot reach RabbitMQ at " + s.addressList() + " as user '" + s.username()
         + "' within " + firstConnectTimeout.toSeconds() + " s: " + rootMessage(last), last);
+  }
+
+  /**
+   * The error to report when the failure will not go away by itself, null otherwise: a refused login
+   * (ACCESS_REFUSED, or the socket closed during authentication, as brokers without the
+   * authentication_failure_close capability do) or a refused virtual host (NOT_ALLOWED). It names the
+   * addresses, user and vhost, never the password.
+   */
+  static String refusal(Throwable e, RabbitSettings s) {
+    Integer code = null;
+    if (e instanceof PossibleAuthenticationFailureException) {
+      code = AMQP.ACCESS_REFUSED;
+    }
+    for (Throwable c = e; c != null && code == null; c = c.getCause() == c ? null : c.getCause()) {
+      if (c instanceof ShutdownSignalException sse && sse.getReason() instanceof AMQP.Connection.Close close
+          && (close.getReplyCode() == AMQP.ACCESS_REFUSED || close.getReplyCode() == AMQP.NOT_ALLOWED)) {
+        code = close.getReplyCode();
+      }
+    }
+    if (code == null) {
+      return null;
+    }
+    String where = "RabbitMQ at " + s.addressList();
+    return code == AMQP.NOT_ALLOWED
+        ? where + " refused vhost '" + s.vhost() + "' for user '" + s.username() + "': " + brokerWords(e)
+            + " (check that the vhost exists and that the user has permissions on it)"
+        : where + " refused the login of user '" + s.username() + "' (vhost '" + s.vhost() + "'): " + brokerWords(e)
+            + " (check the user name and password)";
+  }
+
+  /** The broker's own reply text ("NOT_ALLOWED - vhost x not found"), else the client's message. */
+  private static String brokerWords(Throwable e) {
+    for (Throwable c = e; c != null; c = c.getCause() == c ? null : c.getCause()) {
+      if (c instanceof ShutdownSignalException sse && sse.getReason() instanceof AMQP.Connection.Close close) {
+        return close.getReplyText();
+      }
+    }
+    return e instanceof PossibleAuthenticationFailureException ? e.getMessage() : rootMessage(e);
   }
 
   static String rootMessage(Throwable t) {

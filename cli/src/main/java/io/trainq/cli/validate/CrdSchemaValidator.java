@@ -231,7 +231,7 @@ public final class CrdSchemaValidator {
 
   private void checkNumber(JsonNode schema, JsonNode value, String path, List<String> errors) {
     double v = value.asDouble();
-    String shown = value.isIntegralNumber() ? Long.toString(value.asLong()) : value.asText();
+    String shown = goValue(value);
     if (schema.has("minimum") && v < schema.get("minimum").asDouble()) {
       errors.add(path + ": Invalid value: " + shown + ": " + path + " in body should be greater than or equal to " + num(schema.get("minimum")));
     }
@@ -243,19 +243,18 @@ public final class CrdSchemaValidator {
   private void checkString(JsonNode schema, String v, String path, List<String> errors) {
     int len = v.codePointCount(0, v.length());
     if (schema.has("minLength") && len < schema.get("minLength").asInt()) {
-      errors.add(path + ": Invalid value: \"" + v + "\": " + path + " in body should be at least " + schema.get("minLength").asInt() + " chars long");
+      errors.add(path + ": Invalid value: " + goQuote(v) + ": " + path + " in body should be at least " + schema.get("minLength").asInt() + " chars long");
     }
     if (schema.has("maxLength") && len > schema.get("maxLength").asInt()) {
       errors.add(path + ": Too long: may not be more than " + schema.get("maxLength").asInt() + " bytes");
       blocking = true;
     }
     if (schema.has("pattern") && !Pattern.compile(schema.get("pattern").asText()).matcher(v).find()) {
-      errors.add(path + ": Invalid value: \"" + v + "\": " + path + " in body should match '" + schema.get("pattern").asText() + "'");
+      errors.add(path + ": Invalid value: " + goQuote(v) + ": " + path + " in body should match '" + schema.get("pattern").asText() + "'");
     }
   }
 
   private void checkRules(JsonNode rules, JsonNode value, String path, List<String> errors) {
-    String shown = "\"" + typeName(value) + "\"";
     for (JsonNode rule : rules) {
       String expr = rule.path("rule").asText();
       if (expr.contains("oldSelf")) {
@@ -266,26 +265,109 @@ public final class CrdSchemaValidator {
       try {
         result = program(expr).eval(Map.of("self", toCel(value)));
       } catch (CelEvaluationException e) {
-        // the API server reports an evaluation error at the rule's own node, whatever its fieldPath
-        errors.add(path + ": Invalid value: " + shown + ": " + goStyle(e) + " evaluating rule: " + msg);
+        // the API server reports an evaluation error at the rule's own node, whatever its fieldPath,
+        // with the schema type as the value
+        errors.add(path + ": Invalid value: \"" + typeName(value) + "\": " + goStyle(e, expr) + " evaluating rule: " + msg);
         continue;
       }
       if (!Boolean.TRUE.equals(result)) {
-        if (rule.has("fieldPath")) {
-          errors.add(path + rule.get("fieldPath").asText() + ": Invalid value: " + msg);
-        } else {
-          errors.add(path + ": Invalid value: " + shown + ": " + msg);
-        }
+        String at = path + rule.path("fieldPath").asText("");
+        errors.add(at + ": " + ruleFailure(rule.path("reason").asText(""), value, msg));
       }
     }
   }
 
-  /** cel-go's wording of the evaluation errors a TrainingJob's rules can hit (the API server runs cel-go). */
-  static String goStyle(CelEvaluationException e) {
+  /**
+   * The API server's words for a rule that evaluated to false (field.Error's ErrorBody): the reason
+   * picks the error type; a scalar's value is shown as Go prints it, an object's or array's is left out.
+   */
+  static String ruleFailure(String reason, JsonNode value, String msg) {
+    boolean omitValue = value.isObject() || value.isArray();
+    return switch (reason) {
+      case "FieldValueForbidden" -> "Forbidden: " + msg;
+      case "FieldValueRequired" -> "Required value: " + msg;
+      case "FieldValueDuplicate" -> omitValue ? "Duplicate value" : "Duplicate value: " + goValue(value);
+      default -> omitValue ? "Invalid value: " + msg : "Invalid value: " + goValue(value) + ": " + msg;
+    };
+  }
+
+  /** A scalar as Go's field errors print it: strings quoted (%q), numbers and booleans bare (%v). */
+  static String goValue(JsonNode v) {
+    if (v.isTextual()) {
+      return goQuote(v.asText());
+    }
+    if (v.isIntegralNumber()) {
+      return v.bigIntegerValue().toString();
+    }
+    if (v.isNumber()) {
+      return goFloat(v.asDouble());
+    }
+    return v.toString();
+  }
+
+  /** Go's strconv.Quote for the characters a YAML file can hold. */
+  static String goQuote(String s) {
+    StringBuilder sb = new StringBuilder(s.length() + 2).append('"');
+    s.codePoints().forEach(c -> {
+      switch (c) {
+        case '"' -> sb.append("\\\"");
+        case '\\' -> sb.append("\\\\");
+        case '\n' -> sb.append("\\n");
+        case '\t' -> sb.append("\\t");
+        case '\r' -> sb.append("\\r");
+        case 0x07 -> sb.append("\\a");
+        case '\b' -> sb.append("\\b");
+        case '\f' -> sb.append("\\f");
+        case 0x0b -> sb.append("\\v");
+        default -> {
+          if (c < 0x20 || c == 0x7f) {
+            sb.append(String.format("\\x%02x", c));
+          } else if (!isPrintable(c)) {
+            sb.append(c <= 0xffff ? String.format("\\u%04x", c) : String.format("\\U%08x", c));
+          } else {
+            sb.appendCodePoint(c);
+          }
+        }
+      }
+    });
+    return sb.append('"').toString();
+  }
+
+  private static boolean isPrintable(int c) {
+    int t = Character.getType(c);
+    return !(t == Character.CONTROL || t == Character.FORMAT || t == Character.UNASSIGNED || t == Character.PRIVATE_USE
+        || t == Character.SURROGATE || t == Character.LINE_SEPARATOR || t == Character.PARAGRAPH_SEPARATOR
+        || (t == Character.SPACE_SEPARATOR && c != ' '));
+  }
+
+  /** Go's %v of a float64: the shortest digits, in exponent form when the exponent is below -4 or from 6 on. */
+  static String goFloat(double d) {
+    if (d == 0) {
+      return "0";
+    }
+    java.math.BigDecimal b = new java.math.BigDecimal(Double.toString(d)).stripTrailingZeros();
+    int exp = b.precision() - b.scale() - 1;
+    if (exp >= -4 && exp < 6) {
+      return b.toPlainString();
+    }
+    String digits = b.unscaledValue().abs().toString();
+    String mantissa = digits.length() == 1 ? digits : digits.charAt(0) + "." + digits.substring(1);
+    return (d < 0 ? "-" : "") + mantissa + "e" + (exp < 0 ? "-" : "+") + (Math.abs(exp) < 10 ? "0" : "") + Math.abs(exp);
+  }
+
+  /**
+   * cel-go's wording of the evaluation errors a TrainingJob's rules can hit (the API server runs
+   * cel-go; the CLI runs cel-java, which words them differently).
+   */
+  static String goStyle(CelEvaluationException e, String expr) {
     String m = String.valueOf(e.getMessage());
     java.util.regex.Matcher idx = Pattern.compile("[Ii]ndex out of bounds:? ?(-?\\d+)").matcher(m);
     if (idx.find()) {
       return "index out of bounds: " + idx.group(1);
+    }
+    if (m.contains("by zero")) {
+      // cel-java says "/ by zero" (Java's ArithmeticException) for both operators; cel-go names the operator
+      return expr.contains("%") && !expr.contains("/") ? "modulus by zero" : "division by zero";
     }
     if (m.toLowerCase(java.util.Locale.ROOT).contains("duration")) {
       return "type conversion error from 'string' to 'google.protobuf.Duration'";

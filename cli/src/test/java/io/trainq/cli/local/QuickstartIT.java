@@ -70,6 +70,8 @@ class QuickstartIT {
     Run r = await(p, Duration.ofMinutes(6), lastOutput());
     assertThat(r.code()).as(r.output()).isZero();
     assertThat(r.output()).contains("TrainingJob default/quickstart Succeeded");
+    // the first screen: no logging-binding warnings, no escape codes in plain output
+    assertThat(r.output()).doesNotContain("SLF4J").doesNotContain("\u001b");
     assertThat(summary(r.output(), "tasks")).isEqualTo(100);
     assertThat(summary(r.output(), "succeeded")).isEqualTo(100);
     assertThat(summary(r.output(), "dead-lettered")).isZero();

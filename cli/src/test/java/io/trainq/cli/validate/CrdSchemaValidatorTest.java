@@ -44,4 +44,52 @@ class CrdSchemaValidatorTest {
     List<String> errors = v.validate(job(spec));
     assertThat(errors).contains(expected);
   }
+
+  /** One mistake, one error: the rules do not fire again on a value its schema already refused. */
+  @ParameterizedTest
+  @CsvSource(delimiterString = " => ", value = {
+    "{image: i, command: [], tasks: {count: 1}} => spec.command: Invalid value: 0: spec.command in body should have at least 1 items",
+    "{image: i, command: [''], tasks: {count: 1}} => spec.command: Invalid value: spec.command[0] (the program) must not be empty",
+    "{image: i, command: [x], tasks: {count: 1}, taskTimeout: -5m} => spec.taskTimeout: Invalid value: \"-5m\": spec.taskTimeout in body should match '^([0-9]+(ms|s|m|h))+$'",
+    "{image: i, command: [x], tasks: {count: 1}, taskTimeout: 0s} => spec.taskTimeout: Invalid value: \"0s\": spec.taskTimeout must be at least 1s",
+    "{image: i, command: [x], tasks: {count: 1}, taskTTL: 2d} => spec.taskTTL: Invalid value: \"2d\": spec.taskTTL in body should match '^([0-9]+(ms|s|m|h))+$'",
+    "{image: i, command: [x], tasks: {count: 1}, retry: {backoff: {initial: soon}}} => spec.retry.backoff.initial: Invalid value: \"soon\": spec.retry.backoff.initial in body should match '^([0-9]+(ms|s|m|h))+$'",
+    "{image: i, command: [x], tasks: {count: 1}, gpusPerTask: 0, workers: {gpusPerPod: 2}} => spec.gpusPerTask: Invalid value: 0: spec.gpusPerTask in body should be greater than or equal to 1",
+    "{image: i, command: [x], tasks: {count: 1}, workers: {resources: {limits: {nvidia.com/gpu: 1}}}} => spec.workers.resources: Forbidden: spec.workers.resources must not set nvidia.com/gpu: it comes from spec.workers.gpusPerPod"
+  })
+  void oneMistakeGivesExactlyOneError(String spec, String expected) throws Exception {
+    assertThat(v.validate(job(spec))).containsExactly(expected);
+  }
+
+  /** cel-java words evaluation errors its own way; the API server (cel-go) says "modulus by zero". */
+  @Test
+  void evaluationErrorsAreWordedAsCelGoWordsThem() throws Exception {
+    CrdSchemaValidator unguarded = new CrdSchemaValidator(YAML.readTree("""
+        type: object
+        properties:
+          spec:
+            type: object
+            properties:
+              a: {type: integer}
+              b: {type: integer}
+              c: {type: array, items: {type: string}}
+            x-kubernetes-validations:
+            - {rule: "self.a % self.b == 0", message: "a must be a multiple of b"}
+            - {rule: "self.a / self.b >= 0", message: "a over b"}
+            - {rule: "size(self.c[0]) > 0", message: "c[0] not empty"}
+        """));
+    ObjectNode o = (ObjectNode) YAML.readTree("spec: {a: 4, b: 0, c: []}");
+    assertThat(unguarded.validate(o)).containsExactly(
+        "spec: Invalid value: \"object\": modulus by zero evaluating rule: a must be a multiple of b",
+        "spec: Invalid value: \"object\": division by zero evaluating rule: a over b",
+        "spec: Invalid value: \"object\": index out of bounds: 0 evaluating rule: c[0] not empty");
+  }
+
+  @Test
+  void scalarsArePrintedAsGoPrintsThem() throws Exception {
+    assertThat(CrdSchemaValidator.goQuote("a\"b\\c\té\u00a0\u0001")).isEqualTo("\"a\\\"b\\\\c\\té\\u00a0\\x01\"");
+    assertThat(List.of(1.5, 100.0, 1e6, 123456789.0, 1e20, 0.0001, 0.00001, -2.5, 1.0 / 3).stream()
+        .map(CrdSchemaValidator::goFloat).toList())
+        .containsExactly("1.5", "100", "1e+06", "1.23456789e+08", "1e+20", "0.0001", "1e-05", "-2.5", "0.3333333333333333");
+  }
 }
