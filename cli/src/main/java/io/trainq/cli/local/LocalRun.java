@@ -322,7 +322,7 @@ public final class LocalRun {
       String eventsQueue, JobProgress p, ProgressView view) {
     try (var ch = conn.createChannel()) {
       ch.queueDelete(eventsQueue);
-      if (p.deadLettered() == 0) {
+      if (p.deadLettered() == 0 && p.rejectedMessages() == 0) {
         declarer.delete(topology, settings);
       } else {
         ch.queueDelete(topology.taskQueue());

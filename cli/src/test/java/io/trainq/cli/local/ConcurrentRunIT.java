@@ -77,6 +77,23 @@ class ConcurrentRunIT {
     }
     assertThat(first.isAlive()).as(Files.readString(out1)).isTrue();
 
+    // garbage carrying a real task's message id, on the job's queue: dead-lettered and counted apart
+    Matcher queue = Pattern.compile("queue (tq\\.\\S+\\.tasks)").matcher(Files.readString(out1));
+    assertThat(queue.find()).isTrue();
+    String stateJson;
+    try (var files = Files.list(state)) {
+      stateJson = Files.readString(files.filter(f -> f.toString().endsWith(".json")).findFirst().orElseThrow());
+    }
+    Matcher uidMatch = Pattern.compile("\"uid\"\\s*:\\s*\"([^\"]+)\"").matcher(stateJson);
+    assertThat(uidMatch.find()).as(stateJson).isTrue();
+    String uid = uidMatch.group(1);
+    try (var conn = broker.newConnection("ConcurrentRunIT"); var ch = conn.createChannel()) {
+      ch.confirmSelect();
+      ch.basicPublish("", queue.group(1), true, new com.rabbitmq.client.AMQP.BasicProperties.Builder().deliveryMode(2)
+          .messageId(uid + ":3").build(), "not a task".getBytes(StandardCharsets.UTF_8));
+      ch.waitForConfirmsOrDie(10_000);
+    }
+
     // the same state directory: the file lock refuses it at once
     Path out2 = dir.resolve("second.txt");
     long t0 = System.nanoTime();
@@ -102,6 +119,8 @@ class ConcurrentRunIT {
     assertThat(done.code()).as(done.output()).isZero();
     assertThat(summary(done.output(), "succeeded")).isEqualTo(60);
     assertThat(summary(done.output(), "dead-lettered")).isZero();
+    assertThat(summary(done.output(), "rejected messages")).isEqualTo(1);
+    assertThat(done.output()).containsPattern("(?m)^  -\\s+-\\s+malformed\\s+-\\s+.*token");
     Matcher util = Pattern.compile("GPU utilization\\s+(\\d+)%").matcher(done.output());
     assertThat(util.find()).as(done.output()).isTrue();
     assertThat(Integer.parseInt(util.group(1))).isBetween(1, 100);

@@ -53,6 +53,7 @@ final class EventRecorder {
     WorkersUnblocked(false),
     TasksLost(true),
     TasksRepublished(false),
+    StrayMessages(true),
     Expired(false);
 
     final boolean warning;

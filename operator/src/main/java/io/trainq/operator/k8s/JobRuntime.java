@@ -72,6 +72,8 @@ final class JobRuntime {
   volatile String tasksLost;
   /** Lost tasks found and not all republished yet. */
   volatile boolean tasksLostPending;
+  /** Whether the queues of the finished job were looked at for messages that are none of its tasks. */
+  volatile boolean strayChecked;
 
   // For metrics: folded outcomes, task durations, events dropped by the guard.
   final Map<String, AtomicLong> outcomes = new ConcurrentHashMap<>();

@@ -324,6 +324,9 @@ public class TrainingJobReconciler implements Reconciler<TrainingJob>, Cleaner<T
       }
     }
     phaseEvents(job, rt, stored, progress);
+    if (done && ready && !rt.strayChecked) {
+      reportStrayMessages(job, rt, broker);
+    }
 
     // --- when to look again ---------------------------------------------------------------
     if (done && spec.getTtlSecondsAfterFinished() != null && stored.getCompletionTime() != null) {
@@ -415,6 +418,24 @@ public class TrainingJobReconciler implements Reconciler<TrainingJob>, Cleaner<T
     rt.queued += r.confirmed();
     events.record(job, EventRecorder.Reason.TasksRepublished, "republished " + r.confirmed() + " task(s) lost with "
         + rt.topology.taskQueue());
+  }
+
+  /**
+   * Once a job is finished, whatever is left in its task and retry queues is none of its tasks (each
+   * was counted once already): say so, since those messages are deleted with the job's queues.
+   */
+  private void reportStrayMessages(TrainingJob job, JobRuntime rt, Brokers.Broker broker) {
+    try {
+      long left = broker.declarer.messagesIn(rt.topology, rt.settings);
+      rt.strayChecked = true;
+      if (left > 0) {
+        warnOnce(rt, job, EventRecorder.Reason.StrayMessages, left + " message(s) remain in " + rt.topology.taskQueue()
+            + " and its retry queues although every task is finished: none of them is a task of this job; they are "
+            + "deleted with the job's queues");
+      }
+    } catch (IOException e) {
+      log.debug("cannot count what is left in the job's queues: {}", e.toString());
+    }
   }
 
   /** The API server's own words for a refusal. */
