@@ -1,8 +1,8 @@
 package io.trainq.operator;
 
 import io.trainq.api.Durations;
-import io.trainq.operator.job.TaskPublisher;
-import io.trainq.operator.job.TopologyDeclarer;
+import io.trainq.engine.TaskPublisher;
+import io.trainq.engine.TopologyDeclarer;
 import io.trainq.protocol.RabbitSettings;
 import java.io.IOException;
 import java.io.InputStream;

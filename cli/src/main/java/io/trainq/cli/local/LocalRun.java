@@ -3,18 +3,18 @@ package io.trainq.cli.local;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.rabbitmq.client.Connection;
 import io.fabric8.kubernetes.api.model.EnvVar;
-import io.trainq.api.Durations;
 import io.trainq.api.TrainingJob;
 import io.trainq.api.TrainingJobSpec;
-import io.trainq.operator.job.EventGuard;
-import io.trainq.operator.job.EventStream;
-import io.trainq.operator.job.JobEvent;
-import io.trainq.operator.job.JobProgress;
-import io.trainq.operator.job.JobStatusFold;
-import io.trainq.operator.job.RateLimitedLog;
-import io.trainq.operator.job.TaskPlan;
-import io.trainq.operator.job.TaskPublisher;
-import io.trainq.operator.job.TopologyDeclarer;
+import io.trainq.engine.EventGuard;
+import io.trainq.engine.EventStream;
+import io.trainq.engine.JobEvent;
+import io.trainq.engine.JobProgress;
+import io.trainq.engine.JobSpecs;
+import io.trainq.engine.JobStatusFold;
+import io.trainq.engine.RateLimitedLog;
+import io.trainq.engine.TaskPlan;
+import io.trainq.engine.TaskPublisher;
+import io.trainq.engine.TopologyDeclarer;
 import io.trainq.protocol.ConfirmingPublisher;
 import io.trainq.protocol.Connections;
 import io.trainq.protocol.JobSettings;
@@ -93,7 +93,7 @@ public final class LocalRun {
     try {
       groups = Gpus.groups(o.gpus != null ? Gpus.simulated(o.gpus) : Gpus.detect(), gpusPerTask);
       plan = TaskPlan.of(spec.getTasks());
-      settings = settings(spec);
+      settings = JobSpecs.settings(spec);
     } catch (IllegalArgumentException e) {
       err.println("trainq run: " + e.getMessage());
       return 2;
@@ -378,19 +378,6 @@ public final class LocalRun {
       envs.add(env);
     }
     return envs;
-  }
-
-  /** The job settings of a spec, with the schema's defaults where the file left them out. */
-  public static JobSettings settings(TrainingJobSpec spec) {
-    var retry = spec.effectiveRetry();
-    var backoff = retry.effectiveBackoff();
-    return new JobSettings(
-        retry.effectiveMaxAttempts(),
-        backoff.effectiveInitial(),
-        backoff.effectiveMax(),
-        Durations.parse(spec.getTaskTimeout() == null ? "24h" : spec.getTaskTimeout()),
-        spec.getTaskTTL() == null ? null : Durations.parse(spec.getTaskTTL()),
-        retry.effectiveDeliveryLimit());
   }
 
   private static ProgressView.Snapshot snapshot(JobProgress p, WorkerSupervisor w, int workers) {

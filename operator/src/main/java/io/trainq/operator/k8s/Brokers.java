@@ -1,8 +1,8 @@
 package io.trainq.operator.k8s;
 
 import com.rabbitmq.client.Connection;
-import io.trainq.operator.job.EventStream;
-import io.trainq.operator.job.TopologyDeclarer;
+import io.trainq.engine.EventStream;
+import io.trainq.engine.TopologyDeclarer;
 import io.trainq.protocol.ConfirmingPublisher;
 import io.trainq.protocol.Connections;
 import io.trainq.protocol.RabbitSettings;

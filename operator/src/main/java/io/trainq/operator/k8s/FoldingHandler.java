@@ -1,8 +1,8 @@
 package io.trainq.operator.k8s;
 
 import io.javaoperatorsdk.operator.processing.event.ResourceID;
-import io.trainq.operator.job.EventStream;
-import io.trainq.operator.job.JobEvent;
+import io.trainq.engine.EventStream;
+import io.trainq.engine.JobEvent;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;

@@ -1,18 +1,15 @@
 package io.trainq.operator.k8s;
 
 import io.javaoperatorsdk.operator.processing.event.ResourceID;
-import io.trainq.api.BackoffSpec;
-import io.trainq.api.Durations;
-import io.trainq.api.RetrySpec;
 import io.trainq.api.TrainingJob;
-import io.trainq.api.TrainingJobSpec;
-import io.trainq.operator.job.EventGuard;
-import io.trainq.operator.job.JobEvent;
-import io.trainq.operator.job.RateLimitedLog;
-import io.trainq.operator.job.JobProgress;
-import io.trainq.operator.job.JobStatusFold;
-import io.trainq.operator.job.QueueAudit;
-import io.trainq.operator.job.TaskPlan;
+import io.trainq.engine.EventGuard;
+import io.trainq.engine.JobEvent;
+import io.trainq.engine.RateLimitedLog;
+import io.trainq.engine.JobProgress;
+import io.trainq.engine.JobSpecs;
+import io.trainq.engine.JobStatusFold;
+import io.trainq.engine.QueueAudit;
+import io.trainq.engine.TaskPlan;
 import io.trainq.protocol.JobSettings;
 import io.trainq.protocol.JobTopology;
 import io.trainq.protocol.TaskEvent;
@@ -118,7 +115,7 @@ final class JobRuntime {
         throw new IllegalArgumentException("spec is missing");
       }
       plan = TaskPlan.of(job.getSpec().getTasks());
-      settings = settings(job.getSpec());
+      settings = JobSpecs.settings(job.getSpec());
     } catch (IllegalArgumentException e) {
       error = e.getMessage();
       plan = null;
@@ -144,16 +141,6 @@ final class JobRuntime {
       rt.lastPhase = job.getStatus().getPhase();
     }
     return rt;
-  }
-
-  /** The job's settings as the worker and the queues see them. */
-  static JobSettings settings(TrainingJobSpec spec) {
-    RetrySpec r = spec.effectiveRetry();
-    BackoffSpec b = r.effectiveBackoff();
-    return new JobSettings(r.effectiveMaxAttempts(), b.effectiveInitial(), b.effectiveMax(),
-        Durations.parse(spec.getTaskTimeout() == null ? "24h" : spec.getTaskTimeout()),
-        spec.getTaskTTL() == null ? null : Durations.parse(spec.getTaskTTL()),
-        r.effectiveDeliveryLimit());
   }
 
   int total() {

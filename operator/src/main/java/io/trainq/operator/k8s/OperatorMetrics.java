@@ -3,7 +3,7 @@ package io.trainq.operator.k8s;
 import io.fabric8.kubernetes.api.model.HasMetadata;
 import io.javaoperatorsdk.operator.api.monitoring.Metrics;
 import io.trainq.api.TrainingJobStatus;
-import io.trainq.operator.job.EventStream;
+import io.trainq.engine.EventStream;
 import java.lang.management.ManagementFactory;
 import java.lang.management.MemoryUsage;
 import java.util.List;

@@ -1,7 +1,7 @@
 package io.trainq.operator.k8s;
 
 import com.rabbitmq.client.impl.ForgivingExceptionHandler;
-import io.trainq.operator.job.RateLimitedLog;
+import io.trainq.engine.RateLimitedLog;
 import java.time.Duration;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;

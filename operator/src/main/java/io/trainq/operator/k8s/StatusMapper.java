@@ -5,8 +5,8 @@ import io.fabric8.kubernetes.api.model.ConditionBuilder;
 import io.trainq.api.DeadLetter;
 import io.trainq.api.TaskCounts;
 import io.trainq.api.TrainingJobStatus;
-import io.trainq.operator.job.Conditions;
-import io.trainq.operator.job.JobProgress;
+import io.trainq.engine.Conditions;
+import io.trainq.engine.JobProgress;
 import java.time.Instant;
 import java.time.format.DateTimeParseException;
 import java.util.ArrayList;
@@ -18,7 +18,7 @@ import java.util.TreeMap;
 final class StatusMapper {
   private StatusMapper() {}
 
-  /** The fold's stored state, as {@link io.trainq.operator.job.JobStatusFold#restore} takes it. */
+  /** The fold's stored state, as {@link io.trainq.engine.JobStatusFold#restore} takes it. */
   static JobProgress progressOf(TrainingJobStatus s, int total) {
     TreeMap<Integer, String> retrying = new TreeMap<>();
     if (s.getRetryingIndexes() != null) {

@@ -2,9 +2,9 @@ package io.trainq.operator.bench;
 
 import com.rabbitmq.client.Connection;
 import com.rabbitmq.client.ConnectionFactory;
-import io.trainq.operator.job.TaskPlan;
-import io.trainq.operator.job.TaskPublisher;
-import io.trainq.operator.job.TopologyDeclarer;
+import io.trainq.engine.TaskPlan;
+import io.trainq.engine.TaskPublisher;
+import io.trainq.engine.TopologyDeclarer;
 import io.trainq.protocol.ConfirmingPublisher;
 import io.trainq.protocol.JobSettings;
 import io.trainq.protocol.JobTopology;

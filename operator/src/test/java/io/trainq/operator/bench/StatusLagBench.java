@@ -9,7 +9,7 @@ import io.trainq.api.TrainingJob;
 import io.trainq.operator.OperatorHarness;
 import io.trainq.operator.KubeTestServer;
 import io.trainq.operator.OperatorMain;
-import io.trainq.operator.job.Intervals;
+import io.trainq.engine.Intervals;
 import io.trainq.protocol.ConfirmingPublisher;
 import io.trainq.protocol.JobTopology;
 import io.trainq.protocol.Messages;

@@ -20,7 +20,7 @@ import io.trainq.operator.FakeWorker;
 import io.trainq.operator.KubeTestServer;
 import io.trainq.operator.OperatorConfig;
 import io.trainq.operator.OperatorHarness;
-import io.trainq.operator.job.TopologyDeclarer;
+import io.trainq.engine.TopologyDeclarer;
 import io.trainq.protocol.JobTopology;
 import io.trainq.testkit.RabbitBroker;
 import java.io.InputStream;

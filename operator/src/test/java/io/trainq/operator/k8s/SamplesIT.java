@@ -5,7 +5,7 @@ import static org.assertj.core.api.Assertions.assertThat;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.trainq.api.TrainingJob;
 import io.trainq.operator.KubeTestServer;
-import io.trainq.operator.job.TaskPlan;
+import io.trainq.engine.TaskPlan;
 import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;

@@ -22,7 +22,7 @@ import io.trainq.api.WorkerSpec;
 import io.trainq.operator.FakeWorker;
 import io.trainq.operator.KubeTestServer;
 import io.trainq.operator.OperatorHarness;
-import io.trainq.operator.job.TopologyDeclarer;
+import io.trainq.engine.TopologyDeclarer;
 import io.trainq.protocol.JobTopology;
 import io.trainq.testkit.RabbitBroker;
 import java.net.URI;

@@ -1,10 +1,10 @@
-package io.trainq.operator.job;
+package io.trainq.engine;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.trainq.operator.job.Conditions.Broker;
-import io.trainq.operator.job.Conditions.Facts;
-import io.trainq.operator.job.Conditions.Reason;
+import io.trainq.engine.Conditions.Broker;
+import io.trainq.engine.Conditions.Facts;
+import io.trainq.engine.Conditions.Reason;
 import java.time.Instant;
 import java.util.List;
 import org.junit.jupiter.api.Test;

@@ -1,4 +1,4 @@
-package io.trainq.operator.job;
+package io.trainq.engine;
 
 import io.trainq.protocol.Messages;
 import io.trainq.protocol.TaskEvent;

@@ -1,9 +1,9 @@
-package io.trainq.operator.job;
+package io.trainq.engine;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
-import io.trainq.operator.job.QueueAudit.Observation;
-import io.trainq.operator.job.QueueAudit.Verdict.Kind;
+import io.trainq.engine.QueueAudit.Observation;
+import io.trainq.engine.QueueAudit.Verdict.Kind;
 import java.util.BitSet;
 import java.util.List;
 import java.util.TreeMap;

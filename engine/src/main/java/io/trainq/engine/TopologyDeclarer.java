@@ -1,4 +1,4 @@
-package io.trainq.operator.job;
+package io.trainq.engine;
 
 import com.rabbitmq.client.AMQP;
 import com.rabbitmq.client.BuiltinExchangeType;

@@ -1,4 +1,4 @@
-package io.trainq.operator.job;
+package io.trainq.engine;
 
 import java.time.Duration;
 import java.util.Map;

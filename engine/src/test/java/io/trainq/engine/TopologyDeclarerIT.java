@@ -1,4 +1,4 @@
-package io.trainq.operator.job;
+package io.trainq.engine;
 
 import static org.assertj.core.api.Assertions.assertThat;
 

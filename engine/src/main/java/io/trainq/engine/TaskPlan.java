@@ -1,4 +1,4 @@
-package io.trainq.operator.job;
+package io.trainq.engine;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
