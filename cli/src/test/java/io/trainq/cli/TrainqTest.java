@@ -52,12 +52,47 @@ class TrainqTest {
   @Test
   void missingFileAndBadOptionsAreNamed() {
     assertBadInput(run("run", "-f", dir.resolve("nope.yaml").toString()), "nope.yaml: no such file");
-    assertBadInput(run("run"), "missing -f FILE");
+    assertBadInput(run("run"), "trainq run: Missing required option: '--file=FILE'");
     assertBadInput(run("run", "-f", "x", "--gpus", "0"), "--gpus must be a positive integer, got '0'");
-    assertBadInput(run("launch"), "unknown command 'launch'");
+    assertBadInput(run("run", "-f", "x", "--gpus", "many"), "Invalid value for option '--gpus': 'many' is not an int");
+    assertBadInput(run("run", "-f", "x", "--frsh"), "Unknown option: '--frsh'");
+    assertBadInput(run("launch"), "Unmatched argument at index 0: 'launch'");
+    assertBadInput(run(), "a command is needed: run, validate or version");
+  }
+
+  @Test
+  void everyCommandHasItsHelpAndTheVersionIsTheBuilds() {
     Result help = run("--help");
     assertThat(help.code()).isZero();
-    assertThat(help.out()).contains("usage: trainq run -f FILE");
+    assertThat(help.out()).contains("Usage: trainq").contains("run").contains("validate").contains("version")
+        .contains("generate-completion");
+    Result runHelp = run("run", "--help");
+    assertThat(runHelp.code()).isZero();
+    assertThat(runHelp.out()).contains("Usage: trainq run").contains("-f, --file=FILE").contains("--state-dir=DIR")
+        .contains("130");
+    Result version = run("version");
+    assertThat(version.code()).isZero();
+    assertThat(version.out().strip()).matches("trainq \\d+\\.\\d+\\.\\d+(-SNAPSHOT)?");
+    assertThat(run("--version").out()).isEqualTo(version.out());
+    Result completion = run("generate-completion");
+    assertThat(completion.code()).isZero();
+    assertThat(completion.out()).contains("complete -F").contains("trainq");
+  }
+
+  @Test
+  void validateChecksFilesOfflineAndNamesEveryProblem() throws Exception {
+    Path good = dir.resolve("good.yaml");
+    Files.writeString(good, "apiVersion: trainq.io/v1alpha1\nkind: TrainingJob\nmetadata: {name: good}\n"
+        + "spec: {image: i, command: [x], tasks: {grid: {lr: [0.1, 0.01], seed: [1, 2, 3]}}}\n");
+    Result ok = run("validate", good.toString());
+    assertThat(ok.code()).as(ok.err()).isZero();
+    assertThat(ok.out()).contains("good.yaml: TrainingJob good is valid (6 tasks)");
+    Path bad = job("{image: i, command: [x], tasks: {count: 0}}");
+    Result r = run("validate", good.toString(), bad.toString());
+    assertThat(r.code()).isEqualTo(2);
+    assertThat(r.out()).contains("good is valid");
+    assertThat(r.err()).contains("spec.tasks.count: Invalid value: 0");
+    assertBadInput(run("validate"), "Missing required parameter: 'FILE'");
   }
 
   private static void assertBadInput(Result r, String problem) {
