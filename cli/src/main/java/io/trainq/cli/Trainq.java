@@ -4,14 +4,11 @@ import io.trainq.api.TrainingJob;
 import io.trainq.cli.local.JobFile;
 import io.trainq.cli.local.LocalRun;
 import io.trainq.engine.TaskPlan;
-import java.io.IOException;
-import java.io.InputStream;
 import java.io.PrintStream;
 import java.io.PrintWriter;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.List;
-import java.util.Properties;
 import java.util.concurrent.Callable;
 import picocli.AutoComplete;
 import picocli.CommandLine;
@@ -183,16 +180,7 @@ public final class Trainq implements Runnable {
   /** The build's version (the worker's, built and shipped with this jar). */
   static final class Version implements CommandLine.IVersionProvider {
     static String version() {
-      try (InputStream in = Trainq.class.getResourceAsStream("/io/trainq/worker/version.properties")) {
-        if (in != null) {
-          Properties p = new Properties();
-          p.load(in);
-          return p.getProperty("version", "unknown");
-        }
-      } catch (IOException e) {
-        // fall through
-      }
-      return "unknown";
+      return io.trainq.worker.Version.get();
     }
 
     @Override

@@ -4,11 +4,11 @@ import java.io.IOException;
 import java.io.InputStream;
 import java.util.Properties;
 
-/** The worker's version, from the build. */
-final class Version {
+/** The build's version (the worker's; `trainq`, built with it, reports the same). */
+public final class Version {
   private Version() {}
 
-  static String get() {
+  public static String get() {
     try (InputStream in = Version.class.getResourceAsStream("/io/trainq/worker/version.properties")) {
       if (in != null) {
         Properties p = new Properties();

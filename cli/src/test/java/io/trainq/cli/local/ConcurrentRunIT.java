@@ -24,31 +24,13 @@ import org.junit.jupiter.api.io.TempDir;
  */
 @Tag("broker")
 class ConcurrentRunIT {
-  private static final Path ROOT = Path.of(System.getProperty("trainq.project.root", "..")).toAbsolutePath().normalize();
   private final RabbitBroker broker = RabbitBroker.single();
 
   @TempDir Path dir;
 
-  private record Run(int code, String output) {}
-
   private Process start(Path job, Path stateDir, Path out) throws IOException {
-    List<String> cmd = new ArrayList<>(List.of(ROOT.resolve("trainq").toString(), "run", "-f", job.toString(),
-        "--gpus", "2", "--plain", "--state-dir", stateDir.toString(), "--rabbitmq", broker.uri(0)));
-    return new ProcessBuilder(cmd).directory(ROOT.toFile()).redirectErrorStream(true).redirectOutput(out.toFile()).start();
-  }
-
-  private static Run await(Process p, Duration timeout, Path out) throws Exception {
-    if (!p.waitFor(timeout.toSeconds(), TimeUnit.SECONDS)) {
-      p.destroyForcibly();
-      throw new AssertionError("trainq run did not finish within " + timeout + ":\n" + Files.readString(out));
-    }
-    return new Run(p.exitValue(), Files.readString(out, StandardCharsets.UTF_8));
-  }
-
-  private static int summary(String output, String row) {
-    Matcher m = Pattern.compile("^  " + Pattern.quote(row) + "\\s+(\\d+)", Pattern.MULTILINE).matcher(output);
-    assertThat(m.find()).as("summary row '%s' in:\n%s", row, output).isTrue();
-    return Integer.parseInt(m.group(1));
+    return TrainqProcess.start(out, List.of("run", "-f", job.toString(), "--gpus", "2", "--plain", "--state-dir",
+        stateDir.toString(), "--rabbitmq", broker.uri(0)));
   }
 
   @Test
@@ -97,7 +79,7 @@ class ConcurrentRunIT {
     // the same state directory: the file lock refuses it at once
     Path out2 = dir.resolve("second.txt");
     long t0 = System.nanoTime();
-    Run second = await(start(job, state, out2), Duration.ofSeconds(60), out2);
+    TrainqProcess.Result second = TrainqProcess.await(start(job, state, out2), Duration.ofSeconds(60), out2);
     assertThat(second.code()).as(second.output()).isEqualTo(2);
     assertThat(second.output()).contains("is already running here").contains("pid " + first.pid());
     assertThat(Duration.ofNanos(System.nanoTime() - t0)).isLessThan(Duration.ofSeconds(30));
@@ -111,15 +93,15 @@ class ConcurrentRunIT {
       }
     }
     Path out3 = dir.resolve("third.txt");
-    Run third = await(start(job, copy, out3), Duration.ofSeconds(90), out3);
+    TrainqProcess.Result third = TrainqProcess.await(start(job, copy, out3), Duration.ofSeconds(90), out3);
     assertThat(third.code()).as(third.output()).isEqualTo(2);
     assertThat(third.output()).contains("already running from another state directory");
 
-    Run done = await(first, Duration.ofMinutes(4), out1);
+    TrainqProcess.Result done = TrainqProcess.await(first, Duration.ofMinutes(4), out1);
     assertThat(done.code()).as(done.output()).isZero();
-    assertThat(summary(done.output(), "succeeded")).isEqualTo(60);
-    assertThat(summary(done.output(), "dead-lettered")).isZero();
-    assertThat(summary(done.output(), "rejected messages")).isEqualTo(1);
+    assertThat(TrainqProcess.summary(done.output(), "succeeded")).isEqualTo(60);
+    assertThat(TrainqProcess.summary(done.output(), "dead-lettered")).isZero();
+    assertThat(TrainqProcess.summary(done.output(), "rejected messages")).isEqualTo(1);
     assertThat(done.output()).containsPattern("(?m)^  -\\s+-\\s+malformed\\s+-\\s+.*token");
     Matcher util = Pattern.compile("GPU utilization\\s+(\\d+)%").matcher(done.output());
     assertThat(util.find()).as(done.output()).isTrue();

@@ -23,33 +23,16 @@ import org.junit.jupiter.api.io.TempDir;
  */
 @Tag("broker")
 class QuickstartIT {
-  private static final Path ROOT = Path.of(System.getProperty("trainq.project.root", "..")).toAbsolutePath().normalize();
+  private static final Path ROOT = TrainqProcess.ROOT;
   private final RabbitBroker broker = RabbitBroker.single();
 
   @TempDir Path state;
 
-  private record Run(int code, String output) {}
-
   private Process start(Path job, String... extra) throws IOException {
-    // As from a terminal: SIGINT at its default disposition. A build started in the background by a
-    // non-interactive shell inherits SIGINT ignored, and the JVM then never sees Ctrl-C; exec keeps
-    // the pid, so the signal below reaches the runner's JVM itself.
-    List<String> cmd = new java.util.ArrayList<>(List.of("python3", "-c",
-        "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execvp(sys.argv[1], sys.argv[1:])",
-        ROOT.resolve("trainq").toString(), "run", "-f", job.toString(),
+    List<String> args = new java.util.ArrayList<>(List.of("run", "-f", job.toString(),
         "--gpus", "4", "--plain", "--state-dir", state.toString(), "--rabbitmq", broker.uri(0)));
-    cmd.addAll(List.of(extra));
-    ProcessBuilder pb = new ProcessBuilder(cmd).directory(ROOT.toFile()).redirectErrorStream(true);
-    pb.redirectOutput(state.resolve("out-" + System.nanoTime() + ".txt").toFile());
-    return pb.start();
-  }
-
-  private static Run await(Process p, Duration timeout, Path out) throws Exception {
-    if (!p.waitFor(timeout.toSeconds(), TimeUnit.SECONDS)) {
-      p.destroyForcibly();
-      throw new AssertionError("trainq run did not finish within " + timeout + ":\n" + Files.readString(out));
-    }
-    return new Run(p.exitValue(), Files.readString(out, StandardCharsets.UTF_8));
+    args.addAll(List.of(extra));
+    return TrainqProcess.start(state.resolve("out-" + System.nanoTime() + ".txt"), args);
   }
 
   private Path lastOutput() throws IOException {
@@ -58,28 +41,22 @@ class QuickstartIT {
     }
   }
 
-  private static int summary(String output, String row) {
-    Matcher m = Pattern.compile("^  " + Pattern.quote(row) + "\\s+(\\d+)", Pattern.MULTILINE).matcher(output);
-    assertThat(m.find()).as("summary row '%s' in:\n%s", row, output).isTrue();
-    return Integer.parseInt(m.group(1));
-  }
-
   @Test
   void quickstartRunsEveryTaskToSuccessThroughFailuresAndWorkerCrashes() throws Exception {
     Process p = start(ROOT.resolve("samples/quickstart.yaml"));
-    Run r = await(p, Duration.ofMinutes(6), lastOutput());
+    TrainqProcess.Result r = TrainqProcess.await(p, Duration.ofMinutes(6), lastOutput());
     assertThat(r.code()).as(r.output()).isZero();
     assertThat(r.output()).contains("TrainingJob default/quickstart Succeeded");
     // the first screen: no logging-binding warnings, no escape codes in plain output
     assertThat(r.output()).doesNotContain("SLF4J").doesNotContain("\u001b");
-    assertThat(summary(r.output(), "tasks")).isEqualTo(100);
-    assertThat(summary(r.output(), "succeeded")).isEqualTo(100);
-    assertThat(summary(r.output(), "dead-lettered")).isZero();
+    assertThat(TrainqProcess.summary(r.output(), "tasks")).isEqualTo(100);
+    assertThat(TrainqProcess.summary(r.output(), "succeeded")).isEqualTo(100);
+    assertThat(TrainqProcess.summary(r.output(), "dead-lettered")).isZero();
     // 20% of attempts fail: with 100 tasks, no retries at all would be a broken retry path
-    assertThat(summary(r.output(), "retries")).isPositive();
+    assertThat(TrainqProcess.summary(r.output(), "retries")).isPositive();
     // 5% of attempts kill their worker: over 100+ attempts none at all has a chance of 0.95^125 ≈ 0.2%;
     // without a restart the crash path (redelivery, counted once) was not exercised
-    assertThat(summary(r.output(), "worker restarts")).as(r.output()).isPositive();
+    assertThat(TrainqProcess.summary(r.output(), "worker restarts")).as(r.output()).isPositive();
   }
 
   @Test
@@ -110,20 +87,20 @@ class QuickstartIT {
     assertThat(Files.readString(out)).as("a task done within 3 minutes, before the interruption")
         .matches("(?s).*\\b([1-9]\\d*)/40 done.*");
     new ProcessBuilder("kill", "-INT", Long.toString(javaPid(first))).start().waitFor();
-    Run stopped = await(first, Duration.ofMinutes(2), out);
+    TrainqProcess.Result stopped = TrainqProcess.await(first, Duration.ofMinutes(2), out);
     assertThat(stopped.code()).as(stopped.output()).isEqualTo(130);
     // interrupted in the middle: some tasks done, not all, or nothing is continued below
     int stoppedAt = count(stopped.output(), "Stopped at (\\d+)/40\\.");
     assertThat(stoppedAt).as(stopped.output()).isBetween(1, 39);
 
     Process second = start(job);
-    Run done = await(second, Duration.ofMinutes(4), lastOutput());
+    TrainqProcess.Result done = TrainqProcess.await(second, Duration.ofMinutes(4), lastOutput());
     assertThat(done.code()).as(done.output()).isZero();
     // it continues from where it stopped, and counts each task once: the ones done before and the rest
     assertThat(count(done.output(), "Continuing TrainingJob .*\\((\\d+)/40 done before\\)")).as(done.output())
         .isEqualTo(stoppedAt);
-    assertThat(summary(done.output(), "succeeded")).isEqualTo(40);
-    assertThat(summary(done.output(), "tasks")).isEqualTo(40);
+    assertThat(TrainqProcess.summary(done.output(), "succeeded")).isEqualTo(40);
+    assertThat(TrainqProcess.summary(done.output(), "tasks")).isEqualTo(40);
   }
 
   private static int count(String output, String regex) {

@@ -7,7 +7,6 @@ import com.rabbitmq.client.AMQP;
 import com.rabbitmq.client.Channel;
 import com.rabbitmq.client.Connection;
 import io.fabric8.kubernetes.api.model.Condition;
-import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.ResourceQuota;
 import io.fabric8.kubernetes.api.model.ResourceQuotaBuilder;
@@ -15,7 +14,6 @@ import io.fabric8.kubernetes.api.model.ResourceQuotaStatusBuilder;
 import io.fabric8.kubernetes.api.model.Quantity;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.trainq.api.RetrySpec;
-import io.trainq.api.TaskSource;
 import io.trainq.api.TrainingJob;
 import io.trainq.api.TrainingJobSpec;
 import io.trainq.api.TrainingJobStatus;
@@ -82,22 +80,14 @@ class HostileConditionsIT {
   }
 
   static TrainingJob create(String namespace, String name, int count, Consumer<TrainingJobSpec> customize) {
-    TrainingJobSpec spec = new TrainingJobSpec();
-    spec.setImage("python:3.12-slim");
-    spec.setCommand(List.of("python3", "train.py"));
-    TaskSource tasks = new TaskSource();
-    tasks.setCount(count);
-    spec.setTasks(tasks);
+    TrainingJob tj = OperatorHarness.job(namespace, name, count);
     RetrySpec r = new RetrySpec();
     r.setMaxAttempts(3);
-    spec.setRetry(r);
+    tj.getSpec().setRetry(r);
     WorkerSpec w = new WorkerSpec();
     w.setMaxPods(2);
-    spec.setWorkers(w);
-    customize.accept(spec);
-    TrainingJob tj = new TrainingJob();
-    tj.setMetadata(new ObjectMetaBuilder().withName(name).withNamespace(namespace).build());
-    tj.setSpec(spec);
+    tj.getSpec().setWorkers(w);
+    customize.accept(tj.getSpec());
     return client.resources(TrainingJob.class).inNamespace(namespace).resource(tj).create();
   }
 
