@@ -1,7 +1,6 @@
 package io.trainq.worker;
 
 import com.rabbitmq.client.AMQP;
-import io.trainq.protocol.Backoff;
 import io.trainq.protocol.JobTopology;
 import io.trainq.protocol.Messages;
 import io.trainq.protocol.TaskEvent;
@@ -108,10 +107,11 @@ final class Reporter {
       String error, long durationNanos) {
     Publisher.Message first;
     Publisher.Message ev;
-    boolean retry = t.attempt() < config.job().maxAttempts();
-    if (retry) {
-      Duration delay = Backoff.delay(t.attempt(), config.job().backoffInitial(), config.job().backoffMax());
-      TaskMessage next = t.nextAttempt();
+    SettleDecision decision = SettleDecision.afterFailure(t, config.job());
+    boolean retry = decision instanceof SettleDecision.Retry;
+    if (decision instanceof SettleDecision.Retry r) {
+      Duration delay = r.delay();
+      TaskMessage next = r.next();
       first = new Publisher.Message("", config.topology().retryQueue(delay), Messages.taskProperties(next),
           Messages.encodeTask(next), "task " + t.index() + " attempt " + next.attempt() + " (retry in " + delay.toMillis() + " ms)");
       ev = event(TaskEvent.Type.RETRYING, t.index(), t.attempt(), slot, exitCode, durationNanos, reason, error);

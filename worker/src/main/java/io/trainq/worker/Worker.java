@@ -49,15 +49,16 @@ public final class Worker {
   }
 
   /**
-   * Asks the worker to stop gracefully (from a signal handler). Before it consumes there is nothing
-   * to hand back, so a worker still connecting just ends.
+   * Asks the worker to stop gracefully (from a signal handler).
+   *
+   * @return false when it does not consume yet: there is nothing to hand back, and the process may just end
    */
-  public void shutdown() {
+  public boolean shutdown() {
     if (!consuming) {
-      log.info("stopped before consuming");
-      System.exit(0);
+      return false;
     }
     signals.offer(Signal.SHUTDOWN);
+    return true;
   }
 
   /**

@@ -144,7 +144,10 @@ public final class WorkerMain {
       try {
         sun.misc.Signal.handle(new sun.misc.Signal(name), s -> {
           log.info("SIG{} received", name);
-          worker.shutdown();
+          if (!worker.shutdown()) {
+            log.info("stopped before consuming");
+            System.exit(0);
+          }
         });
       } catch (IllegalArgumentException e) {
         log.warn("cannot handle SIG{}: {}", name, e.getMessage());
