@@ -1,7 +1,6 @@
 package io.trainq.operator.k8s;
 
 import io.trainq.api.TrainingJob;
-import java.security.SecureRandom;
 import java.util.Map;
 
 /** Names and labels of a TrainingJob's children: the one place they are made. */
@@ -20,17 +19,21 @@ public final class Names {
   /** The finalizer that deletes a job's queues before the job goes. */
   public static final String FINALIZER = "trainq.io/finalizer";
 
-  private static final String ALPHABET = "bcdfghjklmnpqrstvwxz2456789";
-  private static final SecureRandom RANDOM = new SecureRandom();
   /** Pod names are DNS subdomains, but their hostname is cut at 63; keep the whole name within it. */
   private static final int MAX_POD_NAME = 63;
+  /** Characters the API server appends to a generateName. */
+  private static final int GENERATED_CHARS = 5;
 
   private Names() {}
 
-  /** A new worker pod's name: {@code <job>-worker-<5 random characters>}, the job name cut to fit. */
-  public static String workerPod(String jobName) {
-    String suffix = "-worker-" + randomSuffix(5);
-    String base = jobName.length() + suffix.length() > MAX_POD_NAME ? jobName.substring(0, MAX_POD_NAME - suffix.length()) : jobName;
+  /**
+   * The {@code metadata.generateName} of a job's worker pods, {@code <job>-worker-}: the API server
+   * adds 5 random characters. The job name is cut so that the whole name stays within a hostname.
+   */
+  public static String workerPodPrefix(String jobName) {
+    String suffix = "-worker-";
+    int max = MAX_POD_NAME - GENERATED_CHARS - suffix.length();
+    String base = jobName.length() > max ? jobName.substring(0, max) : jobName;
     // a cut name must not end with '-' or '.'
     while (!base.isEmpty() && !Character.isLetterOrDigit(base.charAt(base.length() - 1))) {
       base = base.substring(0, base.length() - 1);
@@ -41,13 +44,5 @@ public final class Names {
   /** Labels of the job's worker pods. */
   public static Map<String, String> workerLabels(TrainingJob job) {
     return Map.of(MANAGED_BY, OPERATOR, COMPONENT, WORKER, JOB_UID, job.getMetadata().getUid());
-  }
-
-  static String randomSuffix(int n) {
-    StringBuilder sb = new StringBuilder(n);
-    for (int i = 0; i < n; i++) {
-      sb.append(ALPHABET.charAt(RANDOM.nextInt(ALPHABET.length())));
-    }
-    return sb.toString();
   }
 }

@@ -141,7 +141,7 @@ final class WorkerPods {
 
     return new PodBuilder()
         .withNewMetadata()
-          .withName(Names.workerPod(job.getMetadata().getName()))
+          .withGenerateName(Names.workerPodPrefix(job.getMetadata().getName()))
           .withNamespace(job.getMetadata().getNamespace())
           .withLabels(Names.workerLabels(job))
           .withAnnotations(annotations)
