@@ -225,25 +225,7 @@ public final class RabbitBroker {
 
   /** Waits until {@link #quorumLeader} names a node that {@code accept} takes, and returns it. */
   public String awaitQuorumLeader(String queue, Predicate<String> accept, Duration timeout) {
-    Instant deadline = Instant.now().plus(timeout);
-    String last = null;
-    RuntimeException lastError = null;
-    while (true) {
-      try {
-        last = quorumLeader(queue);
-        lastError = null;
-        if (accept.test(last)) {
-          return last;
-        }
-      } catch (RuntimeException e) {
-        lastError = e;
-      }
-      if (Instant.now().isAfter(deadline)) {
-        throw new IllegalStateException("quorum queue " + queue + " has no acceptable leader after "
-            + timeout.toSeconds() + " s; last seen: " + last, lastError);
-      }
-      sleep(Duration.ofMillis(250));
-    }
+    return poll(() -> quorumLeader(queue), accept, timeout, "quorum queue " + queue + " has no acceptable leader");
   }
 
   /**
@@ -265,24 +247,24 @@ public final class RabbitBroker {
 
   /** Waits until the management API reports {@code expected} for the queue; returns the last depth seen. */
   public QueueDepth awaitQueueDepth(String queue, QueueDepth expected, Duration timeout) {
-    Instant deadline = Instant.now().plus(timeout);
-    QueueDepth last = null;
-    RuntimeException lastError = null;
-    while (true) {
-      try {
-        last = queueDepth(queue);
-        lastError = null;
-        if (last.equals(expected)) {
-          return last;
-        }
-      } catch (RuntimeException e) {
-        lastError = e;
-      }
-      if (Instant.now().isAfter(deadline)) {
-        throw new IllegalStateException("queue " + queue + " did not reach " + expected + " within "
-            + timeout.toSeconds() + " s; last seen: " + last, lastError);
-      }
-      sleep(Duration.ofMillis(250));
+    return poll(() -> queueDepth(queue), expected::equals, timeout, "queue " + queue + " did not reach " + expected);
+  }
+
+  /**
+   * Asks {@code read} every 250 ms until {@code accept} takes its answer (a read that throws counts
+   * as a miss). On timeout, an IllegalStateException with the last answer and the last error.
+   */
+  private static <T> T poll(java.util.concurrent.Callable<T> read, Predicate<T> accept, Duration timeout, String what) {
+    java.util.concurrent.atomic.AtomicReference<T> last = new java.util.concurrent.atomic.AtomicReference<>();
+    try {
+      return org.awaitility.Awaitility.await(what).atMost(timeout).pollInterval(Duration.ofMillis(250)).pollDelay(Duration.ZERO)
+          .ignoreExceptions().until(() -> {
+            T v = read.call();
+            last.set(v);
+            return v;
+          }, accept::test);
+    } catch (org.awaitility.core.ConditionTimeoutException e) {
+      throw new IllegalStateException(what + " within " + timeout.toSeconds() + " s; last seen: " + last.get(), e);
     }
   }
 
@@ -378,20 +360,8 @@ public final class RabbitBroker {
         startNode(node);
       }
     }
-    Instant deadline = Instant.now().plus(NODE_OPERATION_TIMEOUT);
-    List<String> running = List.of();
-    while (Instant.now().isBefore(deadline)) {
-      try {
-        running = runningNodes();
-        if (running.containsAll(nodeNames)) {
-          return;
-        }
-      } catch (RuntimeException e) {
-        log.debug("management API not ready: {}", e.toString());
-      }
-      sleep(Duration.ofMillis(500));
-    }
-    throw new IllegalStateException(this + ": nodes running after restart: " + running);
+    poll(this::runningNodes, running -> running.containsAll(nodeNames), NODE_OPERATION_TIMEOUT,
+        this + ": not every node runs after the restart");
   }
 
   /**
@@ -503,15 +473,6 @@ public final class RabbitBroker {
       throw new UncheckedIOException(this + ": " + describe(e), e);
     } catch (TimeoutException e) {
       throw new IllegalStateException("cannot reach " + this + ": " + e, e);
-    }
-  }
-
-  private static void sleep(Duration duration) {
-    try {
-      Thread.sleep(duration.toMillis());
-    } catch (InterruptedException e) {
-      Thread.currentThread().interrupt();
-      throw new IllegalStateException("interrupted", e);
     }
   }
 }
