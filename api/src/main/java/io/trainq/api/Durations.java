@@ -1,7 +1,6 @@
 package io.trainq.api;
 
 import java.time.Duration;
-import java.util.regex.Matcher;
 import java.util.regex.Pattern;
 
 /** Durations in the Kubernetes style ("90s", "1h30m", "250ms"), as the schema's pattern accepts them. */
@@ -15,7 +14,6 @@ public final class Durations {
    */
   public static final String AT_LEAST_1S = "!self.matches('" + PATTERN + "') || duration(self) >= duration('1s')";
 
-  private static final Pattern PART = Pattern.compile("([0-9]+)(ms|s|m|h)");
   private static final Pattern WHOLE = Pattern.compile(PATTERN);
 
   private Durations() {}
@@ -26,19 +24,12 @@ public final class Durations {
       throw new IllegalArgumentException(
           "invalid duration \"" + value + "\": expected a sequence like 90s, 10m, 1h30m or 250ms");
     }
-    Duration total = Duration.ZERO;
-    Matcher m = PART.matcher(value);
-    while (m.find()) {
-      long n = Long.parseLong(m.group(1));
-      total = switch (m.group(2)) {
-        case "ms" -> total.plusMillis(n);
-        case "s" -> total.plusSeconds(n);
-        case "m" -> total.plusMinutes(n);
-        case "h" -> total.plusHours(n);
-        default -> throw new IllegalStateException(m.group(2));
-      };
+    try {
+      // fabric8's Go-duration parser; the pattern above keeps to the units the schema allows
+      return io.fabric8.kubernetes.api.model.Duration.parse(value).getDuration();
+    } catch (java.text.ParseException | ArithmeticException | NumberFormatException e) {
+      throw new IllegalArgumentException("invalid duration \"" + value + "\": " + e.getMessage(), e);
     }
-    return total;
   }
 
   /** Formats a duration the way the schema writes them ("1h30m", "250ms"). */
