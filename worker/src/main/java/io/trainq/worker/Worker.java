@@ -3,6 +3,7 @@ package io.trainq.worker;
 import com.rabbitmq.client.AMQP;
 import com.rabbitmq.client.Channel;
 import com.rabbitmq.client.Connection;
+import io.trainq.protocol.HttpEndpoints;
 import io.trainq.protocol.Connections;
 import io.trainq.protocol.JobTopology;
 import java.io.IOException;

@@ -8,6 +8,7 @@ import io.javaoperatorsdk.operator.api.config.LeaderElectionConfiguration;
 import io.trainq.api.TrainingJob;
 import io.trainq.operator.OperatorConfig;
 import io.trainq.engine.EventStream;
+import io.trainq.protocol.HttpEndpoints;
 import io.trainq.engine.TaskPublisher;
 import java.io.IOException;
 import java.time.Clock;

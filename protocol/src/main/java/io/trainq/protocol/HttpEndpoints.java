@@ -1,4 +1,4 @@
-package io.trainq.worker;
+package io.trainq.protocol;
 
 import com.sun.net.httpserver.HttpExchange;
 import com.sun.net.httpserver.HttpServer;
@@ -10,24 +10,28 @@ import java.util.concurrent.Executors;
 import java.util.function.BooleanSupplier;
 import java.util.function.Supplier;
 
-/** /metrics (Prometheus text), /healthz (liveness) and /readyz (consuming) on the JDK's HTTP server. */
-final class HttpEndpoints implements AutoCloseable {
+/**
+ * /metrics (Prometheus text), /healthz (liveness) and /readyz (readiness) on the JDK's HTTP server:
+ * the worker's and the operator's. The JDK's server rather than a library: three plain-text
+ * endpoints, and the worker, copied into users' images, stays small.
+ */
+public final class HttpEndpoints implements AutoCloseable {
   private final HttpServer server;
 
-  HttpEndpoints(int port, Supplier<String> metrics, BooleanSupplier alive, BooleanSupplier ready) throws IOException {
+  public HttpEndpoints(int port, Supplier<String> metrics, BooleanSupplier alive, BooleanSupplier ready) throws IOException {
     server = HttpServer.create(new InetSocketAddress(port), 16);
     server.createContext("/metrics", ex -> respond(ex, 200, "text/plain; version=0.0.4; charset=utf-8", metrics.get()));
     server.createContext("/healthz", ex -> probe(ex, alive.getAsBoolean()));
     server.createContext("/readyz", ex -> probe(ex, ready.getAsBoolean()));
     server.setExecutor(Executors.newSingleThreadExecutor(r -> {
-      Thread t = new Thread(r, "http");
+      Thread t = new Thread(r, "trainq-http");
       t.setDaemon(true);
       return t;
     }));
     server.start();
   }
 
-  int port() {
+  public int port() {
     return server.getAddress().getPort();
   }
 
