@@ -137,4 +137,12 @@ final class EventRecorder {
       throw new IllegalStateException(e);
     }
   }
+
+  /** Records a Warning Event and a log line once per job, reason and message (a repeat says nothing). */
+  void warnOnce(JobRuntime rt, TrainingJob job, Reason reason, String message) {
+    if (rt.warnedOnce.add(reason + ":" + message)) {
+      record(job, reason, message);
+      log.warn("{}: {}", reason, message);
+    }
+  }
 }
