@@ -76,111 +76,98 @@ public final class Worker {
     } catch (IOException e) {
       throw new ConfigException(e.getMessage(), e);
     }
-    Path paramsDir = null;
-    ExecutorService pumps = null;
-    ScheduledExecutorService ticker = null;
-    HttpEndpoints http = null;
-    Publisher publisher = null;
-    TaskConsumer consumer = null;
-    try {
+    try (Resources resources = new Resources()) {
+      resources.onClose(() -> connection.close(5000));
       String brokerVersion = String.valueOf(connection.getServerProperties().get("version"));
       checkBrokerVersion(brokerVersion);
       checkTopology(connection);
-      paramsDir = Files.createDirectories(config.tempDir()).resolve("trainq-worker-" + ProcessHandle.current().pid());
-      Files.createDirectories(paramsDir);
-
-      List<Slot> slots = new ArrayList<>();
-      for (int i = 0; i < config.slots().slots(); i++) {
-        slots.add(new Slot(i, config.slots().devices().get(i)));
-      }
-      Dispatcher dispatcher = new Dispatcher(slots);
-      Metrics metrics = new Metrics(slots.size(), config.prefetch(), dispatcher::busy, version,
-          config.topology().namespace() + "/" + config.topology().name(), config.workerName());
-      metrics.brokerVersion(brokerVersion);
-      metrics.connected(true);
-      connection.addShutdownListener(cause -> metrics.connected(false));
-      publisher = new Publisher(connection, metrics);
-      Publisher p = publisher;
-      if (connection instanceof com.rabbitmq.client.Recoverable r) {
-        r.addRecoveryListener(new com.rabbitmq.client.RecoveryListener() {
-          @Override
-          public void handleRecovery(com.rabbitmq.client.Recoverable recoverable) {
-            metrics.connected(true);
-            p.recovered();
-          }
-
-          @Override
-          public void handleRecoveryStarted(com.rabbitmq.client.Recoverable recoverable) {
-            // nothing: the channels' listeners mark their deliveries lost
-          }
-        });
-      }
-      consumer = new TaskConsumer(connection, config.topology().taskQueue(), config.prefetch(), dispatcher, metrics,
-          signals::offer);
-      Reporter reporter = new Reporter(config, publisher, consumer, metrics, () -> stopping);
-      AtomicInteger pumpIds = new AtomicInteger();
-      pumps = Executors.newCachedThreadPool(r -> {
-        Thread t = new Thread(r, "task-output-" + pumpIds.incrementAndGet());
-        t.setDaemon(true);
-        return t;
-      });
-      TaskExecutor executor = new TaskExecutor(config, reporter, consumer, metrics, pumps, paramsDir,
-          () -> System.nanoTime() > requeueDeadlineNanos);
-      for (Slot s : slots) {
-        s.start(dispatcher, executor);
-      }
-      if (config.httpPort() > 0) {
-        TaskConsumer c = consumer;
-        try {
-          http = new HttpEndpoints(config.httpPort(), metrics::render, () -> true,
-              () -> !stopping && connection.isOpen() && c.consuming());
-          log.info("serving /metrics, /healthz and /readyz on port {}", http.port());
-        } catch (IOException e) {
-          log.warn("cannot serve HTTP on port {} ({}); running without /metrics and probes", config.httpPort(), e.getMessage());
-        }
-      }
-      if (!config.statusInterval().isZero()) {
-        ticker = Executors.newSingleThreadScheduledExecutor(r -> {
-          Thread t = new Thread(r, "status");
-          t.setDaemon(true);
-          return t;
-        });
-        long every = config.statusInterval().toMillis();
-        ticker.scheduleAtFixedRate(() -> logStatus(metrics, dispatcher), every, every, TimeUnit.MILLISECONDS);
-      }
+      Wiring w = wire(connection, brokerVersion, resources);
 
       // from here a signal goes through the control loop, which hands back what was delivered
       consuming = true;
-      consumer.start();
-      dispatcher.touch();
+      w.consumer().start();
+      w.dispatcher().touch();
       log.info("consuming {} with prefetch {} on {} slot(s), {} ms after the process started", config.topology().taskQueue(),
-          config.prefetch(), slots.size(), sinceProcessStart());
-      int code = control(connection, consumer, dispatcher, slots);
-      logStatus(metrics, dispatcher);
+          config.prefetch(), w.slots().size(), sinceProcessStart());
+      int code = control(connection, w.consumer(), w.dispatcher(), w.slots());
+      logStatus(w.metrics(), w.dispatcher());
       return code;
-    } finally {
-      if (consumer != null) {
-        consumer.close();
-      }
-      if (publisher != null) {
-        publisher.close();
-      }
-      if (http != null) {
-        http.close();
-      }
-      if (ticker != null) {
-        ticker.shutdownNow();
-      }
-      if (pumps != null) {
-        pumps.shutdown();
-      }
-      try {
-        connection.close(5000);
-      } catch (IOException | RuntimeException e) {
-        // closing returns unacked deliveries; nothing else is left to do
-      }
-      deleteTree(paramsDir);
     }
+  }
+
+  /** The worker's parts, connected to each other; started but not consuming yet. */
+  private record Wiring(List<Slot> slots, Dispatcher dispatcher, Metrics metrics, TaskConsumer consumer) {}
+
+  /** Builds the slots, the publisher, the consumer, the executor and the endpoints; registers how to close each. */
+  private Wiring wire(Connection connection, String brokerVersion, Resources resources) throws IOException {
+    Path paramsDir = Files.createDirectories(config.tempDir()).resolve("trainq-worker-" + ProcessHandle.current().pid());
+    Files.createDirectories(paramsDir);
+    resources.onClose(() -> deleteTree(paramsDir));
+
+    List<Slot> slots = new ArrayList<>();
+    for (int i = 0; i < config.slots().slots(); i++) {
+      slots.add(new Slot(i, config.slots().devices().get(i)));
+    }
+    Dispatcher dispatcher = new Dispatcher(slots);
+    Metrics metrics = new Metrics(slots.size(), config.prefetch(), dispatcher::busy, version,
+        config.topology().namespace() + "/" + config.topology().name(), config.workerName());
+    metrics.brokerVersion(brokerVersion);
+    metrics.connected(true);
+    connection.addShutdownListener(cause -> metrics.connected(false));
+
+    AtomicInteger pumpIds = new AtomicInteger();
+    ExecutorService pumps = Executors.newCachedThreadPool(r -> {
+      Thread t = new Thread(r, "task-output-" + pumpIds.incrementAndGet());
+      t.setDaemon(true);
+      return t;
+    });
+    resources.onClose(pumps::shutdown);
+    Publisher publisher = new Publisher(connection, metrics);
+    resources.onClose(publisher::close);
+    if (connection instanceof com.rabbitmq.client.Recoverable r) {
+      r.addRecoveryListener(new com.rabbitmq.client.RecoveryListener() {
+        @Override
+        public void handleRecovery(com.rabbitmq.client.Recoverable recoverable) {
+          metrics.connected(true);
+          publisher.recovered();
+        }
+
+        @Override
+        public void handleRecoveryStarted(com.rabbitmq.client.Recoverable recoverable) {
+          // nothing: the channels' listeners mark their deliveries lost
+        }
+      });
+    }
+    TaskConsumer consumer = new TaskConsumer(connection, config.topology().taskQueue(), config.prefetch(), dispatcher, metrics,
+        signals::offer);
+    resources.onClose(consumer::close);
+    Reporter reporter = new Reporter(config, publisher, consumer, metrics, () -> stopping);
+    TaskExecutor executor = new TaskExecutor(config, reporter, consumer, metrics, pumps, paramsDir,
+        () -> System.nanoTime() > requeueDeadlineNanos);
+    for (Slot s : slots) {
+      s.start(dispatcher, executor);
+    }
+    if (config.httpPort() > 0) {
+      try {
+        HttpEndpoints http = new HttpEndpoints(config.httpPort(), metrics::render, () -> true,
+            () -> !stopping && connection.isOpen() && consumer.consuming());
+        resources.onClose(http::close);
+        log.info("serving /metrics, /healthz and /readyz on port {}", http.port());
+      } catch (IOException e) {
+        log.warn("cannot serve HTTP on port {} ({}); running without /metrics and probes", config.httpPort(), e.getMessage());
+      }
+    }
+    if (!config.statusInterval().isZero()) {
+      ScheduledExecutorService ticker = Executors.newSingleThreadScheduledExecutor(r -> {
+        Thread t = new Thread(r, "status");
+        t.setDaemon(true);
+        return t;
+      });
+      resources.onClose(ticker::shutdownNow);
+      long every = config.statusInterval().toMillis();
+      ticker.scheduleAtFixedRate(() -> logStatus(metrics, dispatcher), every, every, TimeUnit.MILLISECONDS);
+    }
+    return new Wiring(slots, dispatcher, metrics, consumer);
   }
 
   private int control(Connection connection, TaskConsumer consumer, Dispatcher dispatcher, List<Slot> slots)
