@@ -317,6 +317,9 @@ resolvConf: /etc/resolv.conf
 rotateCertificates: false
 serverTLSBootstrap: false
 podLogsDir: $state/pod-logs
+# Tests crash workers on purpose: restart them within 2 s rather than backing off towards 5 minutes
+# (KubeletCrashLoopBackOffMax, beta and on by default in 1.35).
+crashLoopBackOff: {maxContainerRestartPeriod: 2s}
 EOF
 }
 
