@@ -411,7 +411,7 @@ echo "==> kube-controller-manager, kube-scheduler, kubelet"
 t=$(now)
 start kube-controller-manager "$bin/kube-controller-manager" --kubeconfig="$kubeconfig" \
   --authentication-kubeconfig="$kubeconfig" --authorization-kubeconfig="$kubeconfig" \
-  --bind-address=127.0.0.1 --secure-port=10257 --leader-elect=false --use-service-account-credentials=true \
+  --bind-address=127.0.0.1 --secure-port=10257 --leader-elect=false \
   --service-account-private-key-file="$pki/sa.key" --root-ca-file="$pki/ca.crt" \
   --service-cluster-ip-range=10.96.0.0/24 --allocate-node-cidrs=false \
   --cluster-signing-cert-file="$pki/ca.crt" --cluster-signing-key-file="$pki/ca.key"
@@ -433,8 +433,8 @@ t=$(now)
 # Extended resources no device plugin manages are kept by the kubelet; capacity becomes allocatable.
 kubectl patch node "$NODE" --subresource=status --type=json \
   -p "[{\"op\":\"add\",\"path\":\"/status/capacity/nvidia.com~1gpu\",\"value\":\"$gpus\"}]" >/dev/null
-wait_for "nvidia.com/gpu allocatable" 30 bash -c \
-  "[ \"\$('$bin/kubectl' --kubeconfig '$kubeconfig' get node $NODE -o jsonpath='{.status.allocatable.nvidia\\.com/gpu}')\" = '$gpus' ]"
+gpus_allocatable() { [ "$(kubectl get node "$NODE" -o jsonpath='{.status.allocatable.nvidia\.com/gpu}')" = "$gpus" ]; }
+wait_for "nvidia.com/gpu allocatable" 30 gpus_allocatable
 echo "    allocatable: $(took "$t")"
 wait_for "ServiceAccount default/default" 60 kubectl -n default get serviceaccount default
 
