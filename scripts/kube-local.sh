@@ -78,8 +78,9 @@ components="containerd etcd kube-apiserver kube-controller-manager kube-schedule
 # Node Ready as reported by a kubelet heartbeat newer than $1 (epoch seconds): a Ready condition
 # left in etcd by an earlier run does not count.
 ready_since() {
-  local st hb
-  read -r st hb < <(kubectl get node "$NODE" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status} {.status.conditions[?(@.type=="Ready")].lastHeartbeatTime}' 2>/dev/null) || return 1
+  local out st hb
+  out=$(kubectl get node "$NODE" -o jsonpath='{.status.conditions[?(@.type=="Ready")].status} {.status.conditions[?(@.type=="Ready")].lastHeartbeatTime}' 2>/dev/null) || return 1
+  read -r st hb <<<"$out"
   [ "$st" = True ] && [ "$(date -d "$hb" +%s)" -ge "$1" ]
 }
 
@@ -121,7 +122,8 @@ start() {
   local name=$1
   shift
   if alive "$name"; then echo "    $name already running (pid $(cat "$run/$name.pid"))"; return; fi
-  setsid "$@" >>"$logs/$name.log" 2>&1 </dev/null &
+  # 9>&-: the daemons must not inherit the lock, or they would hold it for as long as they run.
+  setsid "$@" >>"$logs/$name.log" 2>&1 </dev/null 9>&- &
   echo $! >"$run/$name.pid"
 }
 
