@@ -129,14 +129,15 @@ start() {
 
 # stop NAME: SIGTERM, up to 15 s, then SIGKILL.
 stop() {
-  local name=$1 pid i
+  local name=$1 pid i t
   if ! alive "$name"; then rm -f "$run/$name.pid"; return; fi
   pid=$(cat "$run/$name.pid")
+  t=$(now)
   kill -TERM "$pid"
   for i in $(seq 1 75); do kill -0 "$pid" 2>/dev/null || break; sleep 0.2; done
   kill -0 "$pid" 2>/dev/null && kill -KILL "$pid"
   rm -f "$run/$name.pid"
-  echo "    stopped $name (pid $pid)"
+  echo "    stopped $name (pid $pid): $(took "$t")"
 }
 
 if [ "$cmd" = down ]; then
@@ -428,7 +429,7 @@ start kubelet "$bin/kubelet" --config="$state/kubelet.yaml" --kubeconfig="$state
 [ $started_kubelet = 1 ] || t_kubelet_epoch=0
 wait_for "kubelet healthz" 60 curl -sf http://127.0.0.1:10248/healthz
 wait_for "node $NODE Ready" 120 ready_since "$t_kubelet_epoch"
-echo "    node Ready: $(took "$t") after the kubelet's start"
+if [ $started_kubelet = 1 ]; then echo "    node Ready: $(took "$t") after the kubelet's start"; else echo "    node Ready"; fi
 
 echo "==> fake GPUs: nvidia.com/gpu=$gpus"
 t=$(now)
