@@ -5,13 +5,17 @@
 #   kube-apiserver, kubectl 1.35.4 and etcd 3.6.6 -> ~/.kubeapitest/k8s/1.35.4-<os>-<arch>/
 #       (where fabric8's kube-api-test looks; with the binaries there it never downloads)
 #   helm 3.22.0                                    -> ${TRAINQ_CACHE:-~/.cache/trainq}/bin/helm
+#   with --node also kubelet, kube-scheduler, kube-controller-manager 1.35.4 -> beside kube-apiserver
+#       (for scripts/kube-local.sh, the single-node cluster that runs pods; about 75 s more with a
+#       warm cache, because kube-apiserver has already compiled most of what they share)
 #
 # The Go modules that pin every dependency are in scripts/kubebin/ (k8s/, etcd/, helm/). The Go build
 # cache is kept, so a rebuild after a version bump recompiles only what changed. Prints each step's
 # duration. Needs go 1.26 or newer (helm 3.22 requires it).
 #
 #   scripts/kube-binaries.sh          build what is missing
-#   scripts/kube-binaries.sh --force  rebuild all four
+#   scripts/kube-binaries.sh --force  rebuild all four (all seven with --node)
+#   scripts/kube-binaries.sh --node   also build the node and control-plane binaries
 set -euo pipefail
 
 KUBE_VERSION=1.35.4
@@ -20,11 +24,14 @@ HELM_VERSION=3.22.0
 GO_MIN=1.26
 
 force=0
-case "${1:-}" in
-  --force) force=1 ;;
-  "") ;;
-  *) echo "usage: $0 [--force]" >&2; exit 2 ;;
-esac
+node=0
+for arg in "$@"; do
+  case "$arg" in
+    --force) force=1 ;;
+    --node) node=1 ;;
+    *) echo "usage: $0 [--force] [--node]" >&2; exit 2 ;;
+  esac
+done
 
 src=$(cd "$(dirname "$0")" && pwd)/kubebin
 
@@ -75,16 +82,22 @@ reports() { local out; out=$("${@:2}" 2>/dev/null) || return 1; grep -qxF "$1" <
 have_apiserver() { reports "Kubernetes v${KUBE_VERSION}" "$kube_dir/kube-apiserver" --version; }
 have_kubectl() { reports "Client Version: v${KUBE_VERSION}" "$kube_dir/kubectl" version --client; }
 have_etcd() { reports "etcd Version: ${ETCD_VERSION}" "$kube_dir/etcd" --version; }
+have_kubelet() { reports "Kubernetes v${KUBE_VERSION}" "$kube_dir/kubelet" --version; }
+have_scheduler() { reports "Kubernetes v${KUBE_VERSION}" "$kube_dir/kube-scheduler" --version; }
+have_controller_manager() { reports "Kubernetes v${KUBE_VERSION}" "$kube_dir/kube-controller-manager" --version; }
 have_helm() { reports "v${HELM_VERSION}" "$helm_dir/helm" version --template '{{.Version}}'; }
 
 t_all=$(now)
 todo=()
-for tool in apiserver kubectl etcd helm; do
+tools=(apiserver kubectl etcd helm)
+[ $node = 0 ] || tools+=(kubelet scheduler controller_manager)
+for tool in "${tools[@]}"; do
   if [ $force = 1 ] || ! "have_$tool"; then todo+=("$tool"); fi
 done
 if [ ${#todo[@]} = 0 ]; then
   echo "kube-apiserver, kubectl v${KUBE_VERSION}, etcd ${ETCD_VERSION}: present in $kube_dir"
   echo "helm v${HELM_VERSION}: present at $helm_dir/helm"
+  [ $node = 0 ] || echo "kubelet, kube-scheduler, kube-controller-manager v${KUBE_VERSION}: present in $kube_dir"
   echo "nothing to build (checked in $(took "$t_all"))"
   exit 0
 fi
@@ -92,7 +105,7 @@ echo "building: ${todo[*]} (go ${go_version}, GOCACHE=$(go env GOCACHE))"
 
 wants() { [[ " ${todo[*]} " == *" $1 "* ]]; }
 
-if wants apiserver || wants kubectl; then
+if wants apiserver || wants kubectl || wants kubelet || wants scheduler || wants controller_manager; then
   step "download Kubernetes ${KUBE_VERSION} modules" bash -c "cd '$src/k8s' && go mod download"
   build_date=$(cd "$src/k8s" && go list -m -f '{{.Time.UTC.Format "2006-01-02T15:04:05Z"}}' k8s.io/kubernetes)
   minor=${KUBE_VERSION#*.}; minor=${minor%%.*}
@@ -107,6 +120,15 @@ if wants apiserver || wants kubectl; then
   fi
   if wants kubectl; then
     step "build kubectl v${KUBE_VERSION}" build "$src/k8s" ./kubectl "$kube_dir/kubectl" "$kube_ldflags"
+  fi
+  if wants kubelet; then
+    step "build kubelet v${KUBE_VERSION}" build "$src/k8s" ./kubelet "$kube_dir/kubelet" "$kube_ldflags"
+  fi
+  if wants scheduler; then
+    step "build kube-scheduler v${KUBE_VERSION}" build "$src/k8s" ./kube-scheduler "$kube_dir/kube-scheduler" "$kube_ldflags"
+  fi
+  if wants controller_manager; then
+    step "build kube-controller-manager v${KUBE_VERSION}" build "$src/k8s" ./kube-controller-manager "$kube_dir/kube-controller-manager" "$kube_ldflags"
   fi
 fi
 
@@ -130,4 +152,5 @@ for tool in "${todo[@]}"; do
 done
 echo "kube-apiserver, kubectl v${KUBE_VERSION}, etcd ${ETCD_VERSION}: $kube_dir"
 echo "helm v${HELM_VERSION}: $helm_dir/helm"
+[ $node = 0 ] || echo "kubelet, kube-scheduler, kube-controller-manager v${KUBE_VERSION}: $kube_dir"
 echo "built ${todo[*]} in $(took "$t_all")"

@@ -62,7 +62,16 @@ for inst in "4.0 1" "4.0 3" "3.10 1" "3.10 3"; do
 done
 echo "brokers ready in $(elapsed $s)"
 
+# TestCluster brings up scripts/kube-local.sh's cluster where it can run (root, containerd, the
+# kubelet built) and leaves it running for the next JVM; stop it again unless it ran before.
+kube_local_was_up=0
+scripts/kube-local.sh status >/dev/null 2>&1 && kube_local_was_up=1
+
 cleanup() {
+  # also when it runs only in part: an `up` that failed half-way
+  if [ $kube_local_was_up = 0 ] && scripts/kube-local.sh status 2>/dev/null | grep -q ': running'; then
+    scripts/kube-local.sh down >/dev/null 2>&1 || true
+  fi
   if [ "${TRAINQ_KEEP_BROKERS:-0}" != 1 ]; then
     for inst in "${started[@]+"${started[@]}"}"; do
       read -r version nodes <<<"$inst"

@@ -56,6 +56,9 @@ public class WorkerSpec {
   @JsonPropertyDescription("Service account of the worker pods.")
   private String serviceAccountName;
 
+  @JsonPropertyDescription("Runs the worker pods in their node's network namespace (dnsPolicy ClusterFirstWithHostNet), for clusters whose only pod network is the node's own, such as a single-node test cluster with a loopback-only CNI. The worker's metrics port (8080) is then taken on the node: at most one worker pod per node, and nothing else of the node on that port.")
+  private Boolean hostNetwork;
+
   @Default("60s")
   @Size(max = 32)
   @Pattern(Durations.PATTERN)
@@ -154,6 +157,14 @@ public class WorkerSpec {
 
   public void setServiceAccountName(String serviceAccountName) {
     this.serviceAccountName = serviceAccountName;
+  }
+
+  public Boolean getHostNetwork() {
+    return hostNetwork;
+  }
+
+  public void setHostNetwork(Boolean hostNetwork) {
+    this.hostNetwork = hostNetwork;
   }
 
   public String getIdleTimeout() {

@@ -224,6 +224,17 @@ class ChartIT {
   }
 
   @Test
+  void hostNetworkIsOffUnlessAskedAndThenResolvesClusterNamesFromTheNode() {
+    JsonNode off = Helm.template(NS, Map.of()).get("Deployment", OPERATOR).at("/spec/template/spec");
+    assertThat(off.has("hostNetwork")).isFalse();
+    assertThat(off.has("dnsPolicy")).isFalse();
+    JsonNode on = Helm.template(NS, Map.of("hostNetwork", "true")).get("Deployment", OPERATOR).at("/spec/template/spec");
+    assertThat(on.path("hostNetwork").asBoolean()).isTrue();
+    // the default policy would give a hostNetwork pod the node's resolv.conf and no cluster names
+    assertThat(on.path("dnsPolicy").asText()).isEqualTo("ClusterFirstWithHostNet");
+  }
+
+  @Test
   void readmeDocumentsEveryValue() throws Exception {
     String readme = Files.readString(Tools.chart().resolve("README.md"));
     Set<String> documented = new TreeSet<>();

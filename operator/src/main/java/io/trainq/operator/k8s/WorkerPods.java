@@ -161,6 +161,9 @@ final class WorkerPods {
           .withTolerations(w.getTolerations())
           .withPriorityClassName(w.getPriorityClassName())
           .withServiceAccountName(w.getServiceAccountName())
+          // Only for clusters whose pod network is the node's own (spec.workers.hostNetwork).
+          .withHostNetwork(Boolean.TRUE.equals(w.getHostNetwork()) ? true : null)
+          .withDnsPolicy(Boolean.TRUE.equals(w.getHostNetwork()) ? "ClusterFirstWithHostNet" : null)
           // Workers never call the Kubernetes API; keep the token out unless the user chose an account.
           .withAutomountServiceAccountToken(w.getServiceAccountName() == null ? false : null)
           .addNewVolume().withName(VOLUME).withNewEmptyDir().endEmptyDir().endVolume()

@@ -107,6 +107,17 @@ class WorkerPodsTest {
   }
 
   @Test
+  void hostNetworkOnlyWhenTheJobAsksForIt() {
+    assertThat(pod(job(null)).getSpec().getHostNetwork()).isNull();
+    TrainingJob tj = job(List.of());
+    tj.getSpec().getWorkers().setHostNetwork(true);
+    var spec = pod(tj).getSpec();
+    assertThat(spec.getHostNetwork()).isTrue();
+    // without it a hostNetwork pod would resolve only the node's names, not the cluster's Services
+    assertThat(spec.getDnsPolicy()).isEqualTo("ClusterFirstWithHostNet");
+  }
+
+  @Test
   void theUsersHeapAndJavaOptionsReachTheWorkersJvm() {
     List<EnvVar> env = List.of(plain(WorkerCommand.HEAP, "1g"), plain(WorkerCommand.HEAP, "2g"),
         plain(WorkerCommand.JAVA_OPTS, "  -Dx=1\t-XX:+PrintFlagsFinal "),

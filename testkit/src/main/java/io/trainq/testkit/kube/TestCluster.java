@@ -12,12 +12,17 @@ import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
 import java.util.Map;
+import java.util.Optional;
 import java.util.UUID;
 import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.TimeUnit;
 import java.util.function.BooleanSupplier;
+import java.util.stream.Stream;
 import org.junit.jupiter.api.Assumptions;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -35,6 +40,12 @@ import org.testcontainers.utility.DockerImageName;
  *       variable names (any real cluster; its current context is used). Pods run there.
  *   <li>{@link Kind#K3S}: k3s in a container through Testcontainers, when a Docker engine is
  *       reachable. Pods run there.
+ *   <li>{@link Kind#LOCAL}: the single-node cluster of {@code scripts/kube-local.sh} (containerd, a
+ *       kubelet with fake {@code nvidia.com/gpu}, scheduler, controller manager, all on 127.0.0.1),
+ *       when it is up or can be started here (root, containerd installed, the node binaries built). It
+ *       is started if needed and left running for the next JVM ({@code scripts/kube-local.sh down}
+ *       stops it). Pods run there, hostNetwork only ({@link #hostNetworkOnly()}), from locally
+ *       imported images ({@link #pauseImage()}).
  *   <li>{@link Kind#API_SERVER}: a kube-apiserver and etcd started by fabric8's kube-api-test from
  *       the binaries {@code scripts/kube-binaries.sh} builds, offline. Everything the API server does
  *       itself is real (schema validation, defaulting, CEL rules, RBAC, watches, server-side apply),
@@ -43,7 +54,7 @@ import org.testcontainers.utility.DockerImageName;
  *       with the reason.
  * </ol>
  *
- * <p>{@code TRAINQ_TEST_CLUSTER=kubeconfig|k3s|api-server} forces a choice, for instance
+ * <p>{@code TRAINQ_TEST_CLUSTER=kubeconfig|k3s|local|api-server} forces a choice, for instance
  * {@code api-server} to keep tests off the cluster of a {@code KUBECONFIG} exported in the shell.
  */
 public final class TestCluster implements AutoCloseable {
@@ -53,13 +64,14 @@ public final class TestCluster implements AutoCloseable {
   public enum Kind {
     KUBECONFIG,
     K3S,
+    LOCAL,
     API_SERVER
   }
 
   /** The Kubernetes version of the API server tier and of the kubectl the tests use. */
   public static final String KUBE_VERSION = "1.35.4";
 
-  /** Forces a {@link Kind}: {@code kubeconfig}, {@code k3s} or {@code api-server}. */
+  /** Forces a {@link Kind}: {@code kubeconfig}, {@code k3s}, {@code local} or {@code api-server}. */
   public static final String CLUSTER_ENV = "TRAINQ_TEST_CLUSTER";
 
   /** The k3s image for {@link Kind#K3S}; defaults to {@link #DEFAULT_K3S_IMAGE}. */
@@ -69,7 +81,15 @@ public final class TestCluster implements AutoCloseable {
 
   /** Why a test that needs running pods is not run on the API server tier. */
   public static final String NO_KUBELET =
-      "needs a cluster that runs pods (KUBECONFIG or a Docker engine for k3s); the kube-api-test server has no kubelet";
+      "needs a cluster that runs pods (KUBECONFIG, a Docker engine for k3s, or scripts/kube-local.sh as root);"
+          + " the kube-api-test server has no kubelet";
+
+  /** Where {@link Kind#LOCAL} pods reach the API server: there is no kube-proxy for 10.96.0.1. */
+  public static final Map<String, String> LOCAL_API_ENV =
+      Map.of("KUBERNETES_SERVICE_HOST", "127.0.0.1", "KUBERNETES_SERVICE_PORT", "16443");
+
+  /** The sandbox image scripts/kube-local.sh builds and imports; there is no registry to pull from. */
+  public static final String LOCAL_PAUSE_IMAGE = "localhost/trainq-pause:1";
 
   private static TestCluster shared;
 
@@ -103,7 +123,7 @@ public final class TestCluster implements AutoCloseable {
 
   /** Starts (or connects to) the cluster the environment asks for; the caller closes it. */
   public static TestCluster start() {
-    return start(choose(System.getenv(), TestCluster::dockerAvailable));
+    return start(choose(System.getenv(), TestCluster::dockerAvailable, TestCluster::localAvailable));
   }
 
   /** Starts (or connects to) a cluster of the given kind; the caller closes it. */
@@ -112,6 +132,7 @@ public final class TestCluster implements AutoCloseable {
     TestCluster cluster = switch (kind) {
       case KUBECONFIG -> fromKubeconfig();
       case K3S -> startK3s();
+      case LOCAL -> startLocal();
       case API_SERVER -> startApiServer();
     };
     log.info("test cluster {} ready in {} ms (Kubernetes {})", kind, (System.nanoTime() - t0) / 1_000_000,
@@ -121,17 +142,18 @@ public final class TestCluster implements AutoCloseable {
 
   /**
    * The kind the environment asks for: {@value #CLUSTER_ENV} if set, else {@code KUBECONFIG} if set,
-   * else k3s if a Docker engine answers, else the API server.
+   * else k3s if a Docker engine answers, else the local cluster if it can run here, else the API server.
    */
-  static Kind choose(Map<String, String> env, BooleanSupplier dockerAvailable) {
+  static Kind choose(Map<String, String> env, BooleanSupplier dockerAvailable, BooleanSupplier localAvailable) {
     String forced = env.get(CLUSTER_ENV);
     if (forced != null && !forced.isBlank()) {
       Kind kind = switch (forced.trim().toLowerCase(Locale.ROOT)) {
         case "kubeconfig" -> Kind.KUBECONFIG;
         case "k3s" -> Kind.K3S;
+        case "local" -> Kind.LOCAL;
         case "api-server", "apiserver" -> Kind.API_SERVER;
         default -> throw new IllegalArgumentException(
-            CLUSTER_ENV + "=" + forced + " is not one of kubeconfig, k3s, api-server");
+            CLUSTER_ENV + "=" + forced + " is not one of kubeconfig, k3s, local, api-server");
       };
       if (kind == Kind.KUBECONFIG && blank(env.get("KUBECONFIG"))) {
         throw new IllegalArgumentException(CLUSTER_ENV + "=kubeconfig needs KUBECONFIG to name a kubeconfig file");
@@ -141,7 +163,10 @@ public final class TestCluster implements AutoCloseable {
     if (!blank(env.get("KUBECONFIG"))) {
       return Kind.KUBECONFIG;
     }
-    return dockerAvailable.getAsBoolean() ? Kind.K3S : Kind.API_SERVER;
+    if (dockerAvailable.getAsBoolean()) {
+      return Kind.K3S;
+    }
+    return localAvailable.getAsBoolean() ? Kind.LOCAL : Kind.API_SERVER;
   }
 
   /** A fabric8 client with the kubeconfig's rights (cluster-admin on k3s and the API server). */
@@ -164,6 +189,19 @@ public final class TestCluster implements AutoCloseable {
   }
 
   /**
+   * Whether only hostNetwork pods run (the local cluster's network is loopback only); such pods also
+   * need {@link #LOCAL_API_ENV} to reach the API server.
+   */
+  public boolean hostNetworkOnly() {
+    return kind == Kind.LOCAL;
+  }
+
+  /** An image every pod-running cluster of this kind has or can pull: a pause container. */
+  public String pauseImage() {
+    return kind == Kind.LOCAL ? LOCAL_PAUSE_IMAGE : "registry.k8s.io/pause:3.10";
+  }
+
+  /**
    * Aborts the calling test, reported as skipped with {@link #NO_KUBELET} as the reason, when this
    * cluster does not run pods. The only place a test is skipped rather than failed.
    */
@@ -172,13 +210,19 @@ public final class TestCluster implements AutoCloseable {
   }
 
   /**
-   * Creates a namespace named {@code prefix-<random>} and returns its name. On a user's cluster
-   * ({@link Kind#KUBECONFIG}) {@link #close()} deletes it again.
+   * Creates a namespace named {@code prefix-<random>} and returns its name. On a cluster this class
+   * did not start and will not stop ({@link Kind#KUBECONFIG}, {@link Kind#LOCAL}) {@link #close()}
+   * deletes it again. Where pods run, it returns once the controller manager has made the
+   * namespace's {@code default} ServiceAccount, without which pods are refused.
    */
   public String createNamespace(String prefix) {
     String name = prefix + "-" + UUID.randomUUID().toString().substring(0, 8);
     client.namespaces().resource(new NamespaceBuilder().withNewMetadata().withName(name).endMetadata().build()).create();
     namespaces.add(name);
+    if (runsPods()) {
+      client.serviceAccounts().inNamespace(name).withName("default")
+          .waitUntilCondition(sa -> sa != null, 60, TimeUnit.SECONDS);
+    }
     return name;
   }
 
@@ -188,7 +232,7 @@ public final class TestCluster implements AutoCloseable {
    */
   @Override
   public void close() {
-    if (kind == Kind.KUBECONFIG) {
+    if (kind == Kind.KUBECONFIG || kind == Kind.LOCAL) {
       for (String ns : namespaces) {
         try {
           client.namespaces().withName(ns).delete();
@@ -269,6 +313,79 @@ public final class TestCluster implements AutoCloseable {
     }
   }
 
+  /**
+   * Brings the local cluster up with {@code scripts/kube-local.sh up} (a no-op when it runs) and
+   * connects with its admin kubeconfig. It stays up: other JVMs of the same build use it too.
+   */
+  private static TestCluster startLocal() {
+    Path script = localScript()
+        .orElseThrow(() -> new IllegalStateException("scripts/kube-local.sh not found above " + Path.of("").toAbsolutePath()));
+    String out = runScript(script, Duration.ofMinutes(15), "up");
+    log.info("scripts/kube-local.sh up:\n{}", out);
+    Path kubeconfig = Path.of(runScript(script, Duration.ofSeconds(10), "kubeconfig").strip());
+    KubernetesClient client = new KubernetesClientBuilder().withConfig(Config.fromKubeconfig(kubeconfig.toFile())).build();
+    return new TestCluster(Kind.LOCAL, client, kubeconfig, false, () -> { });
+  }
+
+  /**
+   * Whether the local cluster can run here without installing or building anything: Linux, root,
+   * the script, containerd, and the kubelet built by {@code scripts/kube-binaries.sh --node}.
+   */
+  static boolean localAvailable() {
+    if (!System.getProperty("os.name").equals("Linux") || localScript().isEmpty()) {
+      return false;
+    }
+    try {
+      if (((Number) Files.getAttribute(Path.of("/proc/self"), "unix:uid")).intValue() != 0) {
+        return false;
+      }
+    } catch (IOException | UnsupportedOperationException e) {
+      return false;
+    }
+    boolean containerd = Stream.of(System.getenv().getOrDefault("PATH", "").split(File.pathSeparator))
+        .anyMatch(dir -> !dir.isEmpty() && Files.isExecutable(Path.of(dir, "containerd")));
+    return containerd && Files.isExecutable(binaryDir().resolve("kubelet"));
+  }
+
+  /** scripts/kube-local.sh of the checkout the tests run in (Maven runs them in a module directory). */
+  static Optional<Path> localScript() {
+    for (Path dir = Path.of("").toAbsolutePath(); dir != null; dir = dir.getParent()) {
+      Path script = dir.resolve("scripts").resolve("kube-local.sh");
+      if (Files.isExecutable(script)) {
+        return Optional.of(script);
+      }
+    }
+    return Optional.empty();
+  }
+
+  private static String runScript(Path script, Duration limit, String... args) {
+    List<String> command = new ArrayList<>(List.of(script.toString()));
+    command.addAll(List.of(args));
+    try {
+      Path output = Files.createTempFile("trainq-kube-local-", ".log");
+      try {
+        Process p = new ProcessBuilder(command).redirectErrorStream(true).redirectOutput(output.toFile()).start();
+        if (!p.waitFor(limit.toMillis(), TimeUnit.MILLISECONDS)) {
+          p.destroyForcibly();
+          throw new IllegalStateException(String.join(" ", command) + " did not finish in " + limit
+              + ":\n" + Files.readString(output));
+        }
+        String out = Files.readString(output);
+        if (p.exitValue() != 0) {
+          throw new IllegalStateException(String.join(" ", command) + " failed (exit " + p.exitValue() + "):\n" + out);
+        }
+        return out;
+      } finally {
+        Files.deleteIfExists(output);
+      }
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+      throw new IllegalStateException("interrupted while running " + command, e);
+    }
+  }
+
   private static TestCluster startApiServer() {
     Path bin = binaryDir();
     for (String binary : new String[] {"kube-apiserver", "etcd", "kubectl"}) {
@@ -316,7 +433,7 @@ public final class TestCluster implements AutoCloseable {
 
   private static boolean dockerAvailable() {
     // Said first because Testcontainers logs an ERROR when it finds no engine, which is expected here.
-    log.info("no KUBECONFIG: looking for a Docker engine to run k3s, else the kube-api-test API server is used");
+    log.info("no KUBECONFIG: looking for a Docker engine to run k3s (an ERROR from Testcontainers follows when there is none)");
     boolean available;
     try {
       available = DockerClientFactory.instance().isDockerAvailable();
@@ -325,7 +442,7 @@ public final class TestCluster implements AutoCloseable {
       available = false;
     }
     if (!available) {
-      log.info("no Docker engine: using the kube-api-test API server; tests that need running pods are skipped");
+      log.info("no Docker engine: the local cluster (scripts/kube-local.sh) if it can run here, else the kube-api-test API server");
     }
     return available;
   }

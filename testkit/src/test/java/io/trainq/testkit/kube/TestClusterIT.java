@@ -36,7 +36,8 @@ class TestClusterIT {
   static void stop() {
     if (cluster != null) {
       Path kubeconfig = cluster.kubeconfigPath();
-      boolean owned = cluster.kind() != Kind.KUBECONFIG;
+      // KUBECONFIG's and the local cluster's kubeconfig outlive the test cluster; the others are ours
+      boolean owned = cluster.kind() != Kind.KUBECONFIG && cluster.kind() != Kind.LOCAL;
       cluster.close();
       if (owned) {
         assertThat(kubeconfig).as("the kubeconfig with admin credentials is removed").doesNotExist();
@@ -90,11 +91,19 @@ class TestClusterIT {
     cluster.assumeRunsPods();
     Pod pod = cluster.client().resource(new PodBuilder()
         .withNewMetadata().withName("pause").withNamespace(namespace).endMetadata()
-        .withNewSpec().addNewContainer().withName("pause").withImage("registry.k8s.io/pause:3.10").endContainer()
+        .withNewSpec().withHostNetwork(cluster.hostNetworkOnly() ? true : null)
+        .addNewContainer().withName("pause").withImage(cluster.pauseImage()).withImagePullPolicy("IfNotPresent").endContainer()
         .endSpec().build()).create();
     Pod running = cluster.client().resource(pod).waitUntilCondition(
         p -> p != null && "Running".equals(p.getStatus().getPhase()), 3, TimeUnit.MINUTES);
     assertThat(running.getSpec().getNodeName()).isNotBlank();
+    assertThat(running.getStatus().getContainerStatuses()).singleElement()
+        .satisfies(s -> assertThat(s.getReady()).as("container ready").isTrue());
+    if (cluster.kind() == Kind.LOCAL) {
+      // scripts/kube-local.sh advertises fake GPUs, which the worker pods request
+      assertThat(cluster.client().nodes().withName(running.getSpec().getNodeName()).get()
+          .getStatus().getAllocatable()).containsKey("nvidia.com/gpu");
+    }
   }
 
   private static String run(String... command) throws IOException, InterruptedException {

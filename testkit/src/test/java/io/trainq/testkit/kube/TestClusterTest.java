@@ -14,35 +14,43 @@ class TestClusterTest {
   @Test
   void kubeconfigWinsAndDockerIsNotAsked() {
     AtomicBoolean asked = new AtomicBoolean();
-    Kind kind = TestCluster.choose(Map.of("KUBECONFIG", "/home/me/.kube/lab"), () -> asked.getAndSet(true));
+    Kind kind = TestCluster.choose(Map.of("KUBECONFIG", "/home/me/.kube/lab"), () -> asked.getAndSet(true), () -> asked.getAndSet(true));
     assertThat(kind).isEqualTo(Kind.KUBECONFIG);
     assertThat(asked).isFalse();
   }
 
   @Test
   void k3sWhenDockerAnswers() {
-    assertThat(TestCluster.choose(Map.of(), () -> true)).isEqualTo(Kind.K3S);
-    assertThat(TestCluster.choose(Map.of("KUBECONFIG", " "), () -> true)).isEqualTo(Kind.K3S);
+    assertThat(TestCluster.choose(Map.of(), () -> true, () -> false)).isEqualTo(Kind.K3S);
+    assertThat(TestCluster.choose(Map.of("KUBECONFIG", " "), () -> true, () -> false)).isEqualTo(Kind.K3S);
+  }
+
+  @Test
+  void localClusterWhenThereIsNoDockerButItCanRun() {
+    assertThat(TestCluster.choose(Map.of(), () -> false, () -> true)).isEqualTo(Kind.LOCAL);
+    // Docker's k3s comes first: it needs neither root nor the node binaries.
+    assertThat(TestCluster.choose(Map.of(), () -> true, () -> true)).isEqualTo(Kind.K3S);
+    assertThat(TestCluster.choose(Map.of(TestCluster.CLUSTER_ENV, "local"), () -> true, () -> false)).isEqualTo(Kind.LOCAL);
   }
 
   @Test
   void apiServerOtherwise() {
-    assertThat(TestCluster.choose(Map.of(), () -> false)).isEqualTo(Kind.API_SERVER);
+    assertThat(TestCluster.choose(Map.of(), () -> false, () -> false)).isEqualTo(Kind.API_SERVER);
   }
 
   @Test
   void forcedChoiceOverridesKubeconfig() {
     Map<String, String> env = Map.of("KUBECONFIG", "/home/me/.kube/prod", TestCluster.CLUSTER_ENV, "api-server");
-    assertThat(TestCluster.choose(env, () -> true)).isEqualTo(Kind.API_SERVER);
-    assertThat(TestCluster.choose(Map.of(TestCluster.CLUSTER_ENV, "K3S"), () -> false)).isEqualTo(Kind.K3S);
+    assertThat(TestCluster.choose(env, () -> true, () -> false)).isEqualTo(Kind.API_SERVER);
+    assertThat(TestCluster.choose(Map.of(TestCluster.CLUSTER_ENV, "K3S"), () -> false, () -> false)).isEqualTo(Kind.K3S);
   }
 
   @Test
   void badForcedChoiceSaysWhatIsAllowed() {
-    assertThatThrownBy(() -> TestCluster.choose(Map.of(TestCluster.CLUSTER_ENV, "kind"), () -> false))
+    assertThatThrownBy(() -> TestCluster.choose(Map.of(TestCluster.CLUSTER_ENV, "kind"), () -> false, () -> false))
         .isInstanceOf(IllegalArgumentException.class)
-        .hasMessage("TRAINQ_TEST_CLUSTER=kind is not one of kubeconfig, k3s, api-server");
-    assertThatThrownBy(() -> TestCluster.choose(Map.of(TestCluster.CLUSTER_ENV, "kubeconfig"), () -> false))
+        .hasMessage("TRAINQ_TEST_CLUSTER=kind is not one of kubeconfig, k3s, local, api-server");
+    assertThatThrownBy(() -> TestCluster.choose(Map.of(TestCluster.CLUSTER_ENV, "kubeconfig"), () -> false, () -> false))
         .hasMessageContaining("needs KUBECONFIG");
   }
 

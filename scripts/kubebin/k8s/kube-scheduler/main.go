@@ -1,0 +1,17 @@
+// kube-scheduler built from k8s.io/kubernetes at the version pinned in ../go.mod; the same main as
+// upstream's cmd/kube-scheduler. Used by scripts/kube-local.sh.
+package main
+
+import (
+	"os"
+
+	"k8s.io/component-base/cli"
+	_ "k8s.io/component-base/logs/json/register"          // JSON log format
+	_ "k8s.io/component-base/metrics/prometheus/clientgo" // client-go metrics
+	_ "k8s.io/component-base/metrics/prometheus/version"  // version metric
+	"k8s.io/kubernetes/cmd/kube-scheduler/app"
+)
+
+func main() {
+	os.Exit(cli.Run(app.NewSchedulerCommand()))
+}
