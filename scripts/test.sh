@@ -69,7 +69,8 @@ scripts/kube-local.sh status >/dev/null 2>&1 && kube_local_was_up=1
 
 cleanup() {
   # also when it runs only in part: an `up` that failed half-way
-  if [ $kube_local_was_up = 0 ] && scripts/kube-local.sh status 2>/dev/null | grep -q ': running'; then
+  # (the output is read whole: grep -q closing the pipe early would fail it under pipefail)
+  if [ $kube_local_was_up = 0 ] && [[ "$(scripts/kube-local.sh status 2>/dev/null || true)" == *": running"* ]]; then
     scripts/kube-local.sh down >/dev/null 2>&1 || true
   fi
   if [ "${TRAINQ_KEEP_BROKERS:-0}" != 1 ]; then
