@@ -428,9 +428,10 @@ wait_booted() {
 }
 
 # Starts the nodes that are down and brings up the app on nodes whose VM runs without it.
-# New nodes boot together. Nodes with data boot one after another, because 3.10 crashes
-# syncing feature flags with a peer that boots at the same moment; but a node that did
-# not stop last waits for its peers' tables, and then the remaining nodes start at once.
+# New nodes boot together. Nodes with data boot one after another, because a node (3.10
+# and 4.0 alike) crashes syncing feature flags or the schema with a peer that boots at
+# the same moment; a node that did not stop last waits for its peers' tables, and the
+# next one starts while it waits (it boots once the node that stopped last is up).
 start_nodes() {
   local i k rc offset down=()
   local -A launchers=() started=() booted=()
@@ -457,12 +458,8 @@ start_nodes() {
     rc=0
     wait_booted "$i" "${launchers[$i]}" "$offset" || rc=$?
     if [ "$rc" = 2 ]; then
-      log "$(name_of "$i") waits for its cluster peers; starting the others together"
-      for i in "${down[@]:k+1}"; do
-        launchers[$i]=$(launch_node "$i")
-        started[$i]=$(now_ms)
-      done
-      break
+      log "$(name_of "$i") waits for its cluster peers; starting the next"
+      continue
     fi
     [ "$rc" = 0 ] || die "$(name_of "$i") did not start"
     booted[$i]=1
@@ -565,13 +562,55 @@ do_start() {
   ensure_chroot_mounts
   ensure_epmd
   prepare_instance
+  # A cluster that cannot come back from its data (a node that crashed while its peers
+  # changed the schema refuses to boot, and the others wait for it forever) is test
+  # state: it is started afresh rather than failing the run.
+  # (errexit is off around the subshell, on inside it: a conditional would disable it.)
+  local rc
+  set +e
   # shellcheck disable=SC2046 # indexes are plain numbers
-  start_nodes $(indexes)
-  form_cluster
-  wait_cluster_running 1
+  (
+    set -e
+    start_nodes $(indexes)
+    form_cluster
+    wait_cluster_running 1
+  )
+  rc=$?
+  set -e
+  if [ "$rc" != 0 ]; then
+    [ "$nodes" -gt 1 ] && has_data || die "$label did not start; logs: $inst_dir/log/"
+    log "warning: $label did not come back from its data; deleting it and starting afresh"
+    kill_nodes
+    keep_failed_logs
+    remove_tree "$inst_dir/mnesia"
+    prepare_instance
+    # shellcheck disable=SC2046
+    start_nodes $(indexes)
+    form_cluster
+    wait_cluster_running 1
+  fi
   ensure_user
   log "$label started in $(since "$t0")"
   print_endpoints
+}
+
+has_data() { compgen -G "$inst_dir/mnesia/*" >/dev/null; }
+
+kill_nodes() {
+  local i pid
+  for i in $(indexes); do
+    pid=$(node_pid "$i") || continue
+    kill -KILL "$pid" 2>/dev/null || true
+    while is_node_vm "$pid" "$(name_of "$i")"; do sleep 0.1; done
+    rm -f "$(pid_file_of "$i")"
+  done
+}
+
+# Keeps the logs of a failed start beside the fresh ones (the last one only).
+keep_failed_logs() {
+  rm -rf "$inst_dir/log.failed"
+  cp -a "$inst_dir/log" "$inst_dir/log.failed" && find "$inst_dir/log" -type f -delete
+  log "logs of the failed start: $inst_dir/log.failed/"
 }
 
 # stop_node I: graceful stop, then SIGKILL if the VM lingers.
