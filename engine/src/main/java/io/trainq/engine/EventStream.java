@@ -94,7 +94,7 @@ public final class EventStream implements AutoCloseable {
     }
   }
 
-  private record Item(long tag, JobEvent event) {}
+  private record Item(long tag, List<JobEvent> events) {}
 
   private final Options options;
   private final Handler handler;
@@ -145,7 +145,7 @@ public final class EventStream implements AutoCloseable {
     public void handleDelivery(String tag, Envelope env, AMQP.BasicProperties props, byte[] body) {
       unacknowledged.incrementAndGet();
       try {
-        received.add(new Item(env.getDeliveryTag(), JobEvent.decode(env.getRoutingKey(), props, body)));
+        received.add(new Item(env.getDeliveryTag(), JobEvent.decodeAll(env.getRoutingKey(), props, body)));
       } catch (MalformedMessageException e) {
         malformed.incrementAndGet();
         log.warn("dropping an unreadable message from {} (routing key {}, id {}): {}", env.getExchange(),
@@ -190,7 +190,7 @@ public final class EventStream implements AutoCloseable {
       return;
     }
     List<JobEvent> events = new ArrayList<>(batch.size());
-    batch.forEach(i -> events.add(i.event()));
+    batch.forEach(i -> events.addAll(i.events()));
     CompletableFuture<?> stored;
     try {
       stored = handler.store(events).toCompletableFuture();

@@ -83,6 +83,30 @@ public sealed interface JobEvent permits JobEvent.Progress, JobEvent.DeadLettere
    * @param routingKey the delivery's routing key: the job key for both events and dead letters
    */
   static JobEvent decode(String routingKey, AMQP.BasicProperties props, byte[] body) throws MalformedMessageException {
+    List<JobEvent> all = decodeAll(routingKey, props, body);
+    if (all.size() != 1) {
+      throw new MalformedMessageException("expected one event, got " + all.size());
+    }
+    return all.get(0);
+  }
+
+  /**
+   * Decodes one delivery into the events it carries: one, or several for a worker's group commit
+   * ({@link Messages#EVENT_BATCH_TYPE}), which fold exactly as if they had come apart.
+   */
+  static List<JobEvent> decodeAll(String routingKey, AMQP.BasicProperties props, byte[] body) throws MalformedMessageException {
+    String type = props == null ? null : props.getType();
+    if (Messages.EVENT_BATCH_TYPE.equals(type)) {
+      List<JobEvent> out = new java.util.ArrayList<>();
+      for (TaskEvent e : Messages.decodeEvents(body)) {
+        out.add(new Progress(e));
+      }
+      return out;
+    }
+    return List.of(decodeOne(routingKey, props, body));
+  }
+
+  private static JobEvent decodeOne(String routingKey, AMQP.BasicProperties props, byte[] body) throws MalformedMessageException {
     String type = props == null ? null : props.getType();
     if (Messages.EVENT_TYPE.equals(type)) {
       return new Progress(Messages.decodeEvent(body));

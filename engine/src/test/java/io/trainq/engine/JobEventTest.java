@@ -27,6 +27,15 @@ class JobEventTest {
   }
 
   @Test
+  void decodesAGroupCommitIntoItsEvents() throws Exception {
+    TaskEvent a = new TaskEvent(TaskEvent.SCHEMA, TaskEvent.Type.SUCCEEDED, "ns.j.1", "uid", 4, 1, "pod-a", 0, 0, 10L, 1.0, null, null, 99);
+    TaskEvent b = new TaskEvent(TaskEvent.SCHEMA, TaskEvent.Type.SUCCEEDED, "ns.j.1", "uid", 5, 1, "pod-a", 1, 0, 11L, 1.1, null, null, 100);
+    java.util.List<JobEvent> d = JobEvent.decodeAll("ns.j.1", Messages.eventBatchProperties(java.util.List.of(a, b)),
+        Messages.encodeEvents(java.util.List.of(a, b)));
+    assertThat(d).containsExactly(new JobEvent.Progress(a), new JobEvent.Progress(b));
+  }
+
+  @Test
   void decodesBrokerDeadLettersByTheDeathInTheTaskQueue() throws Exception {
     TaskMessage t = new TaskMessage("uid", 7, 2, null);
     Map<String, Object> headers = new HashMap<>(Messages.taskProperties(t).getHeaders());

@@ -25,6 +25,13 @@ public final class Messages {
   /** AMQP type property of task messages and events. */
   public static final String TASK_TYPE = "trainq.task";
   public static final String EVENT_TYPE = "trainq.event";
+  /**
+   * AMQP type of a group commit: several events of one job in one message ({@code {"schema": 2,
+   * "events": [...]}}, each element an event of schema 1). Folded exactly as the same events sent apart.
+   */
+  public static final String EVENT_BATCH_TYPE = "trainq.events";
+  /** Schema of the event batch body. */
+  public static final int EVENT_BATCH_SCHEMA = 2;
 
   private static final ObjectMapper MAPPER = new ObjectMapper()
       .configure(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES, false);
@@ -121,6 +128,75 @@ public final class Messages {
         .timestamp(new java.util.Date(e.epochMillis()))
         .headers(headers)
         .build();
+  }
+
+  /** One message carrying several events of the same job, in the order they happened. */
+  public static byte[] encodeEvents(List<TaskEvent> events) {
+    ObjectNode n = MAPPER.createObjectNode();
+    n.put("schema", EVENT_BATCH_SCHEMA);
+    n.set("events", MAPPER.valueToTree(events));
+    try {
+      return MAPPER.writeValueAsBytes(n);
+    } catch (IOException e) {
+      throw new IllegalStateException(e);
+    }
+  }
+
+  /** Properties of an event batch: deterministic id (its first event's and its size), so a repeat is recognisable. */
+  public static AMQP.BasicProperties eventBatchProperties(List<TaskEvent> events) {
+    if (events.isEmpty()) {
+      throw new IllegalArgumentException("an event batch needs at least one event");
+    }
+    TaskEvent first = events.get(0);
+    Map<String, Object> headers = new HashMap<>();
+    headers.put(SCHEMA_HEADER, EVENT_BATCH_SCHEMA);
+    return new AMQP.BasicProperties.Builder()
+        .contentType(CONTENT_TYPE)
+        .deliveryMode(2)
+        .messageId(first.messageId() + "+" + (events.size() - 1))
+        .type(EVENT_BATCH_TYPE)
+        .timestamp(new java.util.Date(first.epochMillis()))
+        .headers(headers)
+        .build();
+  }
+
+  /** The events one message carries: a batch ({@link #EVENT_BATCH_TYPE}) or a single event. */
+  public static List<TaskEvent> decodeEventMessage(AMQP.BasicProperties props, byte[] body) throws MalformedMessageException {
+    if (props != null && EVENT_BATCH_TYPE.equals(props.getType())) {
+      return decodeEvents(body);
+    }
+    return List.of(decodeEvent(body));
+  }
+
+  /** Decodes an event batch body ({@link #EVENT_BATCH_TYPE}); every element must be a valid event. */
+  public static List<TaskEvent> decodeEvents(byte[] body) throws MalformedMessageException {
+    JsonNode n;
+    try {
+      n = MAPPER.readTree(body);
+    } catch (IOException | RuntimeException e) {
+      throw new MalformedMessageException("event batch is not valid JSON: " + firstLine(e.getMessage()));
+    }
+    if (n == null || !n.isObject()) {
+      throw new MalformedMessageException("event batch must be a JSON object");
+    }
+    if (!n.path("schema").isIntegralNumber() || n.get("schema").intValue() != EVENT_BATCH_SCHEMA) {
+      throw new MalformedMessageException("unknown event batch schema " + n.path("schema") + " (expected " + EVENT_BATCH_SCHEMA + ")");
+    }
+    JsonNode list = n.get("events");
+    if (list == null || !list.isArray() || list.isEmpty()) {
+      throw new MalformedMessageException("field events must be a non-empty array");
+    }
+    List<TaskEvent> out = new java.util.ArrayList<>(list.size());
+    for (int i = 0; i < list.size(); i++) {
+      try {
+        out.add(decodeEvent(MAPPER.writeValueAsBytes(list.get(i))));
+      } catch (MalformedMessageException e) {
+        throw new MalformedMessageException("events[" + i + "]: " + e.getMessage());
+      } catch (IOException e) {
+        throw new MalformedMessageException("events[" + i + "]: " + firstLine(e.getMessage()));
+      }
+    }
+    return out;
   }
 
   public static TaskEvent decodeEvent(byte[] body) throws MalformedMessageException {

@@ -31,6 +31,12 @@ public final class WorkerEnv {
   /** Exit 0 after this long with nothing running and nothing ready; 0 never exits when idle. */
   public static final String IDLE_TIMEOUT_MS = "TRAINQ_IDLE_TIMEOUT_MS";
   public static final String EXTRA_PREFETCH = "TRAINQ_EXTRA_PREFETCH";
+  /** STARTED is published only for attempts still running after this long (0: at once); default 1000. */
+  public static final String STARTED_DELAY_MS = "TRAINQ_STARTED_DELAY_MS";
+  /** Deliveries a worker holds beyond its slots while attempts are short (0 turns lookahead off); default 1. */
+  public static final String LOOKAHEAD = "TRAINQ_LOOKAHEAD";
+  /** Attempts shorter than this (on average) count as short, for the lookahead; default 2000. */
+  public static final String LOOKAHEAD_BELOW_MS = "TRAINQ_LOOKAHEAD_BELOW_MS";
   /** Port of /metrics, /healthz and /readyz; 0 turns the HTTP server off. */
   public static final String HTTP_PORT = "TRAINQ_HTTP_PORT";
   public static final String STATUS_INTERVAL_MS = "TRAINQ_STATUS_INTERVAL_MS";

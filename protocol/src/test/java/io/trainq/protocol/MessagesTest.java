@@ -49,6 +49,25 @@ class MessagesTest {
   }
 
   @Test
+  void eventBatchesRoundTripAndNameTheBadElement() throws Exception {
+    TaskEvent a = new TaskEvent(TaskEvent.SCHEMA, TaskEvent.Type.SUCCEEDED, "ns.j.1", "uid", 4, 1, "w", 0, 0, 10L, 1.0, null, null, 5);
+    TaskEvent b = new TaskEvent(TaskEvent.SCHEMA, TaskEvent.Type.SUCCEEDED, "ns.j.1", "uid", 7, 2, "w", 1, 0, 12L, 1.2, null, null, 6);
+    com.rabbitmq.client.AMQP.BasicProperties props = Messages.eventBatchProperties(java.util.List.of(a, b));
+    assertThat(props.getType()).isEqualTo(Messages.EVENT_BATCH_TYPE);
+    assertThat(props.getMessageId()).isEqualTo(a.messageId() + "+1");
+    assertThat(Messages.decodeEventMessage(props, Messages.encodeEvents(java.util.List.of(a, b)))).containsExactly(a, b);
+    assertThat(Messages.decodeEventMessage(Messages.eventProperties(a), Messages.encodeEvent(a))).containsExactly(a);
+
+    byte[] bad = "{\"schema\":2,\"events\":[{\"schema\":1,\"type\":\"SUCCEEDED\",\"jobKey\":\"k\"},{\"schema\":9}]}"
+        .getBytes(java.nio.charset.StandardCharsets.UTF_8);
+    assertThatThrownBy(() -> Messages.decodeEvents(bad)).isInstanceOf(MalformedMessageException.class).hasMessageContaining("events[1]");
+    assertThatThrownBy(() -> Messages.decodeEvents("{\"schema\":2,\"events\":[]}".getBytes(java.nio.charset.StandardCharsets.UTF_8)))
+        .hasMessageContaining("non-empty array");
+    assertThatThrownBy(() -> Messages.decodeEvents("{\"schema\":3}".getBytes(java.nio.charset.StandardCharsets.UTF_8)))
+        .hasMessageContaining("unknown event batch schema 3");
+  }
+
+  @Test
   void tailKeepsTheEnd() {
     assertThat(Messages.tail("abcdef", 4)).isEqualTo("…def");
     assertThat(Messages.tail("abc", 4)).isEqualTo("abc");

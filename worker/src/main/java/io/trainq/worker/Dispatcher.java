@@ -7,8 +7,8 @@ import java.util.List;
 
 /**
  * Hands deliveries to free slots. The consumer callback calls {@link #submit} and returns at once;
- * a slot that finishes takes the next waiting delivery (only ever waiting with an extra prefetch, or
- * after a reconnect while old tasks still run) or goes back to the free list.
+ * a slot that finishes takes the next waiting delivery (waiting only with the lookahead or an extra
+ * prefetch, or after a reconnect while old tasks still run) or goes back to the free list.
  */
 final class Dispatcher {
   private final Object lock = new Object();
@@ -66,6 +66,15 @@ final class Dispatcher {
       List<Delivery> out = new ArrayList<>(waiting);
       waiting.clear();
       lock.notifyAll();
+      return out;
+    }
+  }
+
+  /** Removes and returns the waiting deliveries that match (never started; the caller returns them to the broker). */
+  List<Delivery> removeWaiting(java.util.function.Predicate<Delivery> which) {
+    synchronized (lock) {
+      List<Delivery> out = new ArrayList<>();
+      waiting.removeIf(d -> which.test(d) && out.add(d));
       return out;
     }
   }

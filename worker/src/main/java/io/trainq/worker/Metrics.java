@@ -22,6 +22,12 @@ final class Metrics {
   final LongAdder redelivered = new LongAdder();
   final LongAdder publishRetries = new LongAdder();
   final LongAdder recoveries = new LongAdder();
+  /** Group commit: outcome messages sent, and the SUCCEEDED events they carried. */
+  final LongAdder outcomeMessages = new LongAdder();
+  final LongAdder outcomeEvents = new LongAdder();
+  final LongAdder startedEvents = new LongAdder();
+  /** 1 while the lookahead consumer holds deliveries beyond the slots. */
+  volatile int lookahead;
   final Histogram duration = new Histogram(DURATION_BUCKETS);
   final Histogram dispatch = new Histogram(DISPATCH_BUCKETS);
 
@@ -85,6 +91,12 @@ final class Metrics {
     counter(sb, "trainq_worker_redeliveries_total", "Deliveries the broker had handed out before (a worker died or requeued them).", redelivered.sum());
     counter(sb, "trainq_worker_publish_retries_total", "Publishes that were not confirmed and were sent again.", publishRetries.sum());
     counter(sb, "trainq_worker_connection_recoveries_total", "Times the broker connection was recovered.", recoveries.sum());
+    counter(sb, "trainq_worker_outcome_messages_total", "Messages that carried successful outcomes (one per group commit).",
+        outcomeMessages.sum());
+    counter(sb, "trainq_worker_outcome_events_total", "SUCCEEDED events sent in those messages.", outcomeEvents.sum());
+    counter(sb, "trainq_worker_started_events_total", "STARTED events sent (only for attempts still running after the delay).",
+        startedEvents.sum());
+    gauge(sb, "trainq_worker_lookahead", "1 while the worker holds deliveries beyond its slots (attempts are short).", lookahead);
     duration.render(sb, "trainq_worker_task_duration_seconds", "Wall time of task attempts that ran to an outcome.");
     dispatch.render(sb, "trainq_worker_dispatch_seconds", "From a delivery's arrival to its process running.");
     return sb.toString();

@@ -47,8 +47,9 @@ final class Reporter {
     this.stopping = stopping;
   }
 
-  /** Publishes STARTED without waiting: the confirm is awaited before the attempt's outcome. */
+  /** Publishes STARTED without waiting: the confirm is awaited before the attempt's outcome (see {@link StartedEvent}). */
   CompletableFuture<Void> started(TaskMessage t, int slot) {
+    metrics.startedEvents.increment();
     return publisher.publish(startedEvent(t, slot));
   }
 
@@ -144,7 +145,8 @@ final class Reporter {
         TaskEvent.Reason.SHUTDOWN, null);
     BooleanSupplier giveUp = () -> consumer.lost(d) || deadlinePassed.getAsBoolean();
     try {
-      if (!(publisher.awaitOrRepublish(started, startedEvent(t, slot), giveUp) && publisher.publishConfirmed(ev, giveUp))) {
+      if (!((started == null || publisher.awaitOrRepublish(started, startedEvent(t, slot), giveUp))
+          && publisher.publishConfirmed(ev, giveUp))) {
         log.warn("no confirm for the REQUEUED event before the deadline; returning the task to the queue anyway");
       }
     } catch (InterruptedException e) {
@@ -248,11 +250,24 @@ final class Reporter {
 
   private Publisher.Message event(TaskEvent.Type type, int index, int attempt, int slot, Integer exitCode, Long durationNanos,
       String reason, String error) {
+    return eventMessage(taskEvent(type, index, attempt, slot, exitCode, durationNanos, reason, error));
+  }
+
+  /** The SUCCEEDED event of an attempt, for a group commit. */
+  TaskEvent succeededEvent(TaskMessage t, int slot, long durationNanos) {
+    return taskEvent(TaskEvent.Type.SUCCEEDED, t.index(), t.attempt(), slot, 0, durationNanos, null, null);
+  }
+
+  Publisher.Message eventMessage(TaskEvent e) {
+    return new Publisher.Message(JobTopology.EVENTS_EXCHANGE, config.topology().key(), Messages.eventProperties(e),
+        Messages.encodeEvent(e), e.type() + " event of task " + e.index());
+  }
+
+  private TaskEvent taskEvent(TaskEvent.Type type, int index, int attempt, int slot, Integer exitCode, Long durationNanos,
+      String reason, String error) {
     Long ms = durationNanos == null ? null : durationNanos / 1_000_000;
     Double gpuSeconds = durationNanos == null ? null : config.slots().gpusPerTask() * (durationNanos / 1e9);
-    TaskEvent e = new TaskEvent(TaskEvent.SCHEMA, type, config.topology().key(), config.topology().uid(), index, attempt,
+    return new TaskEvent(TaskEvent.SCHEMA, type, config.topology().key(), config.topology().uid(), index, attempt,
         config.workerName(), slot, exitCode, ms, gpuSeconds, reason, error, System.currentTimeMillis());
-    return new Publisher.Message(JobTopology.EVENTS_EXCHANGE, config.topology().key(), Messages.eventProperties(e),
-        Messages.encodeEvent(e), type + " event of task " + index);
   }
 }

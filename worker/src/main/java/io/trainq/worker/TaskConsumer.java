@@ -110,12 +110,18 @@ final class TaskConsumer {
 
   /** True when the delivery can no longer be settled: it went back to the queue with its channel. */
   boolean lost(Delivery d) {
+    if (d.source() != null && d.source() != this) {
+      return d.source().lost(d);
+    }
     Channel ch = channel;
     return d.generation() != generation.get() || ch == null || !ch.isOpen();
   }
 
   /** Acks a delivery still held and not yet settled; true if this call sent the ack. */
   boolean ack(Delivery d) {
+    if (d.source() != null && d.source() != this) {
+      return d.source().ack(d);
+    }
     if (lost(d)) {
       log.warn("cannot ack delivery {}: its channel is gone and the broker requeued it", d.tag());
       return false;
@@ -133,6 +139,10 @@ final class TaskConsumer {
   }
 
   void nack(Delivery d, boolean requeue) {
+    if (d.source() != null && d.source() != this) {
+      d.source().nack(d, requeue);
+      return;
+    }
     if (lost(d) || !d.settle()) {
       return;
     }
@@ -189,7 +199,8 @@ final class TaskConsumer {
 
     @Override
     public void handleDelivery(String tag, Envelope env, AMQP.BasicProperties props, byte[] body) {
-      Delivery d = new Delivery(env.getDeliveryTag(), env.isRedeliver(), props, body, generation.get(), System.nanoTime());
+      Delivery d = new Delivery(env.getDeliveryTag(), env.isRedeliver(), props, body, generation.get(), System.nanoTime(),
+          TaskConsumer.this);
       if (!dispatcher.submit(d)) {
         // arrived after the worker began to stop: straight back to the queue, never started (from
         // another thread: this one reads the socket and must not wait to write to it)

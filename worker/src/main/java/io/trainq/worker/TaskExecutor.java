@@ -12,6 +12,7 @@ import java.nio.file.Path;
 import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
+import java.util.concurrent.ScheduledExecutorService;
 import java.util.function.BooleanSupplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -35,11 +36,18 @@ final class TaskExecutor {
   private final ExecutorService pumps;
   private final Path paramsDir;
   private final BooleanSupplier shutdownDeadlinePassed;
+  private final Settler settler;
+  private final ScheduledExecutorService timers;
+  private final Lookahead lookahead;
 
-  TaskExecutor(WorkerConfig config, Reporter reporter, TaskConsumer consumer, Metrics metrics, ExecutorService pumps,
-      Path paramsDir, BooleanSupplier shutdownDeadlinePassed) {
+  TaskExecutor(WorkerConfig config, Reporter reporter, Settler settler, TaskConsumer consumer, Metrics metrics,
+      ExecutorService pumps, ScheduledExecutorService timers, Lookahead lookahead, Path paramsDir,
+      BooleanSupplier shutdownDeadlinePassed) {
     this.config = config;
     this.reporter = reporter;
+    this.settler = settler;
+    this.timers = timers;
+    this.lookahead = lookahead;
     this.consumer = consumer;
     this.metrics = metrics;
     this.pumps = pumps;
@@ -112,17 +120,18 @@ final class TaskExecutor {
     } catch (IOException | RuntimeException e) {
       deleteQuietly(params);
       log.warn("attempt {} could not start: {}", t.attempt(), e.getMessage());
-      reporter.failed(d, t, slot.id, null, TaskEvent.Reason.SPAWN_FAILED, null, "cannot start " + config.command() + ": "
-          + e.getMessage(), 0);
+      String error = "cannot start " + config.command() + ": " + e.getMessage();
+      settler.failed(() -> reporter.failed(d, t, slot.id, null, TaskEvent.Reason.SPAWN_FAILED, null, error, 0));
       return;
     }
     slot.current = run;
     metrics.dispatch.observeNanos(run.startNanos() - d.receivedNanos());
-    CompletableFuture<Void> started = reporter.started(t, slot.id);
+    StartedEvent startedEvent = StartedEvent.schedule(timers, config.dispatch().startedDelay(), () -> reporter.started(t, slot.id));
     log.info("attempt {} started on slot {} (pid {}{})", t.attempt(), slot.id, run.pid(),
         slot.devices.isEmpty() ? "" : ", CUDA_VISIBLE_DEVICES=" + slot.devices);
 
     TaskRun.Result r;
+    CompletableFuture<Void> started;
     try {
       r = run.await(config.job().taskTimeout());
     } catch (InterruptedException e) {
@@ -130,6 +139,7 @@ final class TaskExecutor {
       Thread.currentThread().interrupt();
       return;
     } finally {
+      started = startedEvent.end();
       deleteQuietly(params);
     }
     switch (r.stoppedBy()) {
@@ -144,27 +154,27 @@ final class TaskExecutor {
       case NONE -> { }
     }
     metrics.duration.observeNanos(r.durationNanos());
+    lookahead.finished(r.durationNanos());
     double seconds = r.durationNanos() / 1e9;
+    // The outcome is settled off this thread (confirmed, then acked): the slot is free for its next task now.
     if (r.timedOut()) {
       log.warn("attempt {} timed out after {} ms; its process tree was killed", t.attempt(), config.job().taskTimeout().toMillis());
-      reporter.failed(d, t, slot.id, started, TaskEvent.Reason.TIMEOUT, r.exitCode(), tail(run, "timed out after "
-          + config.job().taskTimeout().toMillis() + " ms"), r.durationNanos());
+      String error = tail(run, "timed out after " + config.job().taskTimeout().toMillis() + " ms");
+      settler.failed(() -> reporter.failed(d, t, slot.id, started, TaskEvent.Reason.TIMEOUT, r.exitCode(), error, r.durationNanos()));
     } else if (r.exitCode() == 0) {
-      long exited = System.nanoTime();
-      reporter.succeeded(d, t, slot.id, started, r.durationNanos());
-      long acked = System.nanoTime();
-      // logged after the ack: nothing between the exit and the ack that need not be there
+      settler.succeeded(new Settler.Success(d, t, slot.id, started, r.durationNanos()));
       log.info("attempt {} succeeded in {} s", t.attempt(), String.format(java.util.Locale.ROOT, "%.3f", seconds));
       if (log.isDebugEnabled()) {
-        // the dispatch chain, for tuning: delivery to slot, to process running, process, exit to acked
-        log.debug("timing: queued {} us, prepared {} us, spawned {} us, ran {} us, reported and acked {} us",
+        // the dispatch chain, for tuning: delivery to slot, to process running, process
+        log.debug("timing: queued {} us, prepared {} us, spawned {} us, ran {} us",
             (slotStart - d.receivedNanos()) / 1000, (run.startNanos() - slotStart) / 1000,
-            (run.spawnedNanos() - run.startNanos()) / 1000, r.durationNanos() / 1000, (acked - exited) / 1000);
+            (run.spawnedNanos() - run.startNanos()) / 1000, r.durationNanos() / 1000);
       }
     } else {
       log.info("attempt {} failed with exit code {} after {} s", t.attempt(), r.exitCode(),
           String.format(java.util.Locale.ROOT, "%.3f", seconds));
-      reporter.failed(d, t, slot.id, started, TaskEvent.Reason.FAILED, r.exitCode(), tail(run, null), r.durationNanos());
+      String error = tail(run, null);
+      settler.failed(() -> reporter.failed(d, t, slot.id, started, TaskEvent.Reason.FAILED, r.exitCode(), error, r.durationNanos()));
     }
   }
 

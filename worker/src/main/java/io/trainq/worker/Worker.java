@@ -89,14 +89,15 @@ public final class Worker {
       w.dispatcher().touch();
       log.info("consuming {} with prefetch {} on {} slot(s), {} ms after the process started", config.topology().taskQueue(),
           config.prefetch(), w.slots().size(), sinceProcessStart());
-      int code = control(connection, w.consumer(), w.dispatcher(), w.slots());
+      int code = control(connection, w);
       logStatus(w.metrics(), w.dispatcher());
       return code;
     }
   }
 
   /** The worker's parts, connected to each other; started but not consuming yet. */
-  private record Wiring(List<Slot> slots, Dispatcher dispatcher, Metrics metrics, TaskConsumer consumer) {}
+  private record Wiring(List<Slot> slots, Dispatcher dispatcher, Metrics metrics, TaskConsumer consumer,
+      TaskConsumer lookaheadConsumer, Lookahead lookahead, Settler settler) {}
 
   /** Builds the slots, the publisher, the consumer, the executor and the endpoints; registers how to close each. */
   private Wiring wire(Connection connection, String brokerVersion, Resources resources) throws IOException {
@@ -141,8 +142,30 @@ public final class Worker {
     TaskConsumer consumer = new TaskConsumer(connection, config.topology().taskQueue(), config.prefetch(), dispatcher, metrics,
         signals::offer);
     resources.onClose(consumer::close);
+    // The lookahead's own channel: its prefetch is its own, and the client's recovery restores it as it was.
+    // Its faults need no signal: the control loop starts it again while it is wanted.
+    TaskConsumer lookaheadConsumer = config.dispatch().lookahead() == 0 ? null
+        : new TaskConsumer(connection, config.topology().taskQueue(), config.dispatch().lookahead(), dispatcher, metrics, sig -> { });
+    if (lookaheadConsumer != null) {
+      resources.onClose(lookaheadConsumer::close);
+    }
     Reporter reporter = new Reporter(config, publisher, consumer, metrics, () -> stopping);
-    TaskExecutor executor = new TaskExecutor(config, reporter, consumer, metrics, pumps, paramsDir,
+    Settler settler = new Settler(reporter, publisher, consumer, metrics);
+    // closed before the consumers and the publisher: what the slots handed over is settled first
+    resources.onClose(() -> {
+      if (!settler.awaitIdle(REQUEUE_TIME)) {
+        log.warn("{} outcome(s) not settled; closing (the broker returns their deliveries)", settler.pending());
+      }
+      settler.close();
+    });
+    ScheduledExecutorService timers = Executors.newSingleThreadScheduledExecutor(r -> {
+      Thread t = new Thread(r, "started-events");
+      t.setDaemon(true);
+      return t;
+    });
+    resources.onClose(timers::shutdownNow);
+    Lookahead lookahead = new Lookahead(config.dispatch().lookaheadBelow());
+    TaskExecutor executor = new TaskExecutor(config, reporter, settler, consumer, metrics, pumps, timers, lookahead, paramsDir,
         () -> System.nanoTime() > requeueDeadlineNanos);
     for (Slot s : slots) {
       s.start(dispatcher, executor);
@@ -167,22 +190,24 @@ public final class Worker {
       long every = config.statusInterval().toMillis();
       ticker.scheduleAtFixedRate(() -> logStatus(metrics, dispatcher), every, every, TimeUnit.MILLISECONDS);
     }
-    return new Wiring(slots, dispatcher, metrics, consumer);
+    return new Wiring(slots, dispatcher, metrics, consumer, lookaheadConsumer, lookahead, settler);
   }
 
-  private int control(Connection connection, TaskConsumer consumer, Dispatcher dispatcher, List<Slot> slots)
-      throws InterruptedException {
+  private int control(Connection connection, Wiring w) throws InterruptedException {
+    TaskConsumer consumer = w.consumer();
+    Dispatcher dispatcher = w.dispatcher();
+    List<Slot> slots = w.slots();
     boolean draining = false;
     long reopenBackoffMs = 500;
     while (true) {
       Signal s = signals.poll(POLL_MS, TimeUnit.MILLISECONDS);
       if (s == Signal.SHUTDOWN) {
-        return shutdown(consumer, dispatcher, slots);
+        return shutdown(w);
       }
       if (s == Signal.CANCELLED_BY_BROKER || s == Signal.CHANNEL_CLOSED) {
         Optional<Boolean> exists = queueExists(connection, config.topology().taskQueue());
         if (exists.isPresent() && !exists.get()) {
-          return jobDeleted(consumer, dispatcher, slots);
+          return jobDeleted(w);
         }
         if (!draining && !stopping) {
           log.info("{}; consuming again", s == Signal.CANCELLED_BY_BROKER ? "the broker cancelled the consumer" : "the task channel closed");
@@ -205,6 +230,9 @@ public final class Worker {
         log.info("connection to RabbitMQ recovered; tasks that were running keep running, their deliveries were requeued");
         continue;
       }
+      if (!draining && !stopping) {
+        steerLookahead(w);
+      }
       if (draining) {
         if (dispatcher.busy() == 0 && dispatcher.waiting() == 0) {
           log.info("idle: nothing to do for {} ms and nothing ready in the queue; exiting", config.idleTimeout().toMillis());
@@ -212,19 +240,71 @@ public final class Worker {
         }
       } else if (!config.idleTimeout().isZero() && dispatcher.idleNanos() >= config.idleTimeout().toNanos()
           && consumer.consuming() && queuesEmpty(connection)) {
-        // Stop the consumer first: a delivery that raced in before cancel-ok still runs to its end.
+        // Stop the consumers first: a delivery that raced in before cancel-ok still runs to its end.
         consumer.cancel(5000);
+        if (w.lookaheadConsumer() != null) {
+          w.lookaheadConsumer().cancel(5000);
+        }
         draining = true;
       }
     }
   }
 
-  private int shutdown(TaskConsumer consumer, Dispatcher dispatcher, List<Slot> slots) throws InterruptedException {
+  /**
+   * Holds deliveries beyond the slots while attempts are short ({@link Lookahead}); once they are long,
+   * stops, and returns what it held longer than the bound to the queue for any free slot to take.
+   */
+  private void steerLookahead(Wiring w) {
+    TaskConsumer la = w.lookaheadConsumer();
+    if (la == null) {
+      return;
+    }
+    long now = System.nanoTime();
+    List<Long> running = new ArrayList<>();
+    for (Slot slot : w.slots()) {
+      TaskRun r = slot.current;
+      if (r != null) {
+        running.add(r.startNanos());
+      }
+    }
+    boolean wanted = w.lookahead().wanted(running, now) && w.consumer().consuming();
+    if (wanted && !la.consuming()) {
+      try {
+        // on its open channel if it has one: deliveries held from before are settled there
+        la.resubscribe();
+        w.metrics().lookahead = 1;
+        log.debug("attempts are short: holding {} deliveries beyond the slots", config.dispatch().lookahead());
+      } catch (IOException | RuntimeException e) {
+        log.debug("cannot start the lookahead consumer yet: {}", e.getMessage());
+      }
+    } else if (!wanted && la.consuming()) {
+      la.cancel(5000);
+      w.metrics().lookahead = 0;
+      log.debug("attempts are long: holding one delivery per slot");
+    }
+    // Deliveries waiting for a slot are the ones beyond the slots, whichever consumer brought them; with an
+    // explicit extra prefetch the user asked for them to be held.
+    if (!wanted && config.extraPrefetch() == 0) {
+      long bound = w.lookahead().releaseAfter().toNanos();
+      for (Delivery d : w.dispatcher().removeWaiting(d -> now - d.receivedNanos() > bound)) {
+        w.consumer().nack(d, true);
+        log.info("returned a delivery held {} ms behind long attempts to the queue", (now - d.receivedNanos()) / 1_000_000);
+      }
+    }
+  }
+
+  private int shutdown(Wiring w) throws InterruptedException {
+    TaskConsumer consumer = w.consumer();
+    Dispatcher dispatcher = w.dispatcher();
+    List<Slot> slots = w.slots();
     stopping = true;
     Duration grace = config.shutdownGrace();
     requeueDeadlineNanos = System.nanoTime() + grace.plus(TaskRun.TERM_GRACE).plus(REQUEUE_TIME).toNanos();
     List<Delivery> waiting = dispatcher.stop();
     consumer.cancel(5000);
+    if (w.lookaheadConsumer() != null) {
+      w.lookaheadConsumer().cancel(5000);
+    }
     for (Delivery d : waiting) {
       consumer.nack(d, true);
     }
@@ -256,11 +336,17 @@ public final class Worker {
         }
       }
     }
+    long left = Math.max(0, requeueDeadlineNanos - System.nanoTime());
+    if (!w.settler().awaitIdle(Duration.ofNanos(left))) {
+      log.warn("{} outcome(s) not settled; closing (the broker returns their deliveries)", w.settler().pending());
+    }
     log.info("stopped");
     return 0;
   }
 
-  private int jobDeleted(TaskConsumer consumer, Dispatcher dispatcher, List<Slot> slots) throws InterruptedException {
+  private int jobDeleted(Wiring w) throws InterruptedException {
+    Dispatcher dispatcher = w.dispatcher();
+    List<Slot> slots = w.slots();
     stopping = true;
     dispatcher.stop();
     log.info("the job's queue {} was deleted: stopping {} running task(s) and exiting", config.topology().taskQueue(),

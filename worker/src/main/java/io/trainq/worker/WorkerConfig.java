@@ -27,6 +27,7 @@ import org.slf4j.event.Level;
  * @param workingDir the tasks' working directory, or null for the worker's
  * @param tempDir where the tasks' parameter files go
  * @param taskCount tasks in the job (a message of another index is not a task of it), or 0 when not known
+ * @param dispatch how the worker keeps its slots busy between short attempts
  */
 public record WorkerConfig(
     JobTopology topology,
@@ -46,7 +47,17 @@ public record WorkerConfig(
     Path tempDir,
     Level logLevel,
     LogSink.Format logFormat,
-    int taskCount) {
+    int taskCount,
+    Dispatch dispatch) {
+
+  /**
+   * @param startedDelay STARTED goes out only for attempts still running after this long (an outcome implies its start)
+   * @param lookahead deliveries held beyond the slots while attempts are short (0: never)
+   * @param lookaheadBelow attempts shorter than this, on average, are short
+   */
+  public record Dispatch(Duration startedDelay, int lookahead, Duration lookaheadBelow) {
+    public static final Dispatch DEFAULT = new Dispatch(Duration.ofSeconds(1), 1, Duration.ofSeconds(2));
+  }
 
   /** Worker settings outside the shared contract: how long the first connect may take. */
   public static final String CONNECT_TIMEOUT_MS = "TRAINQ_CONNECT_TIMEOUT_MS";
@@ -120,8 +131,15 @@ public record WorkerConfig(
       if (taskCount < 0 || taskCount > Integer.MAX_VALUE) {
         throw new ConfigException(WorkerEnv.TASK_COUNT + " must be a task count >= 0, got " + taskCount);
       }
+      Duration startedDelay = nonNegative(env, WorkerEnv.STARTED_DELAY_MS, Dispatch.DEFAULT.startedDelay().toMillis());
+      long lookahead = WorkerEnv.longVar(env, WorkerEnv.LOOKAHEAD, Dispatch.DEFAULT.lookahead());
+      if (lookahead < 0 || lookahead > 1000) {
+        throw new ConfigException(WorkerEnv.LOOKAHEAD + " must be between 0 and 1000, got " + lookahead);
+      }
+      Duration below = nonNegative(env, WorkerEnv.LOOKAHEAD_BELOW_MS, Dispatch.DEFAULT.lookaheadBelow().toMillis());
       return new WorkerConfig(topology, job, rabbit, slots, command, taskEnv(env), idle, extra, (int) port, status, grace,
-          connect, workerName, workingDir, tempDir, level, format, (int) taskCount);
+          connect, workerName, workingDir, tempDir, level, format, (int) taskCount,
+          new Dispatch(startedDelay, (int) lookahead, below));
     } catch (IllegalArgumentException e) {
       // the protocol's parsers name the variable in their messages
       throw new ConfigException(e.getMessage());

@@ -37,6 +37,7 @@ import java.util.stream.Collectors;
 final class JobFixture implements AutoCloseable {
   /** The job's task count as the workers are told: indexes 0-999 are its tasks. */
   static final int TASK_COUNT = 1000;
+  private int eventMessages;
   final RabbitBroker broker;
   final JobTopology topology;
   final JobSettings settings;
@@ -121,17 +122,25 @@ final class JobFixture implements AutoCloseable {
     env.put(WorkerEnv.HTTP_PORT, "0");
     env.put(WorkerEnv.IDLE_TIMEOUT_MS, "0");
     env.put(WorkerEnv.STATUS_INTERVAL_MS, "2000");
+    // every attempt's STARTED at once: the tests watch for it (the delayed default has tests of its own)
+    env.put(WorkerEnv.STARTED_DELAY_MS, "0");
     env.put(WorkerEnv.SHUTDOWN_GRACE_MS, "10000");
     env.put(WorkerConfig.CONNECT_TIMEOUT_MS, "10000");
     return env;
+  }
+
+  /** Messages read from the events queue so far (a group commit carries several events in one). */
+  synchronized int eventMessages() {
+    return eventMessages;
   }
 
   /** Every event so far (new ones are read from the events queue). */
   synchronized List<TaskEvent> events() throws IOException {
     GetResponse r;
     while ((r = channel.basicGet(eventsQueue, true)) != null) {
+      eventMessages++;
       try {
-        events.add(Messages.decodeEvent(r.getBody()));
+        events.addAll(Messages.decodeEventMessage(r.getProps(), r.getBody()));
       } catch (MalformedMessageException e) {
         throw new AssertionError("the worker published an unreadable event: " + new String(r.getBody()), e);
       }
