@@ -53,13 +53,24 @@ public final class Gpus {
    * @throws IllegalArgumentException when there are fewer GPUs than one task needs
    */
   public static List<List<String>> groups(List<String> ids, int gpusPerTask) {
-    if (ids.size() < gpusPerTask) {
-      throw new IllegalArgumentException("spec.gpusPerTask is " + gpusPerTask + " but this machine has " + ids.size()
+    return groups(ids, gpusPerTask, "spec.gpusPerTask");
+  }
+
+  /**
+   * Splits GPUs into groups of {@code size} (one worker each, as a pod of that many GPUs); GPUs that
+   * do not fill a group stay unused.
+   *
+   * @param field the spec field that asked for the size, for the error
+   * @throws IllegalArgumentException when there are fewer GPUs than one group needs
+   */
+  public static List<List<String>> groups(List<String> ids, int size, String field) {
+    if (ids.size() < size) {
+      throw new IllegalArgumentException(field + " is " + size + " but this machine has " + ids.size()
           + " GPU(s)" + (ids.isEmpty() ? " (none found by nvidia-smi; pass --gpus N to simulate N GPUs)" : ""));
     }
     List<List<String>> out = new ArrayList<>();
-    for (int i = 0; i + gpusPerTask <= ids.size(); i += gpusPerTask) {
-      out.add(List.copyOf(ids.subList(i, i + gpusPerTask)));
+    for (int i = 0; i + size <= ids.size(); i += size) {
+      out.add(List.copyOf(ids.subList(i, i + size)));
     }
     return out;
   }

@@ -91,7 +91,10 @@ public final class LocalRun {
     TaskPlan plan;
     JobSettings settings;
     try {
-      groups = Gpus.groups(o.gpus != null ? Gpus.simulated(o.gpus) : Gpus.detect(), gpusPerTask);
+      // one worker per pod-sized group of GPUs, with gpusPerPod / gpusPerTask slots: the layout of the job's pods
+      List<String> gpus = o.gpus != null ? Gpus.simulated(o.gpus) : Gpus.detect();
+      Gpus.groups(gpus, gpusPerTask);
+      groups = Gpus.groups(gpus, spec.effectiveWorkers().effectiveGpusPerPod(gpusPerTask), "spec.workers.gpusPerPod");
       plan = TaskPlan.of(spec.getTasks());
       settings = JobSpecs.settings(spec);
     } catch (IllegalArgumentException e) {
@@ -180,7 +183,8 @@ public final class LocalRun {
     }
     boolean resumed = initial.publishCursor() > 0;
     view.log((resumed ? "Continuing" : "Running") + " TrainingJob " + ns + "/" + name + ": " + plan.size() + " tasks on "
-        + groups.size() + " worker(s) of " + spec.effectiveGpusPerTask() + " GPU(s), queue " + topology.taskQueue()
+        + groups.size() + " worker(s) of " + groups.get(0).size() + " GPU(s) with " + groups.get(0).size() / spec.effectiveGpusPerTask()
+        + " slot(s) each, queue " + topology.taskQueue()
         + (resumed ? " (" + initial.progress().progressText() + " done before)" : ""));
 
     JobStatusFold fold = JobStatusFold.restore(initial.progress(), spec.effectiveGpusPerTask());
@@ -291,7 +295,7 @@ public final class LocalRun {
         state[0].save(stateFile);
       }
       view.finish(snapshot(p, workers, groups.size()));
-      int gpus = groups.size() * spec.effectiveGpusPerTask();
+      int gpus = groups.size() * groups.get(0).size();
       printSummary(ns, name, p, view.elapsed(), workers.restarts(), gpus, p.busyGpuSeconds() - busyAtStart);
       events.close();
       long left = declarer.messagesIn(topology, settings);
