@@ -14,6 +14,11 @@ final class JobRegistry {
   private final Map<String, JobRuntime> byUid = new ConcurrentHashMap<>();
   private final Map<String, JobRuntime> byKey = new ConcurrentHashMap<>();
   private volatile IndexedResourceCache<TrainingJob> cache;
+  private final OperatorMetrics metrics;
+
+  JobRegistry(OperatorMetrics metrics) {
+    this.metrics = metrics;
+  }
 
   /** The controller's informer cache, to find jobs whose events arrive before their first reconciliation. */
   void useCache(IndexedResourceCache<TrainingJob> c) {
@@ -23,7 +28,7 @@ final class JobRegistry {
   /** The job's runtime, made (and its fold restored from the status) on first sight. */
   JobRuntime getOrCreate(TrainingJob job) {
     return byUid.computeIfAbsent(job.getMetadata().getUid(), uid -> {
-      JobRuntime rt = JobRuntime.of(job);
+      JobRuntime rt = JobRuntime.of(job, metrics.forJob(job.getMetadata().getNamespace(), job.getMetadata().getName(), uid));
       byKey.put(rt.topology.key(), rt);
       return rt;
     });

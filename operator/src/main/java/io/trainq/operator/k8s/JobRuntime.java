@@ -72,12 +72,12 @@ final class JobRuntime {
   /** Whether the queues of the finished job were looked at for messages that are none of its tasks. */
   volatile boolean strayChecked;
 
-  // For metrics: folded outcomes, task durations, events dropped by the guard.
-  final Map<String, AtomicLong> outcomes = new ConcurrentHashMap<>();
-  final Map<String, AtomicLong> rejectedEvents = new ConcurrentHashMap<>();
-  final DurationHistogram durations = new DurationHistogram();
+  /** For metrics: folded outcomes, task durations, events dropped by the guard. */
+  private final JobMeters meters;
 
-  private JobRuntime(TrainingJob job, TaskPlan plan, JobSettings settings, String specError, JobProgress restored) {
+  private JobRuntime(TrainingJob job, TaskPlan plan, JobSettings settings, String specError, JobProgress restored,
+      JobMeters meters) {
+    this.meters = meters;
     this.id = ResourceID.fromResource(job);
     this.uid = job.getMetadata().getUid();
     this.topology = new JobTopology(job.getMetadata().getNamespace(), job.getMetadata().getName(), uid);
@@ -95,7 +95,7 @@ final class JobRuntime {
 
   /** A worker event the fold dropped: counted for the metrics, logged at most once a minute per job and reason. */
   private void rejected(String reason, JobEvent e) {
-    rejectedEvents.computeIfAbsent(reason, k -> new AtomicLong()).incrementAndGet();
+    meters.rejected(reason);
     long suppressed = REJECTIONS_LOG.permit(uid + ":" + reason);
     if (suppressed >= 0) {
       TaskEvent t = ((JobEvent.Progress) e).event();
@@ -107,6 +107,11 @@ final class JobRuntime {
 
   /** The runtime of a job seen for the first time (or again after a restart), its fold restored from the status. */
   static JobRuntime of(TrainingJob job) {
+    return of(job, JobMeters.NONE);
+  }
+
+  /** As {@link #of(TrainingJob)}, counting into {@code meters}. */
+  static JobRuntime of(TrainingJob job, JobMeters meters) {
     TaskPlan plan = null;
     JobSettings settings = null;
     String error = null;
@@ -126,10 +131,10 @@ final class JobRuntime {
     }
     JobRuntime rt;
     try {
-      rt = new JobRuntime(job, plan, settings, error, restored);
+      rt = new JobRuntime(job, plan, settings, error, restored, meters);
     } catch (IllegalArgumentException e) {
       // a status edited into something unreadable: count from scratch rather than not at all
-      rt = new JobRuntime(job, plan, settings, error, null);
+      rt = new JobRuntime(job, plan, settings, error, null, meters);
     }
     if (job.getStatus() != null) {
       if (job.getStatus().getPublishCursor() != null) {
@@ -177,13 +182,13 @@ final class JobRuntime {
       outcome = t.type().name().toLowerCase();
       if (t.durationMs() != null && (t.type() == TaskEvent.Type.SUCCEEDED || t.type() == TaskEvent.Type.RETRYING
           || t.type() == TaskEvent.Type.DEAD_LETTERED)) {
-        durations.observe(t.durationMs() / 1000.0);
+        meters.duration(t.durationMs() / 1000.0);
       }
     } else {
       JobEvent.DeadLettered d = (JobEvent.DeadLettered) e;
       outcome = d.index() >= 0 && d.index() < total() && uid.equals(d.jobUid()) ? "dead_lettered" : "rejected_message";
     }
-    outcomes.computeIfAbsent(outcome, k -> new AtomicLong()).incrementAndGet();
+    meters.outcome(outcome);
   }
 
   /** Forgets runs on workers that are gone (a new version when that changed the fold). */
@@ -244,27 +249,5 @@ final class JobRuntime {
 
   synchronized boolean hasUnstored() {
     return version > storedVersion;
-  }
-
-  /** Buckets of task durations, for trainq_task_duration_seconds. */
-  static final class DurationHistogram {
-    static final double[] BOUNDS = {0.01, 0.05, 0.1, 0.5, 1, 5, 10, 30, 60, 300, 900, 1800, 3600, 7200, 14400, 43200, 86400};
-    final AtomicLong[] counts = new AtomicLong[BOUNDS.length + 1];
-    volatile double sum;
-
-    DurationHistogram() {
-      for (int i = 0; i < counts.length; i++) {
-        counts[i] = new AtomicLong();
-      }
-    }
-
-    synchronized void observe(double seconds) {
-      int i = 0;
-      while (i < BOUNDS.length && seconds > BOUNDS[i]) {
-        i++;
-      }
-      counts[i].incrementAndGet();
-      sum += seconds;
-    }
   }
 }

@@ -24,7 +24,7 @@ public final class TrainqOperator implements AutoCloseable {
   private final Operator operator;
   private final Brokers brokers;
   private final OperatorMetrics metrics = new OperatorMetrics();
-  private final JobRegistry registry = new JobRegistry();
+  private final JobRegistry registry = new JobRegistry(metrics);
   private HttpEndpoints http;
   private volatile boolean started;
   private volatile boolean closing;
@@ -36,7 +36,7 @@ public final class TrainqOperator implements AutoCloseable {
         .withQueue(config.eventsQueue())
         .withBindingKeys(config.eventBindingKeys());
     brokers = new Brokers(config.identity(), eventOptions, handler);
-    metrics.attach(registry, brokers::eventStreams);
+    metrics.attach(brokers::eventStreams);
     EventRecorder events = new EventRecorder(client, "trainq-operator", config.identity(), clock);
     TrainingJobReconciler reconciler = new TrainingJobReconciler(config, registry, brokers, events, metrics, clock);
     handler.onFolded(reconciler::onFolded);

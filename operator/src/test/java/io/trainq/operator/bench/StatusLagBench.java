@@ -278,8 +278,15 @@ public final class StatusLagBench {
     try {
       String body = HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/metrics"))
           .timeout(Duration.ofSeconds(2)).build(), HttpResponse.BodyHandlers.ofString()).body();
-      Matcher m = Pattern.compile("jvm_memory_used_bytes\\{area=\"heap\"} (\\d+)").matcher(body);
-      return m.find() ? java.util.Optional.of(Long.parseLong(m.group(1))) : java.util.Optional.empty();
+      // one series per heap pool: their sum
+      Matcher m = Pattern.compile("jvm_memory_used_bytes\\{area=\"heap\",[^}]*} ([0-9.E+]+)").matcher(body);
+      double sum = 0;
+      boolean any = false;
+      while (m.find()) {
+        sum += Double.parseDouble(m.group(1));
+        any = true;
+      }
+      return any ? java.util.Optional.of((long) sum) : java.util.Optional.empty();
     } catch (Exception e) {
       return java.util.Optional.empty();
     }

@@ -163,11 +163,11 @@ class HostileConditionsIT {
     });
     String metrics = HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + operator.httpPort()
         + "/metrics")).build(), HttpResponse.BodyHandlers.ofString()).body();
-    String labels = "namespace=\"" + ns + "\",job_name=\"forged\"";
-    assertThat(metrics).contains("trainq_events_rejected_total{" + labels + ",reason=\"other-job\"} 1")
-        .contains("trainq_events_rejected_total{" + labels + ",reason=\"attempt-out-of-range\"} 1")
-        .contains("trainq_events_rejected_total{" + labels + ",reason=\"gpu-seconds-out-of-range\"} 1")
-        .contains("trainq_events_rejected_total{" + labels + ",reason=\"index-out-of-range\"} 1");
+    String labels = "job_name=\"forged\",namespace=\"" + ns + "\"";
+    assertThat(metrics).contains("trainq_events_rejected_total{" + labels + ",reason=\"other-job\"} 1.0\n")
+        .contains("trainq_events_rejected_total{" + labels + ",reason=\"attempt-out-of-range\"} 1.0\n")
+        .contains("trainq_events_rejected_total{" + labels + ",reason=\"gpu-seconds-out-of-range\"} 1.0\n")
+        .contains("trainq_events_rejected_total{" + labels + ",reason=\"index-out-of-range\"} 1.0\n");
   }
 
   /** Finding: the task queue deleted with tasks on it. */

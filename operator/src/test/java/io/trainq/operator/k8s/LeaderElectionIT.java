@@ -52,7 +52,7 @@ class LeaderElectionIT {
       await("folded by the leader").atMost(Duration.ofSeconds(60)).ignoreExceptions().until(() ->
           status(client, ns).getCounts().getSucceeded() == 4);
       assertThat(b.metrics().scrape()).as("the standby does nothing")
-          .contains("trainq_operator_leader 0").contains("trainq_reconciliations_total{result=\"success\"} 0");
+          .contains("trainq_operator_leader 0.0\n").contains("trainq_reconciliations_total{result=\"success\"} 0.0\n");
 
       a.close();
       await("b leads").atMost(Duration.ofSeconds(60)).ignoreExceptions().until(() ->
@@ -68,7 +68,7 @@ class LeaderElectionIT {
       });
       // the new leader may fold events into the status before its first reconciliation has ended
       await("b reconciles").atMost(Duration.ofSeconds(30)).untilAsserted(() -> assertThat(b.metrics().scrape())
-          .contains("trainq_operator_leader 1").doesNotContain("trainq_reconciliations_total{result=\"success\"} 0"));
+          .contains("trainq_operator_leader 1.0\n").doesNotContain("trainq_reconciliations_total{result=\"success\"} 0.0\n"));
     } finally {
       a.close();
       b.close();

@@ -123,7 +123,7 @@ class OperatorRbacIT {
       assertThat(admin.v1().events().inNamespace(team).list().getItems())
           .filteredOn(e -> created.getMetadata().getUid().equals(e.getInvolvedObject().getUid()))
           .extracting(e -> e.getReason()).contains("QueuesDeclared", "WorkerCreated", "Completed", "Expired");
-      assertThat(operator.metrics().scrape()).contains("trainq_reconciliations_total{result=\"error\"} 0")
+      assertThat(operator.metrics().scrape()).contains("trainq_reconciliations_total{result=\"error\"} 0.0\n")
           .contains("trainq_operator_leader 1");
     } finally {
       operator.close();

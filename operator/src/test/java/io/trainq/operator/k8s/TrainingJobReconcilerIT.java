@@ -220,8 +220,9 @@ class TrainingJobReconcilerIT {
 
     String metrics = HttpClient.newHttpClient().send(HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + operator.httpPort() + "/metrics")).build(),
         HttpResponse.BodyHandlers.ofString()).body();
-    assertThat(metrics).contains("trainq_job_tasks{namespace=\"" + ns + "\",job_name=\"happy\",state=\"succeeded\"} 20")
-        .contains("trainq_task_events_total{namespace=\"" + ns + "\",job_name=\"happy\",outcome=\"succeeded\"} 20")
+    assertThat(metrics).contains("trainq_job_tasks{job_name=\"happy\",namespace=\"" + ns + "\",state=\"succeeded\"} 20.0\n")
+        .contains("trainq_task_events_total{job_name=\"happy\",namespace=\"" + ns + "\",outcome=\"succeeded\"} 20.0\n")
+        .contains("operator_sdk_")
         .contains("# TYPE trainq_reconciliations_total counter");
   }
 
