@@ -178,7 +178,12 @@ class TrainingJobOnPodsIT {
    * worker. The worker is not the container's PID 1 (the pod shares one PID namespace, whose init is
    * the pause process), so the kill ends the container and the kubelet restarts it; the broker
    * redelivers the task. A task that does so every time is ended by the delivery limit: with
-   * {@code deliveryLimit: 1} it runs exactly twice, killing its worker each time, and is dead-lettered.
+   * {@code deliveryLimit: 1} it runs exactly twice, killing its worker each time, and is dead-lettered
+   * with reason delivery-limit, its one attempt unspent by the kills.
+   *
+   * <p>The first kill's restart is what ran the second delivery, so {@code restartCount} is at least
+   * 1; the second kill's restart races the operator's deletion of a finished job's pods, so it may
+   * not be counted.
    */
   @Test
   void aTaskThatKillsItsWorkerGetsItRestartedByTheKubelet() {
@@ -189,12 +194,13 @@ class TrainingJobOnPodsIT {
     assertThat(status.getPhase()).as(seen.dump).isEqualTo("Failed");
     assertThat(status.getCounts().getSucceeded()).as(seen.dump).isZero();
     assertThat(status.getCounts().getDeadLettered()).as(seen.dump).isEqualTo(1);
-    assertThat(status.getDeadLetters()).singleElement().satisfies(d -> {
+    assertThat(status.getDeadLetters()).as(seen.dump).singleElement().satisfies(d -> {
       assertThat(d.getIndex()).isZero();
       assertThat(d.getReason()).isEqualTo("delivery-limit");
+      assertThat(d.getAttempts()).as("a killed worker spends no attempt").isEqualTo(1);
     });
-    assertThat(seen.workerPods).as(seen.dump).hasSize(1);
-    assertThat(seen.maxRestarts).as("restarts of the worker container, one per kill; " + seen.dump).isEqualTo(2);
+    assertThat(seen.workerPods).as("restarted in place, not replaced; " + seen.dump).hasSize(1);
+    assertThat(seen.maxRestarts).as("restarts of the worker container; " + seen.dump).isBetween(1, 2);
     assertThat(seen.lastExitCodes).as("last exit codes of the worker container; " + seen.dump).containsExactly(137);
   }
 
