@@ -32,8 +32,8 @@ import java.util.StringJoiner;
  * ({@link WorkerCommand}: {@code /trainq/runtime/bin/java … io.trainq.worker.WorkerMain -- <command>}), so
  * a training image without a shell works too. It requests
  * {@code gpusPerPod} {@code nvidia.com/gpu} and restarts a crashed worker in place
- * ({@code restartPolicy: OnFailure}, the worker not PID 1 so that its task can kill it); a worker that runs out of work exits 0 and its pod completes,
- * freeing the GPUs.
+ * ({@code restartPolicy: OnFailure}; the worker is not PID 1, so that its task can kill it); a worker
+ * that runs out of work exits 0 and its pod completes, freeing the GPUs.
  */
 final class WorkerPods {
   static final String GPU = "nvidia.com/gpu";
