@@ -2,7 +2,8 @@
 # The project's test command: provisions what is missing (Debian packages, the RabbitMQ 4.0 chroot,
 # the Kubernetes binaries), starts the brokers the tests use, runs `mvn verify` (unit and integration
 # tests against RabbitMQ 4.0 and a real kube-apiserver), re-runs the broker-facing integration tests
-# against RabbitMQ 3.10, prints a summary, and stops the brokers it started.
+# against RabbitMQ 3.10, runs the end-to-end tests on a local single-node cluster (scripts/e2e.sh),
+# prints a summary, and stops the brokers it started.
 #
 #   scripts/test.sh [extra mvn args]      e.g. scripts/test.sh -pl worker -am
 #
@@ -97,7 +98,28 @@ if [ $status -eq 0 ]; then
   echo "RabbitMQ 3.10 run finished in $(elapsed $s) (exit $status)"
 fi
 
+# --- end-to-end tests on the local cluster ----------------------------------------------
+# scripts/e2e.sh starts scripts/kube-local.sh's cluster (building and installing what is missing),
+# runs the e2e/ module on it and stops what it started; a cluster that cannot start fails the run.
+# Only with the whole suite: mvn args narrow a run to some modules (TRAINQ_E2E=1 runs it anyway,
+# TRAINQ_E2E=0 leaves it out). Reports of an earlier run are removed so the summary counts this one.
+e2e_note=""
+rm -rf "$root/e2e/target/failsafe-reports"
+if [ $status -ne 0 ]; then
+  e2e_note="end-to-end tests not run: the steps before failed"
+elif [ "${TRAINQ_E2E:-}" = 0 ]; then
+  e2e_note="end-to-end tests NOT run (TRAINQ_E2E=0)"
+elif [ $# -gt 0 ] && [ "${TRAINQ_E2E:-}" != 1 ]; then
+  e2e_note="end-to-end tests not run: mvn args narrow the run (scripts/e2e.sh runs them alone)"
+else
+  step "end-to-end tests on the local cluster (scripts/e2e.sh)"
+  s=$SECONDS
+  scripts/e2e.sh || status=$?
+  echo "end-to-end tests finished in $(elapsed $s) (exit $status)"
+fi
+
 step "summary"
 python3 scripts/test-summary.py "$root" || true
+[ -z "$e2e_note" ] || echo "$e2e_note"
 echo "total $(elapsed $t0)"
 exit $status

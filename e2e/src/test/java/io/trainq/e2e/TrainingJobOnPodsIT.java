@@ -2,10 +2,16 @@ package io.trainq.e2e;
 
 import static org.assertj.core.api.Assertions.assertThat;
 
+import io.fabric8.kubernetes.api.model.Condition;
+import io.fabric8.kubernetes.api.model.Container;
 import io.fabric8.kubernetes.api.model.ContainerStatus;
 import io.fabric8.kubernetes.api.model.Pod;
+import io.fabric8.kubernetes.api.model.Quantity;
 import io.fabric8.kubernetes.api.model.SecretBuilder;
+import io.fabric8.kubernetes.api.model.coordination.v1.Lease;
 import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.dsl.base.PatchContext;
+import io.fabric8.kubernetes.client.dsl.base.PatchType;
 import io.trainq.api.TrainingJob;
 import io.trainq.api.TrainingJobStatus;
 import io.trainq.testkit.RabbitBroker;
@@ -72,8 +78,7 @@ class TrainingJobOnPodsIT {
     List<String> helm = new ArrayList<>(List.of(TestCluster.helm().toString(), "install", release, chart,
         "--kubeconfig", kubeconfig, "--namespace", ns, "--skip-crds", "--wait", "--timeout", "5m",
         "--set", "fullnameOverride=" + release,
-        "--set", "image.pullPolicy=Never", "--set", "workerImage.pullPolicy=Never",
-        "--set", "leaderElection.enabled=false"));
+        "--set", "image.pullPolicy=Never", "--set", "workerImage.pullPolicy=Never"));
     if (cluster.hostNetworkOnly()) {
       // 18080, not 8080: the worker pods' metrics port is on the same node's network.
       helm.addAll(List.of("--set", "hostNetwork=true", "--set", "metrics.port=18080"));
@@ -168,6 +173,244 @@ class TrainingJobOnPodsIT {
     assertThat(seen.lastExitCodes).as("last exit codes of restarted workers; " + seen.dump).contains(137);
   }
 
+  /**
+   * The original design's crash, done by the task itself: the stand-in SIGKILLs its parent, the
+   * worker. The worker is not the container's PID 1 (the pod shares one PID namespace, whose init is
+   * the pause process), so the kill ends the container and the kubelet restarts it; the broker
+   * redelivers the task. A task that does so every time is ended by the delivery limit: with
+   * {@code deliveryLimit: 1} it runs exactly twice, killing its worker each time, and is dead-lettered
+   * with reason delivery-limit, its one attempt unspent by the kills.
+   *
+   * <p>The first kill's restart is what ran the second delivery, so {@code restartCount} is at least
+   * 1; the second kill's restart races the operator's deletion of a finished job's pods, so it may
+   * not be counted.
+   */
+  @Test
+  void aTaskThatKillsItsWorkerGetsItRestartedByTheKubelet() {
+    TrainingJob job = apply("selfkill", 1, 1, "1", "0", 1, "0.1");
+    Observed seen = awaitFinished(job);
+
+    TrainingJobStatus status = seen.status;
+    assertThat(status.getPhase()).as(seen.dump).isEqualTo("Failed");
+    assertThat(status.getCounts().getSucceeded()).as(seen.dump).isZero();
+    assertThat(status.getCounts().getDeadLettered()).as(seen.dump).isEqualTo(1);
+    assertThat(status.getDeadLetters()).as(seen.dump).singleElement().satisfies(d -> {
+      assertThat(d.getIndex()).isZero();
+      assertThat(d.getReason()).isEqualTo("delivery-limit");
+      assertThat(d.getAttempts()).as("a killed worker spends no attempt").isEqualTo(1);
+    });
+    assertThat(seen.workerPods).as("restarted in place, not replaced; " + seen.dump).hasSize(1);
+    assertThat(seen.maxRestarts).as("restarts of the worker container; " + seen.dump).isBetween(1, 2);
+    assertThat(seen.lastExitCodes).as("last exit codes of the worker container; " + seen.dump).containsExactly(137);
+  }
+
+  /**
+   * A worker pod deleted while it works (as a person or a node drain would): the kubelet stops it
+   * with SIGTERM, the operator creates another, and every task is still counted exactly once.
+   */
+  @Test
+  void aDeletedWorkerPodIsReplacedAndNothingIsLostOrCountedTwice() {
+    int tasks = 60;
+    TrainingJob job = apply("deleted", tasks, "0", "0");
+    String deleted = null;
+    long deadline = System.nanoTime() + JOB_LIMIT.toNanos();
+    while (deleted == null && System.nanoTime() < deadline) {
+      if (succeeded(job) >= 12) {
+        for (Pod p : workerPods(job)) {
+          if ("Running".equals(p.getStatus().getPhase()) && p.getMetadata().getDeletionTimestamp() == null) {
+            deleted = p.getMetadata().getName();
+            System.out.printf("deleting worker pod %s at %d succeeded%n", deleted, succeeded(job));
+            client.pods().inNamespace(ns).withName(deleted).delete();
+            break;
+          }
+        }
+      }
+      sleep(Duration.ofMillis(200));
+    }
+    assertThat(deleted).as("a running worker pod was deleted").isNotNull();
+    Observed seen = awaitFinished(job);
+
+    TrainingJobStatus status = seen.status;
+    assertThat(status.getPhase()).as(seen.dump).isEqualTo("Succeeded");
+    assertThat(status.getCounts().getSucceeded()).as(seen.dump).isEqualTo(tasks);
+    assertThat(status.getCounts().getDeadLettered()).as(seen.dump).isZero();
+    assertThat(status.getSucceededIndexes()).isEqualTo("0-" + (tasks - 1));
+    String gone = deleted;
+    assertThat(seen.workerPods).as("the deleted pod and its replacement; " + seen.dump)
+        .extracting(p -> p.getMetadata().getName()).contains(gone).hasSizeGreaterThanOrEqualTo(2);
+    assertThat(seen.maxRestarts).as("no container restart: the pod was replaced, not restarted; " + seen.dump).isZero();
+  }
+
+  /**
+   * A job whose worker pod wants more GPUs than the node has: the pod stays Pending and the job's
+   * {@code WorkersBlocked} condition carries the scheduler's reason; once the node has the GPUs
+   * (its capacity patched, as a device plugin or a new node would add them) the job runs to the end,
+   * and afterwards the node has no GPU allocated.
+   */
+  @Test
+  void aPodThatDoesNotFitWaitsWithTheSchedulersReasonAndRunsOnceGpusAppear() {
+    String node = client.nodes().list().getItems().get(0).getMetadata().getName();
+    String before = allocatableGpus(node);
+    // an earlier scenario's worker pod may still hold the GPUs and, with hostNetwork, the metrics
+    // port: then the scheduler's first reason would be that one
+    awaitNoGpuAllocated(node, "");
+    int tasks = 16;
+    TrainingJob job = apply("big", tasks, 8, "0", "0", 10, "0.4");
+    try {
+      long deadline = System.nanoTime() + Duration.ofMinutes(1).toNanos();
+      Condition blocked = null;
+      while (System.nanoTime() < deadline) {
+        blocked = condition(job, "WorkersBlocked");
+        if (blocked != null && "True".equals(blocked.getStatus()) && blocked.getMessage().contains("nvidia.com/gpu")) {
+          break;
+        }
+        sleep(Duration.ofMillis(500));
+      }
+      String dump = dump("big", List.of());
+      assertThat(blocked).as("WorkersBlocked; " + dump).isNotNull();
+      assertThat(blocked.getStatus()).as(dump).isEqualTo("True");
+      assertThat(blocked.getReason()).isEqualTo("PodsUnschedulable");
+      assertThat(blocked.getMessage()).contains("Insufficient nvidia.com/gpu");
+      TrainingJob now = client.resources(TrainingJob.class).inNamespace(ns).withName("big").get();
+      assertThat(now.getStatus().getMessage()).contains("Insufficient nvidia.com/gpu");
+      assertThat(workerPods(job)).singleElement().satisfies(p -> assertThat(p.getStatus().getPhase()).isEqualTo("Pending"));
+      System.out.printf("blocked as expected: %s%n", blocked.getMessage());
+
+      setGpus(node, "8");
+      Observed seen = awaitFinished(job);
+      TrainingJobStatus status = seen.status;
+      assertThat(status.getPhase()).as(seen.dump).isEqualTo("Succeeded");
+      assertThat(status.getCounts().getSucceeded()).as(seen.dump).isEqualTo(tasks);
+      assertThat(status.getSucceededIndexes()).isEqualTo("0-" + (tasks - 1));
+      assertThat(seen.runningWorkerSeen).as(seen.dump).isTrue();
+      assertThat(condition(job, "WorkersBlocked").getStatus()).isEqualTo("False");
+      awaitNoGpuAllocated(node, seen.dump);
+    } finally {
+      setGpus(node, before);
+    }
+  }
+
+  /**
+   * {@code spec.suspend: true} releases the GPUs (the worker pods go, the node has none allocated)
+   * and nothing new finishes while suspended; resuming brings a worker back and the job ends with
+   * each task counted exactly once.
+   */
+  @Test
+  void suspendingReleasesTheGpusAndResumingFinishesTheJob() {
+    int tasks = 80;
+    TrainingJob job = apply("pause", tasks, "0", "0");
+    String node = client.nodes().list().getItems().get(0).getMetadata().getName();
+    long deadline = System.nanoTime() + JOB_LIMIT.toNanos();
+    while (succeeded(job) < 12 && System.nanoTime() < deadline) {
+      sleep(Duration.ofMillis(200));
+    }
+    assertThat(succeeded(job)).as("tasks succeeded before the suspension").isGreaterThanOrEqualTo(12);
+    setSuspend(true);
+    // the pods go (the worker finishes the tasks it holds first), then no GPU is allocated
+    long gone = System.nanoTime() + Duration.ofMinutes(2).toNanos();
+    while (!workerPods(job).isEmpty() && System.nanoTime() < gone) {
+      sleep(Duration.ofMillis(500));
+    }
+    assertThat(workerPods(job)).as("worker pods while suspended; " + dump("pause", List.of())).isEmpty();
+    awaitNoGpuAllocated(node, "");
+    // outcomes the last worker sent before it exited may still be on their way into the status
+    sleep(Duration.ofSeconds(2));
+    int atSuspension = succeeded(job);
+    sleep(Duration.ofSeconds(3));
+    TrainingJob suspended = client.resources(TrainingJob.class).inNamespace(ns).withName("pause").get();
+    assertThat(suspended.getStatus().getPhase()).isEqualTo("Suspended");
+    assertThat(suspended.getStatus().getCounts().getSucceeded()).as("nothing finishes while suspended")
+        .isEqualTo(atSuspension).isLessThan(tasks);
+    System.out.printf("suspended at %d of %d tasks, no worker pod, no GPU allocated%n", atSuspension, tasks);
+
+    setSuspend(false);
+    Observed seen = awaitFinished(job);
+    TrainingJobStatus status = seen.status;
+    assertThat(status.getPhase()).as(seen.dump).isEqualTo("Succeeded");
+    assertThat(status.getCounts().getSucceeded()).as(seen.dump).isEqualTo(tasks);
+    assertThat(status.getCounts().getDeadLettered()).as(seen.dump).isZero();
+    assertThat(status.getSucceededIndexes()).isEqualTo("0-" + (tasks - 1));
+    assertThat(seen.runningWorkerSeen).as("a worker ran after the resume; " + seen.dump).isTrue();
+  }
+
+  /**
+   * The operator runs in a pod as the chart's ServiceAccount, holds the leader-election Lease, and
+   * its probes pass: Ready, never restarted.
+   */
+  @Test
+  void theOperatorRunsAsTheChartsServiceAccountHoldingTheLease() {
+    Pod operator = client.pods().inNamespace(ns).withLabel("app.kubernetes.io/instance", release).list().getItems()
+        .stream().filter(p -> p.getMetadata().getDeletionTimestamp() == null).findFirst()
+        .orElseThrow(() -> new AssertionError("no operator pod in " + ns));
+    // the chart names the operator's Deployment, ServiceAccount and Lease <fullname>-operator
+    String name = release + "-operator";
+    assertThat(operator.getSpec().getServiceAccountName()).isEqualTo(name);
+    Container c = operator.getSpec().getContainers().get(0);
+    assertThat(c.getLivenessProbe()).as("liveness probe").isNotNull();
+    assertThat(c.getReadinessProbe()).as("readiness probe").isNotNull();
+    assertThat(statuses(operator)).singleElement().satisfies(st -> {
+      assertThat(st.getReady()).as("readiness passes").isTrue();
+      assertThat(st.getRestartCount()).as("liveness never failed").isZero();
+    });
+    Lease lease = client.leases().inNamespace(ns).withName(name).get();
+    assertThat(lease).as("the leader-election Lease %s/%s", ns, name).isNotNull();
+    assertThat(lease.getSpec().getHolderIdentity()).isEqualTo(operator.getMetadata().getName());
+    assertThat(lease.getSpec().getRenewTime()).as("renewed").isNotNull();
+  }
+
+  private int succeeded(TrainingJob job) {
+    TrainingJob now = client.resources(TrainingJob.class).inNamespace(ns).withName(job.getMetadata().getName()).get();
+    return now.getStatus() == null || now.getStatus().getCounts() == null || now.getStatus().getCounts().getSucceeded() == null
+        ? 0 : now.getStatus().getCounts().getSucceeded();
+  }
+
+  private Condition condition(TrainingJob job, String type) {
+    TrainingJob now = client.resources(TrainingJob.class).inNamespace(ns).withName(job.getMetadata().getName()).get();
+    return now.getStatus() == null || now.getStatus().getConditions() == null ? null
+        : now.getStatus().getConditions().stream().filter(c -> type.equals(c.getType())).findFirst().orElse(null);
+  }
+
+  private void setSuspend(boolean suspend) {
+    client.resources(TrainingJob.class).inNamespace(ns).withName("pause")
+        .patch(PatchContext.of(PatchType.JSON_MERGE), "{\"spec\":{\"suspend\":" + suspend + "}}");
+  }
+
+  private String allocatableGpus(String node) {
+    Quantity q = client.nodes().withName(node).get().getStatus().getAllocatable().get("nvidia.com/gpu");
+    assertThat(q).as("nvidia.com/gpu on node %s", node).isNotNull();
+    return q.getAmount();
+  }
+
+  /** Sets the node's fake GPUs, as scripts/kube-local.sh does: the kubelet keeps them and makes them allocatable. */
+  private void setGpus(String node, String gpus) {
+    client.nodes().withName(node).subresource("status").patch(PatchContext.of(PatchType.JSON),
+        "[{\"op\":\"add\",\"path\":\"/status/capacity/nvidia.com~1gpu\",\"value\":\"" + gpus + "\"}]");
+    long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+    while (!gpus.equals(allocatableGpus(node)) && System.nanoTime() < deadline) {
+      sleep(Duration.ofMillis(200));
+    }
+    assertThat(allocatableGpus(node)).as("allocatable nvidia.com/gpu of %s", node).isEqualTo(gpus);
+  }
+
+  /** What {@code kubectl describe node} shows as allocated: the GPU limits of the pods on it that have not ended. */
+  private void awaitNoGpuAllocated(String node, String dump) {
+    long deadline = System.nanoTime() + Duration.ofMinutes(1).toNanos();
+    long allocated;
+    do {
+      allocated = client.pods().inAnyNamespace().withField("spec.nodeName", node).list().getItems().stream()
+          .filter(p -> !"Succeeded".equals(p.getStatus().getPhase()) && !"Failed".equals(p.getStatus().getPhase()))
+          .flatMap(p -> p.getSpec().getContainers().stream())
+          .map(c -> c.getResources() == null || c.getResources().getLimits() == null ? null
+              : c.getResources().getLimits().get("nvidia.com/gpu"))
+          .filter(Objects::nonNull).mapToLong(q -> Long.parseLong(q.getAmount())).sum();
+      if (allocated == 0) {
+        return;
+      }
+      sleep(Duration.ofMillis(500));
+    } while (System.nanoTime() < deadline);
+    assertThat(allocated).as("nvidia.com/gpu allocated on %s; %s", node, dump).isZero();
+  }
+
   /** SIGKILL to the worker container's main process, found through the local cluster's containerd. */
   private void killWorkerProcess(Pod pod) {
     String id = statuses(pod).stream().filter(s -> "worker".equals(s.getName())).findFirst().orElseThrow()
@@ -183,6 +426,12 @@ class TrainingJobOnPodsIT {
   }
 
   private TrainingJob apply(String name, int tasks, String crashRate, String failRate) {
+    return apply(name, tasks, 4, crashRate, failRate, 10, "0.4");
+  }
+
+  /** A job of the stand-in program: one worker pod of {@code gpusPerPod} GPUs, a slot per GPU. */
+  private TrainingJob apply(String name, int tasks, int gpusPerPod, String crashRate, String failRate, int deliveryLimit,
+      String seconds) {
     String yaml = """
         apiVersion: trainq.io/v1alpha1
         kind: TrainingJob
@@ -194,31 +443,33 @@ class TrainingJobOnPodsIT {
           gpusPerTask: 1
           workers:
             maxPods: 1
-            gpusPerPod: 4
+            gpusPerPod: %d
             hostNetwork: %s
             imagePullPolicy: Never
             idleTimeout: 5s
             env:
-            - {name: DUMMY_SECONDS, value: "0.4"}
+            - {name: DUMMY_SECONDS, value: "%s"}
             - {name: DUMMY_CRASH_RATE, value: "%s"}
             - {name: DUMMY_FAIL_RATE, value: "%s"}
-          retry: {maxAttempts: 10, backoff: {initial: 1s, max: 4s}}
+          retry: {maxAttempts: 10, deliveryLimit: %d, backoff: {initial: 1s, max: 4s}}
           taskTimeout: 1m
           rabbitmq: {secretRef: {name: %s}}
-        """.formatted(name, ns, LocalImages.STANDIN, tasks, cluster.hostNetworkOnly(), crashRate, failRate, SECRET);
+        """.formatted(name, ns, LocalImages.STANDIN, tasks, gpusPerPod, cluster.hostNetworkOnly(), seconds, crashRate,
+        failRate, deliveryLimit, SECRET);
     return client.resources(TrainingJob.class)
         .load(new ByteArrayInputStream(yaml.getBytes(StandardCharsets.UTF_8))).create();
   }
 
   /** What a test saw of a job until it finished (or the limit passed), and a dump for failure messages. */
   record Observed(TrainingJobStatus status, List<Pod> workerPods, boolean runningWorkerSeen, Set<Integer> lastExitCodes,
-      String dump) {}
+      int maxRestarts, String dump) {}
 
   private Observed awaitFinished(TrainingJob job) {
     long deadline = System.nanoTime() + JOB_LIMIT.toNanos();
     boolean runningSeen = false;
     Map<String, Pod> pods = new HashMap<>();
     Set<Integer> lastExitCodes = new TreeSet<>();
+    int maxRestarts = 0;
     TrainingJobStatus status = null;
     while (System.nanoTime() < deadline) {
       TrainingJob now = client.resources(TrainingJob.class).inNamespace(ns).withName(job.getMetadata().getName()).get();
@@ -228,6 +479,8 @@ class TrainingJobOnPodsIT {
         runningSeen |= p.getStatus() != null && "Running".equals(p.getStatus().getPhase());
         statuses(p).stream().filter(s -> s.getLastState() != null && s.getLastState().getTerminated() != null)
             .forEach(s -> lastExitCodes.add(s.getLastState().getTerminated().getExitCode()));
+        maxRestarts = Math.max(maxRestarts, statuses(p).stream().filter(s -> "worker".equals(s.getName()))
+            .mapToInt(s -> s.getRestartCount() == null ? 0 : s.getRestartCount()).max().orElse(0));
       }
       if (status != null && ("Succeeded".equals(status.getPhase()) || "Failed".equals(status.getPhase()))) {
         break;
@@ -235,7 +488,7 @@ class TrainingJobOnPodsIT {
       sleep(Duration.ofMillis(500));
     }
     return new Observed(status == null ? new TrainingJobStatus() : status, List.copyOf(pods.values()), runningSeen,
-        lastExitCodes, dump(job.getMetadata().getName(), pods.keySet()));
+        lastExitCodes, maxRestarts, dump(job.getMetadata().getName(), pods.keySet()));
   }
 
   private List<Pod> workerPods(TrainingJob job) {

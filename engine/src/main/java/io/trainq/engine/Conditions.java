@@ -56,7 +56,9 @@ public final class Conditions {
     JobNotSuspended,
     /** The API server refuses the job's worker pods (quota, admission, a missing ServiceAccount). */
     PodsRefused,
-    /** The API server accepts the job's worker pods. */
+    /** Worker pods wait for a node: the scheduler finds none with room (too few GPUs, a selector no node matches). */
+    PodsUnschedulable,
+    /** The API server accepts the job's worker pods, and the scheduler places them. */
     PodsAccepted,
     /** Unfinished tasks were found missing from the broker and are being published again. */
     TaskQueueLost,
@@ -80,18 +82,26 @@ public final class Conditions {
    * @param workersBlocked why the API server refuses the job's worker pods, or null
    * @param tasksLost what the last loss of tasks with their queue was, or null when none was seen
    * @param republishing lost tasks are found and not all published again yet
+   * @param workersUnschedulable why worker pods wait for a node, in the scheduler's words, or null
    */
   public record Facts(String specError, Broker broker, String brokerMessage, boolean suspended,
       int total, int succeeded, int deadLettered, long published, String workersBlocked, String tasksLost,
-      boolean republishing) {
+      boolean republishing, String workersUnschedulable) {
     public Facts {
       Objects.requireNonNull(broker, "broker");
+    }
+
+    /** Facts with every worker pod placed on a node (or none wanted). */
+    public Facts(String specError, Broker broker, String brokerMessage, boolean suspended, int total, int succeeded,
+        int deadLettered, long published, String workersBlocked, String tasksLost, boolean republishing) {
+      this(specError, broker, brokerMessage, suspended, total, succeeded, deadLettered, published, workersBlocked, tasksLost,
+          republishing, null);
     }
 
     /** Facts with no refused pods and no lost tasks. */
     public Facts(String specError, Broker broker, String brokerMessage, boolean suspended, int total, int succeeded,
         int deadLettered, long published) {
-      this(specError, broker, brokerMessage, suspended, total, succeeded, deadLettered, published, null, null, false);
+      this(specError, broker, brokerMessage, suspended, total, succeeded, deadLettered, published, null, null, false, null);
     }
 
     public boolean done() {
@@ -153,10 +163,17 @@ public final class Conditions {
         : new State(SUSPENDED, FALSE, Reason.JobNotSuspended, "spec.suspend is false");
   }
 
+  /** True while the job's worker pods are refused by the API server or wait for a node the scheduler cannot find. */
   public static State workersBlocked(Facts f) {
-    return f.workersBlocked() != null && !f.done() && !f.suspended()
-        ? new State(WORKERS_BLOCKED, TRUE, Reason.PodsRefused, f.workersBlocked())
-        : new State(WORKERS_BLOCKED, FALSE, Reason.PodsAccepted, "no worker pod is refused");
+    if (!f.done() && !f.suspended()) {
+      if (f.workersBlocked() != null) {
+        return new State(WORKERS_BLOCKED, TRUE, Reason.PodsRefused, f.workersBlocked());
+      }
+      if (f.workersUnschedulable() != null) {
+        return new State(WORKERS_BLOCKED, TRUE, Reason.PodsUnschedulable, f.workersUnschedulable());
+      }
+    }
+    return new State(WORKERS_BLOCKED, FALSE, Reason.PodsAccepted, "no worker pod is refused or waiting for a node");
   }
 
   public static State tasksLost(Facts f) {

@@ -95,6 +95,17 @@ class ConditionsTest {
     assertThat(Conditions.workersBlocked(running(3, 0)).status()).isEqualTo("False");
     Facts finished = new Facts(null, Broker.READY, null, false, 12, 12, 0, 12, "refused", null, false);
     assertThat(Conditions.workersBlocked(finished).status()).as("a finished job needs no pods").isEqualTo("False");
+    String scheduler = "1 of 2 worker pods wait for a node: 0/1 nodes are available: 1 Insufficient nvidia.com/gpu.";
+    Facts pending = new Facts(null, Broker.READY, null, false, 12, 3, 0, 12, null, null, false, scheduler);
+    assertThat(Conditions.workersBlocked(pending)).satisfies(s -> {
+      assertThat(s.status()).isEqualTo("True");
+      assertThat(s.reason()).isEqualTo(Reason.PodsUnschedulable);
+      assertThat(s.message()).isEqualTo(scheduler);
+    });
+    assertThat(Conditions.workersBlocked(new Facts(null, Broker.READY, null, true, 12, 3, 0, 12, null, null, false, scheduler))
+        .status()).as("a suspended job wants no pods").isEqualTo("False");
+    assertThat(Conditions.workersBlocked(new Facts(null, Broker.READY, null, false, 12, 3, 0, 12, "refused (403)", null, false,
+        scheduler)).reason()).as("a refusal comes first: no pod exists to schedule").isEqualTo(Reason.PodsRefused);
 
     assertThat(Conditions.tasksLost(running(3, 0))).satisfies(s -> {
       assertThat(s.status()).isEqualTo("False");

@@ -90,6 +90,9 @@ final class StatusWriter {
     if (f.workersBlocked() != null && !f.done()) {
       return f.workersBlocked();
     }
+    if (f.workersUnschedulable() != null && !f.done() && !f.suspended()) {
+      return f.workersUnschedulable();
+    }
     return switch (phase) {
       case Conditions.SUCCEEDED -> "all " + f.total() + " tasks succeeded";
       case Conditions.PHASE_FAILED -> f.deadLettered() + " of " + f.total() + " tasks were dead-lettered";

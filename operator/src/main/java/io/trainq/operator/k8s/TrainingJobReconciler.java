@@ -169,7 +169,8 @@ public class TrainingJobReconciler implements Reconciler<TrainingJob>, Cleaner<T
 
     // the status, then what waited for it
     Conditions.Facts facts = new Conditions.Facts(null, broker.state(), broker.message(), spec.suspended(), total,
-        progress.succeeded(), progress.deadLettered(), cursor, rt.workersBlocked, rt.tasksLost, rt.tasksLostPending);
+        progress.succeeded(), progress.deadLettered(), cursor, rt.workersBlocked, rt.tasksLost, rt.tasksLostPending,
+        WorkerPods.unschedulable(pods.active()));
     TrainingJobStatus stored = statusWriter.store(job, ctx, rt, facts, cursor, desired, workersReady, now, snap);
     if (requeue != null) {
       requeue.acknowledge();

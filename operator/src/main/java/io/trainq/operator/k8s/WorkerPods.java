@@ -32,8 +32,8 @@ import java.util.StringJoiner;
  * ({@link WorkerCommand}: {@code /trainq/runtime/bin/java … io.trainq.worker.WorkerMain -- <command>}), so
  * a training image without a shell works too. It requests
  * {@code gpusPerPod} {@code nvidia.com/gpu} and restarts a crashed worker in place
- * ({@code restartPolicy: OnFailure}); a worker that runs out of work exits 0 and its pod completes,
- * freeing the GPUs.
+ * ({@code restartPolicy: OnFailure}; the worker is not PID 1, so that its task can kill it); a worker
+ * that runs out of work exits 0 and its pod completes, freeing the GPUs.
  */
 final class WorkerPods {
   static final String GPU = "nvidia.com/gpu";
@@ -156,6 +156,11 @@ final class WorkerPods {
         .endMetadata()
         .withNewSpec()
           .withRestartPolicy("OnFailure")
+          // The pod's pause process is PID 1 and the worker is not: a task that kills its worker (the
+          // original design's infrastructure failure) ends the container, which the kubelet restarts,
+          // as supervisord restarted the worker; as PID 1 the worker would ignore the SIGKILL. The
+          // pause process also reaps orphaned task processes.
+          .withShareProcessNamespace(true)
           .withTerminationGracePeriodSeconds(grace.toSeconds())
           .withNodeSelector(w.getNodeSelector())
           .withTolerations(w.getTolerations())
@@ -217,6 +222,24 @@ final class WorkerPods {
   static boolean active(Pod p) {
     String phase = p.getStatus() == null ? null : p.getStatus().getPhase();
     return p.getMetadata().getDeletionTimestamp() == null && !"Succeeded".equals(phase) && !"Failed".equals(phase);
+  }
+
+  /**
+   * Why worker pods wait for a node, in the scheduler's words ({@code PodScheduled=False}, reason
+   * {@code Unschedulable}: too few GPUs, a node selector nothing matches), or null when none waits.
+   */
+  static String unschedulable(List<Pod> active) {
+    List<String> messages = active.stream()
+        .filter(p -> p.getStatus() != null && p.getStatus().getConditions() != null)
+        .flatMap(p -> p.getStatus().getConditions().stream())
+        .filter(c -> "PodScheduled".equals(c.getType()) && "False".equals(c.getStatus()) && "Unschedulable".equals(c.getReason()))
+        .map(c -> c.getMessage() == null ? "no node fits" : c.getMessage())
+        .toList();
+    if (messages.isEmpty()) {
+      return null;
+    }
+    return messages.size() + " of " + active.size() + " worker pod" + (active.size() == 1 ? "" : "s")
+        + " cannot be scheduled: " + messages.get(0);
   }
 
   static boolean terminated(Pod p) {

@@ -5,6 +5,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 import io.fabric8.kubernetes.api.model.Container;
 import io.fabric8.kubernetes.api.model.EnvVar;
 import io.fabric8.kubernetes.api.model.EnvVarBuilder;
+import io.fabric8.kubernetes.api.model.Pod;
+import io.fabric8.kubernetes.api.model.PodBuilder;
 import io.fabric8.kubernetes.api.model.Quantity;
 import io.fabric8.kubernetes.api.model.ResourceRequirements;
 import io.fabric8.kubernetes.api.model.ResourceRequirementsBuilder;
@@ -104,6 +106,30 @@ class WorkerPodsTest {
         "--", "python3", "train.py");
     assertThat(c.getArgs()).isNullOrEmpty();
     assertThat(c.getVolumeMounts()).singleElement().satisfies(m -> assertThat(m.getMountPath()).isEqualTo(WorkerCommand.MOUNT));
+  }
+
+  @Test
+  void theWorkerIsNotPid1SoThatATaskCanKillIt() {
+    assertThat(pod(job(null)).getSpec().getShareProcessNamespace()).isTrue();
+    assertThat(pod(job(null)).getSpec().getRestartPolicy()).isEqualTo("OnFailure");
+  }
+
+  @Test
+  void podsWaitingForANodeAreReportedInTheSchedulersWords() {
+    String words = "0/1 nodes are available: 1 Insufficient nvidia.com/gpu.";
+    Pod pending = new PodBuilder().withNewMetadata().withName("w-1").endMetadata().withNewStatus().withPhase("Pending")
+        .addNewCondition().withType("PodScheduled").withStatus("False").withReason("Unschedulable").withMessage(words)
+        .endCondition().endStatus().build();
+    Pod running = new PodBuilder().withNewMetadata().withName("w-2").endMetadata().withNewStatus().withPhase("Running")
+        .addNewCondition().withType("PodScheduled").withStatus("True").endCondition().endStatus().build();
+    Pod created = new PodBuilder().withNewMetadata().withName("w-3").endMetadata().build();
+
+    assertThat(WorkerPods.unschedulable(List.of(pending, running)))
+        .isEqualTo("1 of 2 worker pods cannot be scheduled: " + words);
+    assertThat(WorkerPods.unschedulable(List.of(pending))).isEqualTo("1 of 1 worker pod cannot be scheduled: " + words);
+    assertThat(WorkerPods.unschedulable(List.of(running, created))).as("not yet looked at by the scheduler is not unschedulable")
+        .isNull();
+    assertThat(WorkerPods.unschedulable(List.of())).isNull();
   }
 
   @Test
