@@ -2,6 +2,7 @@ package io.trainq.cli.local;
 
 import io.trainq.protocol.WorkerEnv;
 import java.io.BufferedReader;
+import java.io.File;
 import java.io.IOException;
 import java.io.InputStreamReader;
 import java.io.PrintStream;
@@ -106,6 +107,32 @@ public final class WorkerSupervisor implements AutoCloseable {
     stop(Duration.ofSeconds(30));
   }
 
+  /**
+   * Class data sharing for the worker JVMs: they map the classes a worker loads from an archive
+   * beside the jar, which saves a good part of their start. The first worker of a run after a build
+   * writes the archive when it exits; the JVM ignores an archive that does not match its class path.
+   * {@code -Dtrainq.worker.cds=false} turns it off.
+   */
+  static List<String> classDataSharing(int slot) {
+    String cp = System.getProperty("java.class.path", "");
+    if (!Boolean.parseBoolean(System.getProperty("trainq.worker.cds", "true")) || !cp.endsWith(".jar") || cp.contains(File.pathSeparator)) {
+      return List.of();
+    }
+    File jar = new File(cp);
+    File archive = new File(jar.getParentFile(), jar.getName().replaceFirst("\\.jar$", "") + ".worker.jsa");
+    List<String> quiet = List.of("-Xlog:cds=off", "-Xlog:cds+dynamic=off");
+    List<String> out = new ArrayList<>();
+    if (archive.isFile() && archive.lastModified() >= jar.lastModified()) {
+      out.add("-XX:SharedArchiveFile=" + archive);
+    } else if (slot == 0 && jar.getParentFile() != null && jar.getParentFile().canWrite()) {
+      out.add("-XX:ArchiveClassesAtExit=" + archive);
+    } else {
+      return List.of();
+    }
+    out.addAll(quiet);
+    return out;
+  }
+
   private final class Slot {
     final int id;
     final Map<String, String> env;
@@ -174,6 +201,7 @@ public final class WorkerSupervisor implements AutoCloseable {
       argv.add("-XX:TieredStopAtLevel=1");
       argv.add("-Xss512k");
       argv.add("-Xmx64m");
+      argv.addAll(classDataSharing(id));
       argv.add("-cp");
       argv.add(System.getProperty("java.class.path"));
       argv.add("io.trainq.worker.WorkerMain");
