@@ -148,6 +148,10 @@ class TrainingJobCrdIT {
       taskTimeout zero          | {image: img, command: [train], tasks: {count: 1}, taskTimeout: 0s}                          | spec.taskTimeout        | spec.taskTimeout must be at least 1s
       taskTTL in days           | {image: img, command: [train], tasks: {count: 1}, taskTTL: 2d}                              | spec.taskTTL            | should match
       backoff not a duration    | {image: img, command: [train], tasks: {count: 1}, retry: {backoff: {initial: soon}}}        | spec.retry.backoff.initial | should match
+      runner mode unknown       | {image: img, command: [train], tasks: {count: 1}, runner: {mode: Forked}}                   | spec.runner.mode        | Unsupported value
+      maxTasksPerProcess zero   | {image: img, command: [train], tasks: {count: 1}, runner: {mode: Persistent, maxTasksPerProcess: 0}} | spec.runner.maxTasksPerProcess | should be greater than or equal to 1
+      maxTasksPerProcess, Process mode | {image: img, command: [train], tasks: {count: 1}, runner: {maxTasksPerProcess: 5}}   | spec.runner.maxTasksPerProcess | spec.runner.maxTasksPerProcess applies only to spec.runner.mode Persistent
+      runner startTimeout zero  | {image: img, command: [train], tasks: {count: 1}, runner: {mode: Persistent, startTimeout: 0s}} | spec.runner.startTimeout | spec.runner.startTimeout must be at least 1s
       """)
   void schemaViolationIsRejectedNamingTheField(String what, String spec, String field, String message) {
     GenericKubernetesResource bad = client.getKubernetesSerialization()

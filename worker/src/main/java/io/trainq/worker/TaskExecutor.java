@@ -35,6 +35,7 @@ final class TaskExecutor {
   private final ExecutorService pumps;
   private final Path paramsDir;
   private final BooleanSupplier shutdownDeadlinePassed;
+  private final Runners runners;
 
   TaskExecutor(WorkerConfig config, Reporter reporter, TaskConsumer consumer, Metrics metrics, ExecutorService pumps,
       Path paramsDir, BooleanSupplier shutdownDeadlinePassed) {
@@ -45,6 +46,12 @@ final class TaskExecutor {
     this.pumps = pumps;
     this.paramsDir = paramsDir;
     this.shutdownDeadlinePassed = shutdownDeadlinePassed;
+    this.runners = new Runners(config, pumps, paramsDir);
+  }
+
+  /** Stops the slots' persistent runners (the worker is closing). */
+  void close() {
+    runners.close();
   }
 
   void execute(Slot slot, Delivery d) {
@@ -104,11 +111,11 @@ final class TaskExecutor {
       }
     }
     Path params = paramsDir.resolve("task-" + t.index() + "-" + t.attempt() + "-" + slot.id + ".json");
-    TaskRun run;
+    Attempt run;
     try {
       String json = t.params().toString();
       Files.writeString(params, json, StandardCharsets.UTF_8);
-      run = TaskRun.start(processBuilder(slot, t, json, params), t.index(), pumps);
+      run = runners.forSlot(slot).start(slot, t, json, params);
     } catch (IOException | RuntimeException e) {
       deleteQuietly(params);
       log.warn("attempt {} could not start: {}", t.attempt(), e.getMessage());
@@ -116,17 +123,17 @@ final class TaskExecutor {
           + e.getMessage(), 0);
       return;
     }
-    slot.current = run;
+    slot.current = run.process();
     metrics.dispatch.observeNanos(run.startNanos() - d.receivedNanos());
     CompletableFuture<Void> started = reporter.started(t, slot.id);
-    log.info("attempt {} started on slot {} (pid {}{})", t.attempt(), slot.id, run.pid(),
+    log.info("attempt {} started on slot {} (pid {}{})", t.attempt(), slot.id, run.process().pid(),
         slot.devices.isEmpty() ? "" : ", CUDA_VISIBLE_DEVICES=" + slot.devices);
 
-    TaskRun.Result r;
+    Attempt.Result r;
     try {
       r = run.await(config.job().taskTimeout());
     } catch (InterruptedException e) {
-      run.forceKill();
+      run.process().forceKill();
       Thread.currentThread().interrupt();
       return;
     } finally {
@@ -149,7 +156,11 @@ final class TaskExecutor {
       log.warn("attempt {} timed out after {} ms; its process tree was killed", t.attempt(), config.job().taskTimeout().toMillis());
       reporter.failed(d, t, slot.id, started, TaskEvent.Reason.TIMEOUT, r.exitCode(), tail(run, "timed out after "
           + config.job().taskTimeout().toMillis() + " ms"), r.durationNanos());
-    } else if (r.exitCode() == 0) {
+    } else if (r.failure() != null) {
+      // a persistent runner's failures: the task's own (its answer), or the runner's (exited, protocol, not ready)
+      log.info("attempt {} failed ({}) after {} s", t.attempt(), r.failure(), String.format(java.util.Locale.ROOT, "%.3f", seconds));
+      reporter.failed(d, t, slot.id, started, r.failure(), r.exitCode(), r.error(), r.durationNanos());
+    } else if (r.succeeded()) {
       long exited = System.nanoTime();
       reporter.succeeded(d, t, slot.id, started, r.durationNanos());
       long acked = System.nanoTime();
@@ -168,10 +179,6 @@ final class TaskExecutor {
     }
   }
 
-  private ProcessBuilder processBuilder(Slot slot, TaskMessage t, String paramsJson, Path paramsFile) {
-    return processBuilder(config, slot.id, slot.devices, t, paramsJson, paramsFile);
-  }
-
   /** The task's process: the worker's environment without the broker's secrets, plus the task's variables. */
   static ProcessBuilder processBuilder(WorkerConfig config, int slot, String devices, TaskMessage t, String paramsJson,
       Path paramsFile) {
@@ -188,7 +195,7 @@ final class TaskExecutor {
     return pb;
   }
 
-  private static String tail(TaskRun run, String fallback) {
+  private static String tail(Attempt run, String fallback) {
     try {
       String s = run.stderrTail();
       if (s.isEmpty()) {

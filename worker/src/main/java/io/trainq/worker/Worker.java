@@ -144,6 +144,8 @@ public final class Worker {
     Reporter reporter = new Reporter(config, publisher, consumer, metrics, () -> stopping);
     TaskExecutor executor = new TaskExecutor(config, reporter, consumer, metrics, pumps, paramsDir,
         () -> System.nanoTime() > requeueDeadlineNanos);
+    // closed before the consumer and the publisher: a persistent runner is told to exit once its slot is idle
+    resources.onClose(executor::close);
     for (Slot s : slots) {
       s.start(dispatcher, executor);
     }
