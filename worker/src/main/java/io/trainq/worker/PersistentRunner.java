@@ -243,11 +243,13 @@ final class PersistentRunner implements AttemptRunner {
       r = null;
     }
     long t0 = System.nanoTime();
-    if (r == null) {
+    boolean fresh = r == null;
+    if (fresh) {
       r = spawn(s);
     }
     r.label = Integer.toString(t.index());
-    return new TaskAttempt(r, t, paramsFile, t0);
+    // a fresh runner's start-up output counts until the task is sent: it explains a runner that never gets ready
+    return new TaskAttempt(r, t, paramsFile, t0, fresh ? 0 : r.process.stderrMark());
   }
 
   private Runner spawn(Slot s) throws IOException {
@@ -305,12 +307,12 @@ final class PersistentRunner implements AttemptRunner {
     private long sentNanos;
     private long stderrMark;
 
-    TaskAttempt(Runner r, TaskMessage t, Path paramsFile, long startNanos) {
+    TaskAttempt(Runner r, TaskMessage t, Path paramsFile, long startNanos, long stderrMark) {
       this.r = r;
       this.t = t;
       this.paramsFile = paramsFile;
       this.startNanos = startNanos;
-      this.stderrMark = r.process.stderrMark();
+      this.stderrMark = stderrMark;
       this.sentNanos = startNanos;
     }
 
