@@ -40,8 +40,9 @@ final class Scripts {
 
   /**
    * Writes a Python program that runs {@code body} for each task of {@code trainq_task.tasks()}, with
-   * {@code D} (the directory), {@code i}, {@code a}, {@code task}, {@code append(file, line)} and
-   * {@code first(name)} (true once per name: mkdir) at hand; returns its command line.
+   * {@code D} (the directory), {@code i}, {@code a}, {@code task}, {@code append(file, line)},
+   * {@code first(name)} (true once per name: mkdir), {@code WORKER} (the parent's pid at start) and
+   * {@code kill_worker()} at hand; returns its command line.
    */
   static List<String> python(Path dir, String name, String body) throws IOException {
     return pythonProgram(dir, name, """
@@ -57,6 +58,13 @@ final class Scripts {
         import json, os, subprocess, sys, time
         from trainq_task import tasks, serve
         D = '%s'
+        # the worker, as the runner started: os.getppid() changes once a killed worker's runner is reparented
+        WORKER = os.getppid()
+        def kill_worker():
+            try:
+                os.kill(WORKER, 9)
+            except ProcessLookupError:
+                pass
         def append(f, line):
             with open(os.path.join(D, f), 'a') as out:
                 out.write(line + '\\n')

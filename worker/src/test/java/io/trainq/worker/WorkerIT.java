@@ -207,7 +207,7 @@ class WorkerIT {
           "echo \"end $i\" >> $D/runs.log"), String.join("\n",
           "append('runs.log', f'start {i} {a}')",
           "if str(i) in open(D + '/kill.txt').read().split() and first(f'killed-{i}'):",
-          "    time.sleep(0.1); append('kills.log', f'{i} {os.getppid()}'); os.kill(os.getppid(), 9); sys.exit(1)",
+          "    time.sleep(0.1); append('kills.log', f'{i} {WORKER}'); kill_worker(); sys.exit(1)",
           "time.sleep(0.02)",
           "append('runs.log', f'end {i}')"));
       job.publishTasks(100);
@@ -269,7 +269,7 @@ class WorkerIT {
     JobSettings settings = new JobSettings(3, Duration.ofMillis(50), Duration.ofMillis(200), Duration.ofMinutes(1), null, limit);
     try (JobFixture job = new JobFixture(broker, mode.apply(settings))) {
       List<String> task = mode.program(dir, "task", "echo \"run $i $a\" >> $D/runs.log; kill -9 $PPID; sleep 1",
-          "append('runs.log', f'run {i} {a}'); os.kill(os.getppid(), 9); time.sleep(1)");
+          "append('runs.log', f'run {i} {a}'); kill_worker(); time.sleep(1)");
       job.publishTasks(1);
       List<Integer> exits = new ArrayList<>();
       WorkerProcess w = WorkerProcess.start("w1", job.workerEnv(1), dir, task);
