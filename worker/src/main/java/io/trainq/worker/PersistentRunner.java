@@ -75,10 +75,10 @@ final class PersistentRunner implements AttemptRunner {
     volatile SocketChannel conn;
     /** The task its output belongs to: the current one, or the last one between tasks ("-" before the first). */
     volatile String label = "-";
-    boolean ready;
+    volatile boolean ready;
     int tasks;
     /** Told to exit, or said it would: it gets no more tasks. */
-    boolean retiring;
+    volatile boolean retiring;
     /** The reader saw the end of the connection (or never had one). */
     volatile boolean readerDone;
     /** When the slot's thread first saw the process dead, or 0. */
