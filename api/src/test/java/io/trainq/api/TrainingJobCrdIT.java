@@ -179,6 +179,24 @@ class TrainingJobCrdIT {
   }
 
   @Test
+  void runnerCannotChange() {
+    client.resource(client.getKubernetesSerialization()
+        .unmarshal(jobYaml("runner", "{image: img, command: [train], tasks: {count: 1}, runner: {mode: Persistent}}"),
+            GenericKubernetesResource.class))
+        .inNamespace(namespace).create();
+    TrainingJob created = client.resources(TrainingJob.class).inNamespace(namespace).withName("runner").get();
+    assertThat(created.getSpec().getRunner().getStartTimeout()).as("the schema's default").isEqualTo("10m");
+
+    assertThatThrownBy(() -> client.resources(TrainingJob.class).inNamespace(namespace).withName("runner")
+        .edit(j -> {
+          j.getSpec().getRunner().setMode(RunnerSpec.Mode.Process);
+          return j;
+        }))
+        .isInstanceOf(KubernetesClientException.class)
+        .hasMessageContaining("spec.runner is immutable");
+  }
+
+  @Test
   void gpusPerTaskCannotChange() {
     client.resource(client.getKubernetesSerialization()
         .unmarshal(jobYaml("immutable", "{image: img, command: [train], tasks: {count: 1}}"), GenericKubernetesResource.class))
