@@ -170,6 +170,10 @@ final class PersistentRunner implements AttemptRunner {
       }
       try {
         Files.deleteIfExists(socket);
+        if (!socket.getParent().equals(socketDir)) {
+          // the short directory of a socket whose path in the worker's temp directory was too long
+          Files.deleteIfExists(socket.getParent());
+        }
       } catch (IOException e) {
         // a leftover socket file in the worker's own temp directory is harmless
       }

@@ -656,7 +656,8 @@ class WorkerIT {
   @EnumSource(Scripts.Mode.class)
   void metricsAndProbesOverHttp(Scripts.Mode mode) throws Exception {
     try (JobFixture job = new JobFixture(broker, mode.apply(JobFixture.settings(3, Duration.ofMinutes(1))))) {
-      List<String> task = mode.program(dir, "task", "sleep 2", "time.sleep(2)");
+      // long enough that the tasks still run when /metrics is read on a loaded machine
+      List<String> task = mode.program(dir, "task", "sleep 5", "time.sleep(5)");
       job.publishTasks(2);
       int port;
       try (java.net.ServerSocket s = new java.net.ServerSocket(0)) {
