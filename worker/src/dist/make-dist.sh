@@ -1,6 +1,6 @@
 #!/bin/sh
 # Builds the self-contained worker distribution (called by Maven in the package phase):
-#   <target>/trainq-worker/{bin/trainq-worker, lib/trainq-worker.jar, runtime/, VERSION}
+#   <target>/trainq-worker/{bin/trainq-worker, lib/trainq-worker.jar, python/trainq_task.py, runtime/, VERSION}
 #   <target>/trainq-worker-<version>-linux-<arch>.tar.gz
 # The runtime is jlink'd from the JDK in use with only the modules the worker needs, and kept
 # between builds while the JDK and the module list stay the same.
@@ -33,6 +33,8 @@ cp -a "$runtime" "$dist.tmp/runtime"
 rm -f "$dist.tmp/runtime/.stamp"
 cp "$jar" "$dist.tmp/lib/trainq-worker.jar"
 cp "$here/trainq-worker" "$dist.tmp/bin/trainq-worker"
+mkdir -p "$dist.tmp/python"
+cp "$here/../main/python/trainq_task.py" "$dist.tmp/python/trainq_task.py"
 chmod 755 "$dist.tmp/bin/trainq-worker"
 printf '%s\n' "$version" > "$dist.tmp/VERSION"
 mv "$dist.tmp" "$dist"

@@ -32,6 +32,11 @@ import java.util.List;
     fieldPath = ".taskTimeout",
     reason = "FieldValueForbidden")
 @ValidationRule(
+    value = "has(self.runner) == has(oldSelf.runner) && (!has(self.runner) || self.runner == oldSelf.runner)",
+    message = "spec.runner is immutable (the job's workers run with the runner it had when the job was created)",
+    fieldPath = ".runner",
+    reason = "FieldValueForbidden")
+@ValidationRule(
     value = "has(self.taskTTL) == has(oldSelf.taskTTL) && (!has(self.taskTTL) || self.taskTTL == oldSelf.taskTTL)",
     message = "spec.taskTTL is immutable (the task queue's message TTL)",
     fieldPath = ".taskTTL",
@@ -83,6 +88,9 @@ public class TrainingJobSpec {
   @JsonPropertyDescription("Longest a task may run (e.g. 4h, 90m). Its process tree is killed then, and the attempt counts as failed. The broker's consumer timeout is set above it.")
   private String taskTimeout;
 
+  @JsonPropertyDescription("How the command runs on a slot: a process per attempt (Process, the default) or one long-lived runner per slot that runs task after task (Persistent). Immutable.")
+  private RunnerSpec runner;
+
   @Size(max = 32)
   @Pattern(Durations.PATTERN)
   @ValidationRule(value = Durations.AT_LEAST_1S, message = "spec.taskTTL must be at least 1s", reason = "FieldValueInvalid")
@@ -114,6 +122,11 @@ public class TrainingJobSpec {
   /** The effective retry settings (never null). */
   public RetrySpec effectiveRetry() {
     return retry == null ? new RetrySpec() : retry;
+  }
+
+  /** The effective runner settings (never null). */
+  public RunnerSpec effectiveRunner() {
+    return runner == null ? new RunnerSpec() : runner;
   }
 
   public boolean suspended() {
@@ -182,6 +195,14 @@ public class TrainingJobSpec {
 
   public void setTaskTimeout(String taskTimeout) {
     this.taskTimeout = taskTimeout;
+  }
+
+  public RunnerSpec getRunner() {
+    return runner;
+  }
+
+  public void setRunner(RunnerSpec runner) {
+    this.runner = runner;
   }
 
   public String getTaskTTL() {

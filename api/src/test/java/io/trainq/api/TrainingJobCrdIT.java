@@ -148,6 +148,10 @@ class TrainingJobCrdIT {
       taskTimeout zero          | {image: img, command: [train], tasks: {count: 1}, taskTimeout: 0s}                          | spec.taskTimeout        | spec.taskTimeout must be at least 1s
       taskTTL in days           | {image: img, command: [train], tasks: {count: 1}, taskTTL: 2d}                              | spec.taskTTL            | should match
       backoff not a duration    | {image: img, command: [train], tasks: {count: 1}, retry: {backoff: {initial: soon}}}        | spec.retry.backoff.initial | should match
+      runner mode unknown       | {image: img, command: [train], tasks: {count: 1}, runner: {mode: Forked}}                   | spec.runner.mode        | Unsupported value
+      maxTasksPerProcess zero   | {image: img, command: [train], tasks: {count: 1}, runner: {mode: Persistent, maxTasksPerProcess: 0}} | spec.runner.maxTasksPerProcess | should be greater than or equal to 1
+      maxTasksPerProcess, Process mode | {image: img, command: [train], tasks: {count: 1}, runner: {maxTasksPerProcess: 5}}   | spec.runner.maxTasksPerProcess | spec.runner.maxTasksPerProcess applies only to spec.runner.mode Persistent
+      runner startTimeout zero  | {image: img, command: [train], tasks: {count: 1}, runner: {mode: Persistent, startTimeout: 0s}} | spec.runner.startTimeout | spec.runner.startTimeout must be at least 1s
       """)
   void schemaViolationIsRejectedNamingTheField(String what, String spec, String field, String message) {
     GenericKubernetesResource bad = client.getKubernetesSerialization()
@@ -172,6 +176,24 @@ class TrainingJobCrdIT {
               .isEqualTo(field);
         });
     assertThat(client.resources(TrainingJob.class).inNamespace(namespace).withName("bad").get()).isNull();
+  }
+
+  @Test
+  void runnerCannotChange() {
+    client.resource(client.getKubernetesSerialization()
+        .unmarshal(jobYaml("runner", "{image: img, command: [train], tasks: {count: 1}, runner: {mode: Persistent}}"),
+            GenericKubernetesResource.class))
+        .inNamespace(namespace).create();
+    TrainingJob created = client.resources(TrainingJob.class).inNamespace(namespace).withName("runner").get();
+    assertThat(created.getSpec().getRunner().getStartTimeout()).as("the schema's default").isEqualTo("10m");
+
+    assertThatThrownBy(() -> client.resources(TrainingJob.class).inNamespace(namespace).withName("runner")
+        .edit(j -> {
+          j.getSpec().getRunner().setMode(RunnerSpec.Mode.Process);
+          return j;
+        }))
+        .isInstanceOf(KubernetesClientException.class)
+        .hasMessageContaining("spec.runner is immutable");
   }
 
   @Test

@@ -58,6 +58,12 @@ public record TaskEvent(
     public static final String EXPIRED = "expired";
     public static final String SPAWN_FAILED = "spawn-failed";
     public static final String SHUTDOWN = "shutdown";
+    /** A persistent runner exited (or closed its connection) during the task. */
+    public static final String RUNNER_EXITED = "runner-exited";
+    /** A persistent runner did not connect and say ready within the job's spec.runner.startTimeout. */
+    public static final String RUNNER_NOT_READY = "runner-not-ready";
+    /** A persistent runner broke the runner protocol (docs/runner-protocol.md). */
+    public static final String PROTOCOL_ERROR = "protocol-error";
 
     private Reason() {}
   }

@@ -44,6 +44,12 @@ public final class WorkerEnv {
   public static final String SHUTDOWN_GRACE_MS = "TRAINQ_SHUTDOWN_GRACE_MS";
   public static final String WORKER_NAME = "TRAINQ_WORKER_NAME";
   public static final String WORKING_DIR = "TRAINQ_WORKING_DIR";
+  /** {@code Process} (a process per attempt, the default) or {@code Persistent} (a runner per slot). */
+  public static final String RUNNER_MODE = "TRAINQ_RUNNER_MODE";
+  /** Persistent mode: tasks one runner handles before it is replaced; 0 or unset for no limit. */
+  public static final String RUNNER_MAX_TASKS = "TRAINQ_RUNNER_MAX_TASKS";
+  /** Persistent mode: how long a new runner may take to connect and say it is ready. */
+  public static final String RUNNER_START_TIMEOUT_MS = "TRAINQ_RUNNER_START_TIMEOUT_MS";
 
   /** Exit code of a worker whose configuration is wrong (one clear line on stderr): restarting it will not help. */
   public static final int EXIT_BAD_CONFIG = 2;
@@ -72,6 +78,12 @@ public final class WorkerEnv {
       env.put(TASK_TTL_MS, Long.toString(s.taskTtl().toMillis()));
     }
     env.put(DELIVERY_LIMIT, Integer.toString(s.deliveryLimit()));
+    RunnerSettings r = s.runner();
+    env.put(RUNNER_MODE, r.mode().specName());
+    if (r.persistent()) {
+      env.put(RUNNER_MAX_TASKS, Integer.toString(r.maxTasksPerProcess()));
+      env.put(RUNNER_START_TIMEOUT_MS, Long.toString(r.startTimeout().toMillis()));
+    }
     return env;
   }
 
@@ -84,7 +96,28 @@ public final class WorkerEnv {
         Duration.ofMillis(longVar(env, BACKOFF_MAX_MS, 600_000)),
         Duration.ofMillis(longVar(env, TASK_TIMEOUT_MS, Duration.ofHours(24).toMillis())),
         ttl == null || ttl.isBlank() ? null : Duration.ofMillis(longVar(env, TASK_TTL_MS, 0)),
-        intVar(env, DELIVERY_LIMIT, JobSettings.DEFAULT_DELIVERY_LIMIT));
+        intVar(env, DELIVERY_LIMIT, JobSettings.DEFAULT_DELIVERY_LIMIT),
+        runnerSettings(env));
+  }
+
+  /** The runner settings of a worker's environment: a process per attempt unless TRAINQ_RUNNER_MODE says Persistent. */
+  public static RunnerSettings runnerSettings(Map<String, String> env) {
+    String mode = env.get(RUNNER_MODE);
+    RunnerSettings.Mode m;
+    try {
+      m = mode == null || mode.isBlank() ? RunnerSettings.Mode.PROCESS : RunnerSettings.Mode.parse(mode);
+    } catch (IllegalArgumentException e) {
+      throw new IllegalArgumentException(RUNNER_MODE + " must be Process or Persistent, got '" + mode + "'");
+    }
+    long max = longVar(env, RUNNER_MAX_TASKS, 0);
+    if (max < 0 || max > Integer.MAX_VALUE) {
+      throw new IllegalArgumentException(RUNNER_MAX_TASKS + " must be >= 0 (0: no limit), got " + max);
+    }
+    long start = longVar(env, RUNNER_START_TIMEOUT_MS, RunnerSettings.PROCESS.startTimeout().toMillis());
+    if (start <= 0) {
+      throw new IllegalArgumentException(RUNNER_START_TIMEOUT_MS + " must be > 0, got " + start);
+    }
+    return new RunnerSettings(m, (int) max, Duration.ofMillis(start));
   }
 
   public static int intVar(Map<String, String> env, String name, int dflt) {

@@ -6,6 +6,7 @@ import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.slf4j.MDC;
@@ -20,21 +21,25 @@ final class OutputPump implements Runnable {
   static final int MAX_LINE = 8192;
 
   private final InputStream in;
-  private final String task;
+  /** The index of the task the line belongs to: fixed for a process per attempt, the current task's for a runner. */
+  private final Supplier<String> task;
   private final String stream;
   private final OutputTail tail;
   private final CountDownLatch done = new CountDownLatch(1);
 
   OutputPump(InputStream in, int index, String stream, OutputTail tail) {
+    this(in, fixed(Integer.toString(index)), stream, tail);
+  }
+
+  OutputPump(InputStream in, Supplier<String> task, String stream, OutputTail tail) {
     this.in = in;
-    this.task = Integer.toString(index);
+    this.task = task;
     this.stream = stream;
     this.tail = tail;
   }
 
   @Override
   public void run() {
-    MDC.put("task", task);
     MDC.put("stream", stream);
     ByteArrayOutputStream line = new ByteArrayOutputStream(256);
     byte[] buf = new byte[8192];
@@ -71,9 +76,14 @@ final class OutputPump implements Runnable {
 
   private void emit(ByteArrayOutputStream line) {
     if (line.size() > 0) {
+      MDC.put("task", task.get());
       log.info(line.toString(StandardCharsets.UTF_8));
       line.reset();
     }
+  }
+
+  private static Supplier<String> fixed(String s) {
+    return () -> s;
   }
 
   /** Waits until the stream ended (every process holding it exited or closed it). */

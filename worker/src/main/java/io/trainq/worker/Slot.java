@@ -17,6 +17,8 @@ final class Slot implements Runnable {
   private volatile TaskExecutor executor;
   /** The task running now, for the shutdown path that has to stop it. */
   volatile TaskRun current;
+  /** When the attempt running now started (a persistent runner's process outlives its attempts). */
+  volatile long attemptStartNanos;
 
   Slot(int id, String devices) {
     this.id = id;

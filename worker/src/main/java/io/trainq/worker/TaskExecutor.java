@@ -39,6 +39,7 @@ final class TaskExecutor {
   private final Settler settler;
   private final ScheduledExecutorService timers;
   private final Lookahead lookahead;
+  private final Runners runners;
 
   TaskExecutor(WorkerConfig config, Reporter reporter, Settler settler, TaskConsumer consumer, Metrics metrics,
       ExecutorService pumps, ScheduledExecutorService timers, Lookahead lookahead, Path paramsDir,
@@ -53,6 +54,12 @@ final class TaskExecutor {
     this.pumps = pumps;
     this.paramsDir = paramsDir;
     this.shutdownDeadlinePassed = shutdownDeadlinePassed;
+    this.runners = new Runners(config, pumps, paramsDir);
+  }
+
+  /** Stops the slots' persistent runners (the worker is closing). */
+  void close() {
+    runners.close();
   }
 
   void execute(Slot slot, Delivery d) {
@@ -112,11 +119,11 @@ final class TaskExecutor {
       }
     }
     Path params = paramsDir.resolve("task-" + t.index() + "-" + t.attempt() + "-" + slot.id + ".json");
-    TaskRun run;
+    Attempt run;
     try {
       String json = t.params().toString();
       Files.writeString(params, json, StandardCharsets.UTF_8);
-      run = TaskRun.start(processBuilder(slot, t, json, params), t.index(), pumps);
+      run = runners.forSlot(slot).start(slot, t, json, params);
     } catch (IOException | RuntimeException e) {
       deleteQuietly(params);
       log.warn("attempt {} could not start: {}", t.attempt(), e.getMessage());
@@ -124,18 +131,19 @@ final class TaskExecutor {
       settler.failed(() -> reporter.failed(d, t, slot.id, null, TaskEvent.Reason.SPAWN_FAILED, null, error, 0));
       return;
     }
-    slot.current = run;
+    slot.attemptStartNanos = run.startNanos();
+    slot.current = run.process();
     metrics.dispatch.observeNanos(run.startNanos() - d.receivedNanos());
     StartedEvent startedEvent = StartedEvent.schedule(timers, config.dispatch().startedDelay(), () -> reporter.started(t, slot.id));
-    log.info("attempt {} started on slot {} (pid {}{})", t.attempt(), slot.id, run.pid(),
+    log.info("attempt {} started on slot {} (pid {}{})", t.attempt(), slot.id, run.process().pid(),
         slot.devices.isEmpty() ? "" : ", CUDA_VISIBLE_DEVICES=" + slot.devices);
 
-    TaskRun.Result r;
+    Attempt.Result r;
     CompletableFuture<Void> started;
     try {
       r = run.await(config.job().taskTimeout());
     } catch (InterruptedException e) {
-      run.forceKill();
+      run.process().forceKill();
       Thread.currentThread().interrupt();
       return;
     } finally {
@@ -161,7 +169,11 @@ final class TaskExecutor {
       log.warn("attempt {} timed out after {} ms; its process tree was killed", t.attempt(), config.job().taskTimeout().toMillis());
       String error = tail(run, "timed out after " + config.job().taskTimeout().toMillis() + " ms");
       settler.failed(() -> reporter.failed(d, t, slot.id, started, TaskEvent.Reason.TIMEOUT, r.exitCode(), error, r.durationNanos()));
-    } else if (r.exitCode() == 0) {
+    } else if (r.failure() != null) {
+      // a persistent runner's failures: the task's own (its answer), or the runner's (exited, protocol, not ready)
+      log.info("attempt {} failed ({}) after {} s", t.attempt(), r.failure(), String.format(java.util.Locale.ROOT, "%.3f", seconds));
+      settler.failed(() -> reporter.failed(d, t, slot.id, started, r.failure(), r.exitCode(), r.error(), r.durationNanos()));
+    } else if (r.succeeded()) {
       settler.succeeded(new Settler.Success(d, t, slot.id, started, r.durationNanos()));
       log.info("attempt {} succeeded in {} s", t.attempt(), String.format(java.util.Locale.ROOT, "%.3f", seconds));
       if (log.isDebugEnabled()) {
@@ -176,10 +188,6 @@ final class TaskExecutor {
       String error = tail(run, null);
       settler.failed(() -> reporter.failed(d, t, slot.id, started, TaskEvent.Reason.FAILED, r.exitCode(), error, r.durationNanos()));
     }
-  }
-
-  private ProcessBuilder processBuilder(Slot slot, TaskMessage t, String paramsJson, Path paramsFile) {
-    return processBuilder(config, slot.id, slot.devices, t, paramsJson, paramsFile);
   }
 
   /** The task's process: the worker's environment without the broker's secrets, plus the task's variables. */
@@ -198,7 +206,7 @@ final class TaskExecutor {
     return pb;
   }
 
-  private static String tail(TaskRun run, String fallback) {
+  private static String tail(Attempt run, String fallback) {
     try {
       String s = run.stderrTail();
       if (s.isEmpty()) {

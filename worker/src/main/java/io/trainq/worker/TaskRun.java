@@ -6,6 +6,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.TimeUnit;
+import java.util.function.Supplier;
 
 /**
  * One attempt of a task as a process: started, its output pumped to the log, waited for with the
@@ -44,12 +45,18 @@ final class TaskRun {
 
   /** Starts the process and its output pumps. */
   static TaskRun start(ProcessBuilder pb, int index, ExecutorService pumps) throws IOException {
+    String label = Integer.toString(index);
+    return start(pb, () -> label, pumps);
+  }
+
+  /** Starts a process whose output lines belong to the task {@code label} names when each is written (a runner's). */
+  static TaskRun start(ProcessBuilder pb, Supplier<String> label, ExecutorService pumps) throws IOException {
     long t0 = System.nanoTime();
     Process p = pb.start();
     long spawned = System.nanoTime();
     OutputTail tail = new OutputTail(OutputTail.MAX_BYTES * 2);
-    OutputPump out = new OutputPump(p.getInputStream(), index, "stdout", null);
-    OutputPump err = new OutputPump(p.getErrorStream(), index, "stderr", tail);
+    OutputPump out = new OutputPump(p.getInputStream(), label, "stdout", null);
+    OutputPump err = new OutputPump(p.getErrorStream(), label, "stderr", tail);
     pumps.execute(out);
     pumps.execute(err);
     return new TaskRun(p, t0, spawned, out, err, tail);
@@ -90,6 +97,23 @@ final class TaskRun {
   String stderrTail() throws InterruptedException {
     err.await(OUTPUT_DRAIN_MS);
     return errTail.text(OutputTail.MAX_BYTES);
+  }
+
+  /** Bytes written to stderr so far: a mark for {@link #stderrTailSince}. */
+  long stderrMark() {
+    return errTail.written();
+  }
+
+  /**
+   * What was written to stderr after {@code mark}, at most its last {@link OutputTail#MAX_BYTES}: a runner's
+   * output during one task. Waits for the stream's end only when the process has exited.
+   */
+  String stderrTailSince(long mark) throws InterruptedException {
+    if (!process.isAlive()) {
+      err.await(OUTPUT_DRAIN_MS);
+    }
+    long n = Math.min(errTail.written() - mark, OutputTail.MAX_BYTES);
+    return n <= 0 ? "" : errTail.text((int) n);
   }
 
   /** Marks the attempt as stopped by the worker and sends SIGTERM to its process tree. */
@@ -149,6 +173,11 @@ final class TaskRun {
 
   boolean isAlive() {
     return process.isAlive();
+  }
+
+  /** The exit code of a process that has exited. */
+  int exitValue() {
+    return process.exitValue();
   }
 
   boolean waitFor(Duration d) throws InterruptedException {

@@ -167,6 +167,8 @@ public final class Worker {
     Lookahead lookahead = new Lookahead(config.dispatch().lookaheadBelow());
     TaskExecutor executor = new TaskExecutor(config, reporter, settler, consumer, metrics, pumps, timers, lookahead, paramsDir,
         () -> System.nanoTime() > requeueDeadlineNanos);
+    // closed before the consumer and the publisher: a persistent runner is told to exit once its slot is idle
+    resources.onClose(executor::close);
     for (Slot s : slots) {
       s.start(dispatcher, executor);
     }
@@ -262,9 +264,8 @@ public final class Worker {
     long now = System.nanoTime();
     List<Long> running = new ArrayList<>();
     for (Slot slot : w.slots()) {
-      TaskRun r = slot.current;
-      if (r != null) {
-        running.add(r.startNanos());
+      if (slot.current != null) {
+        running.add(slot.attemptStartNanos);
       }
     }
     boolean wanted = w.lookahead().wanted(running, now) && w.consumer().consuming();

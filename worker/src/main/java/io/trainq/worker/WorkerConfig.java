@@ -192,6 +192,6 @@ public record WorkerConfig(
         + ", " + slots.slots() + " slot(s) from " + slots.source() + ", " + slots.gpusPerTask() + " GPU(s) per task, prefetch "
         + prefetch() + ", max attempts " + job.maxAttempts() + ", backoff " + job.backoffInitial().toMillis() + "-"
         + job.backoffMax().toMillis() + " ms, task timeout " + job.taskTimeout().toMillis() + " ms, idle timeout "
-        + idleTimeout.toMillis() + " ms, shutdown grace " + shutdownGrace.toMillis() + " ms, command " + command;
+        + idleTimeout.toMillis() + " ms, shutdown grace " + shutdownGrace.toMillis() + " ms, runner " + job.runner() + ", command " + command;
   }
 }

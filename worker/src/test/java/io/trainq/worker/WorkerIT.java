@@ -29,10 +29,14 @@ import java.util.stream.Collectors;
 import java.util.stream.IntStream;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
-import org.junit.jupiter.api.Test;
+import org.junit.jupiter.params.ParameterizedTest;
+import org.junit.jupiter.params.provider.EnumSource;
 import org.junit.jupiter.api.io.TempDir;
 
-/** The worker as a real process against a real RabbitMQ, with real task processes. */
+/**
+ * The worker as a real process against a real RabbitMQ, with real task processes; each case in both
+ * runner modes: a shell script per attempt, and a Python runner per slot (trainq_task.tasks()).
+ */
 @Tag("broker")
 class WorkerIT {
   static RabbitBroker broker;
@@ -50,9 +54,10 @@ class WorkerIT {
   }
 
   /** The original load scenario: 100 tasks, all processed once, each with its slot's GPUs and its parameters. */
-  @Test
-  void hundredTasksAllSucceedOnceEach() throws Exception {
-    try (JobFixture job = new JobFixture(broker, JobFixture.settings(3, Duration.ofMinutes(1)))) {
+  @ParameterizedTest
+  @EnumSource(Scripts.Mode.class)
+  void hundredTasksAllSucceedOnceEach(Scripts.Mode mode) throws Exception {
+    try (JobFixture job = new JobFixture(broker, mode.apply(JobFixture.settings(3, Duration.ofMinutes(1))))) {
       job.publishTasks(100);
       Map<String, String> env = job.workerEnv(0);
       env.remove(WorkerEnv.SLOTS);
@@ -62,10 +67,18 @@ class WorkerIT {
       // the worker's temp directory is TMPDIR: one of this test's own, so what is left there is this worker's
       Path tmp = Files.createDirectories(dir.resolve("tmp"));
       env.put("TMPDIR", tmp.toString());
-      List<String> task = Scripts.sh(dir, "task.sh",
+      List<String> task = mode.program(dir, "task",
           "echo \"$i $a $TRAINQ_TASK_SLOT $CUDA_VISIBLE_DEVICES $(cat $TRAINQ_TASK_PARAMS_FILE) $TRAINQ_TASK_PARAMS "
               + "${TRAINQ_RABBITMQ_PASSWORD:-no-password} $TRAINQ_JOB_NAME $TRAINQ_TASK_PARAMS_FILE "
-              + "$(ls \"$(dirname $TRAINQ_TASK_PARAMS_FILE)\" | wc -l)\" >> $D/runs.log");
+              + "$(ls \"$(dirname $TRAINQ_TASK_PARAMS_FILE)\" | grep -c '^task-') $$\" >> $D/runs.log",
+          String.join("\n",
+              "e = os.environ",
+              "pf = task.params_file",
+              "assert task.params == json.loads(open(pf).read()) and pf == e['TRAINQ_TASK_PARAMS_FILE'], task",
+              "files = len([f for f in os.listdir(os.path.dirname(pf)) if f.startswith('task-')])",
+              "append('runs.log', ' '.join(str(x) for x in [i, a, e['TRAINQ_TASK_SLOT'], e['CUDA_VISIBLE_DEVICES'], open(pf).read(),",
+              "    e['TRAINQ_TASK_PARAMS'], e.get('TRAINQ_RABBITMQ_PASSWORD', 'no-password'), e['TRAINQ_JOB_NAME'], pf, files,",
+              "    os.getpid()]))"));
       try (WorkerProcess w = WorkerProcess.start("w1", env, dir, task)) {
         List<TaskEvent> events = job.awaitSucceeded(100, Duration.ofMinutes(2), w);
         // idle for 1.5 s with nothing ready: the worker exits 0 by itself
@@ -85,6 +98,7 @@ class WorkerIT {
         List<String> runs = Scripts.lines(dir.resolve("runs.log"));
         assertThat(runs).hasSize(100);
         Set<Integer> seen = new HashSet<>();
+        Map<String, Set<String>> pidsBySlot = new HashMap<>();
         for (String line : runs) {
           String[] f = line.split(" ");
           int i = Integer.parseInt(f[0]);
@@ -101,6 +115,15 @@ class WorkerIT {
           assertThat(Path.of(f[8]).getParent()).as("the parameters file's directory").isEqualTo(tmp.resolve("trainq-worker-" + w.pid()));
           // the parameter files are deleted after each task: at most one per slot at any time
           assertThat(Integer.parseInt(f[9])).as("parameter files beside index %d's", i).isBetween(1, 4);
+          pidsBySlot.computeIfAbsent(f[2], k -> new HashSet<>()).add(f[10]);
+        }
+        long processes = pidsBySlot.values().stream().mapToLong(Set::size).sum();
+        if (mode == Scripts.Mode.PROCESS) {
+          assertThat(processes).as("a process per task").isEqualTo(100);
+        } else {
+          // one runner per slot ran every task of its slot
+          assertThat(pidsBySlot.values()).as("runner pids by slot").allMatch(p -> p.size() == 1);
+          assertThat(processes).isBetween(1L, 4L);
         }
         assertThat(w.log()).contains("status: tasks processed 100 (succeeded 100, retried 0, dead-lettered 0")
             .contains("[task 7] attempt 1 started on slot").doesNotContain(RabbitBroker.PASSWORD + "@");
@@ -113,10 +136,11 @@ class WorkerIT {
   }
 
   /** The original retry scenario: tasks fail 20% of the time; every one ends succeeded, through the retry queues. */
-  @Test
-  void tasksFailing20PercentOfTheTimeAllEndSucceeded() throws Exception {
+  @ParameterizedTest
+  @EnumSource(Scripts.Mode.class)
+  void tasksFailing20PercentOfTheTimeAllEndSucceeded(Scripts.Mode mode) throws Exception {
     int maxAttempts = 5;
-    try (JobFixture job = new JobFixture(broker, JobFixture.settings(maxAttempts, Duration.ofMinutes(1)))) {
+    try (JobFixture job = new JobFixture(broker, mode.apply(JobFixture.settings(maxAttempts, Duration.ofMinutes(1))))) {
       // which (index, attempt) fail: 20% of attempts 1..4, never the 5th, drawn once so the outcome is exact
       Random random = new Random(20);
       Map<Integer, Integer> firstSuccess = new HashMap<>();
@@ -130,8 +154,11 @@ class WorkerIT {
         firstSuccess.put(i, a);
       }
       Files.write(dir.resolve("fail.txt"), failing);
-      List<String> task = Scripts.sh(dir, "task.sh",
-          "if grep -qx \"$i $a\" $D/fail.txt; then echo \"boom $i $a\" >&2; exit 1; fi");
+      List<String> task = mode.program(dir, "task",
+          "if grep -qx \"$i $a\" $D/fail.txt; then echo \"boom $i $a\" >&2; exit 1; fi",
+          String.join("\n",
+              "if f'{i} {a}' in open(D + '/fail.txt').read().splitlines():",
+              "    raise RuntimeError(f'boom {i} {a}')"));
       job.publishTasks(100);
       try (WorkerProcess w = WorkerProcess.start("w1", job.workerEnv(4), dir, task)) {
         List<TaskEvent> events = job.awaitSucceeded(100, Duration.ofMinutes(2), w);
@@ -142,8 +169,15 @@ class WorkerIT {
             .allMatch(e -> e.attempt() == firstSuccess.get(e.index()), "succeeded at the first attempt that does not fail");
         List<String> retried = ofType(events, Type.RETRYING).stream().map(e -> e.index() + " " + e.attempt()).sorted().toList();
         assertThat(retried).isEqualTo(failing.stream().sorted().toList());
-        assertThat(ofType(events, Type.RETRYING)).allMatch(e -> e.exitCode() == 1 && TaskEvent.Reason.FAILED.equals(e.reason())
-            && e.error().equals("boom " + e.index() + " " + e.attempt()));
+        if (mode == Scripts.Mode.PROCESS) {
+          assertThat(ofType(events, Type.RETRYING)).allMatch(e -> e.exitCode() == 1 && TaskEvent.Reason.FAILED.equals(e.reason())
+              && e.error().equals("boom " + e.index() + " " + e.attempt()));
+        } else {
+          // the runner's answer: the traceback of the exception, no exit code
+          assertThat(ofType(events, Type.RETRYING)).allMatch(e -> e.exitCode() == null && TaskEvent.Reason.FAILED.equals(e.reason())
+              && e.error().startsWith("Traceback (most recent call last):")
+              && e.error().endsWith("RuntimeError: boom " + e.index() + " " + e.attempt()), "failed with the traceback");
+        }
         assertThat(ofType(events, Type.DEAD_LETTERED)).isEmpty();
         assertThat(job.deadLetters()).isEmpty();
         assertThat(job.readyEverywhere()).isZero();
@@ -156,20 +190,26 @@ class WorkerIT {
    * The original crash scenario: 5% of tasks kill their worker (SIGKILL) mid-task, once each; the test
    * restarts the worker as the kubelet would. Nothing is lost and no retry budget is spent.
    */
-  @Test
-  void workersKilledMidTaskLoseNothing() throws Exception {
-    try (JobFixture job = new JobFixture(broker, JobFixture.settings(2, Duration.ofMinutes(1)))) {
+  @ParameterizedTest
+  @EnumSource(Scripts.Mode.class)
+  void workersKilledMidTaskLoseNothing(Scripts.Mode mode) throws Exception {
+    try (JobFixture job = new JobFixture(broker, mode.apply(JobFixture.settings(2, Duration.ofMinutes(1))))) {
       List<Integer> kill = new ArrayList<>(range(100));
       java.util.Collections.shuffle(kill, new Random(5));
       kill = kill.subList(0, 5);
       Files.write(dir.resolve("kill.txt"), kill.stream().map(String::valueOf).toList());
-      List<String> task = Scripts.sh(dir, "task.sh", String.join("\n",
+      List<String> task = mode.program(dir, "task", String.join("\n",
           "echo \"start $i $a\" >> $D/runs.log",
           "if grep -qx \"$i\" $D/kill.txt && mkdir $D/killed-$i 2>/dev/null; then",
           "  sleep 0.1; echo \"$i $PPID\" >> $D/kills.log; kill -9 $PPID; exit 1",
           "fi",
           "sleep 0.02",
-          "echo \"end $i\" >> $D/runs.log"));
+          "echo \"end $i\" >> $D/runs.log"), String.join("\n",
+          "append('runs.log', f'start {i} {a}')",
+          "if str(i) in open(D + '/kill.txt').read().split() and first(f'killed-{i}'):",
+          "    time.sleep(0.1); append('kills.log', f'{i} {WORKER}'); kill_worker(); sys.exit(1)",
+          "time.sleep(0.02)",
+          "append('runs.log', f'end {i}')"));
       job.publishTasks(100);
       Map<String, String> env = job.workerEnv(4);
       env.put(WorkerEnv.IDLE_TIMEOUT_MS, "2000");
@@ -222,12 +262,14 @@ class WorkerIT {
    * A task that kills its worker every time never spends its retry budget, but the queue's delivery
    * limit ends it: after limit + 1 deliveries the broker dead-letters it with reason delivery_limit.
    */
-  @Test
-  void aTaskThatAlwaysKillsItsWorkerIsEndedByTheDeliveryLimit() throws Exception {
+  @ParameterizedTest
+  @EnumSource(Scripts.Mode.class)
+  void aTaskThatAlwaysKillsItsWorkerIsEndedByTheDeliveryLimit(Scripts.Mode mode) throws Exception {
     int limit = 2;
     JobSettings settings = new JobSettings(3, Duration.ofMillis(50), Duration.ofMillis(200), Duration.ofMinutes(1), null, limit);
-    try (JobFixture job = new JobFixture(broker, settings)) {
-      List<String> task = Scripts.sh(dir, "task.sh", "echo \"run $i $a\" >> $D/runs.log; kill -9 $PPID; sleep 1");
+    try (JobFixture job = new JobFixture(broker, mode.apply(settings))) {
+      List<String> task = mode.program(dir, "task", "echo \"run $i $a\" >> $D/runs.log; kill -9 $PPID; sleep 1",
+          "append('runs.log', f'run {i} {a}'); kill_worker(); time.sleep(1)");
       job.publishTasks(1);
       List<Integer> exits = new ArrayList<>();
       WorkerProcess w = WorkerProcess.start("w1", job.workerEnv(1), dir, task);
@@ -262,10 +304,12 @@ class WorkerIT {
   }
 
   /** A task that always fails is dead-lettered once its budget is spent, with the reason, exit code and stderr. */
-  @Test
-  void retryBudgetExhaustedIsDeadLetteredWithTheReason() throws Exception {
-    try (JobFixture job = new JobFixture(broker, JobFixture.settings(3, Duration.ofMinutes(1)))) {
-      List<String> task = Scripts.sh(dir, "task.sh", "echo 'Traceback (most recent call last):' >&2; echo \"boom $i\" >&2; exit 3");
+  @ParameterizedTest
+  @EnumSource(Scripts.Mode.class)
+  void retryBudgetExhaustedIsDeadLetteredWithTheReason(Scripts.Mode mode) throws Exception {
+    try (JobFixture job = new JobFixture(broker, mode.apply(JobFixture.settings(3, Duration.ofMinutes(1))))) {
+      List<String> task = mode.program(dir, "task", "echo 'Traceback (most recent call last):' >&2; echo \"boom $i\" >&2; exit 3",
+          "raise RuntimeError(f'boom {i}')");
       job.publishTasks(3);
       try (WorkerProcess w = WorkerProcess.start("w1", job.workerEnv(2), dir, task)) {
         List<JobFixture.DeadLetter> dead = job.awaitDeadLetters(3, Duration.ofMinutes(1), w);
@@ -283,8 +327,14 @@ class WorkerIT {
           int i = d.task().index();
           assertThat(d.task().attempt()).isEqualTo(3);
           assertThat(d.header(Messages.REASON_HEADER)).isEqualTo("failed");
-          assertThat(d.header(Messages.EXIT_CODE_HEADER)).isEqualTo("3");
-          assertThat(d.header(Messages.ERROR_HEADER)).isEqualTo("Traceback (most recent call last):\nboom " + i);
+          if (mode == Scripts.Mode.PROCESS) {
+            assertThat(d.header(Messages.EXIT_CODE_HEADER)).isEqualTo("3");
+            assertThat(d.header(Messages.ERROR_HEADER)).isEqualTo("Traceback (most recent call last):\nboom " + i);
+          } else {
+            assertThat(d.header(Messages.EXIT_CODE_HEADER)).isNull();
+            assertThat(d.header(Messages.ERROR_HEADER)).startsWith("Traceback (most recent call last):\n")
+                .endsWith("\nRuntimeError: boom " + i);
+          }
           assertThat(d.header(Messages.WORKER_HEADER)).isEqualTo("w1");
           assertThat(d.props().getMessageId()).isEqualTo(job.topology.taskMessageId(i));
           assertThat(d.props().getType()).isEqualTo(Messages.TASK_TYPE);
@@ -297,7 +347,7 @@ class WorkerIT {
           assertThat(events).filteredOn(e -> e.index() == index && e.type() == Type.DEAD_LETTERED).singleElement()
               .satisfies(e -> {
                 assertThat(e.attempt()).isEqualTo(3);
-                assertThat(e.exitCode()).isEqualTo(3);
+                assertThat(e.exitCode()).isEqualTo(mode == Scripts.Mode.PROCESS ? 3 : null);
                 assertThat(e.reason()).isEqualTo("failed");
                 assertThat(e.error()).endsWith("boom " + index);
               });
@@ -310,10 +360,12 @@ class WorkerIT {
   }
 
   /** SIGTERM: the consumer stops, running tasks finish within the grace and are acked; exit 0. */
-  @Test
-  void sigtermLetsRunningTasksFinishWithinTheGrace() throws Exception {
-    try (JobFixture job = new JobFixture(broker, JobFixture.settings(3, Duration.ofMinutes(1)))) {
-      List<String> task = Scripts.sh(dir, "task.sh", "sleep 1.5; echo \"end $i\" >> $D/runs.log");
+  @ParameterizedTest
+  @EnumSource(Scripts.Mode.class)
+  void sigtermLetsRunningTasksFinishWithinTheGrace(Scripts.Mode mode) throws Exception {
+    try (JobFixture job = new JobFixture(broker, mode.apply(JobFixture.settings(3, Duration.ofMinutes(1))))) {
+      List<String> task = mode.program(dir, "task", "sleep 1.5; echo \"end $i\" >> $D/runs.log",
+          "time.sleep(1.5); append('runs.log', f'end {i}')");
       job.publishTasks(4);
       try (WorkerProcess w = WorkerProcess.start("w1", job.workerEnv(2), dir, task)) {
         job.awaitEvents(e -> ofType(e, Type.STARTED).size() == 2, Duration.ofSeconds(30), w);
@@ -333,12 +385,16 @@ class WorkerIT {
    * SIGTERM with tasks that outlast the grace: they are killed, REQUEUED, and returned to the queue
    * without spending their budget; the next worker runs them as the same attempt.
    */
-  @Test
-  void sigtermRequeuesTasksThatOutlastTheGrace() throws Exception {
-    try (JobFixture job = new JobFixture(broker, JobFixture.settings(2, Duration.ofMinutes(1)))) {
-      List<String> task = Scripts.sh(dir, "task.sh", String.join("\n",
+  @ParameterizedTest
+  @EnumSource(Scripts.Mode.class)
+  void sigtermRequeuesTasksThatOutlastTheGrace(Scripts.Mode mode) throws Exception {
+    try (JobFixture job = new JobFixture(broker, mode.apply(JobFixture.settings(2, Duration.ofMinutes(1))))) {
+      List<String> task = mode.program(dir, "task", String.join("\n",
           "if mkdir $D/ran-$i 2>/dev/null; then echo $$ > $D/pid-$i; sleep 60; fi",
-          "echo \"done $i $a\" >> $D/runs.log"));
+          "echo \"done $i $a\" >> $D/runs.log"), String.join("\n",
+          "if first(f'ran-{i}'):",
+          "    append(f'pid-{i}', str(os.getpid())); time.sleep(60)",
+          "append('runs.log', f'done {i} {a}')"));
       job.publishTasks(2);
       Map<String, String> env = job.workerEnv(2);
       env.put(WorkerEnv.SHUTDOWN_GRACE_MS, "500");
@@ -367,10 +423,12 @@ class WorkerIT {
   }
 
   /** Past the task timeout the whole process tree is killed, and the attempt counts against the budget. */
-  @Test
-  void taskTimeoutKillsTheProcessTreeAndSpendsTheBudget() throws Exception {
-    try (JobFixture job = new JobFixture(broker, JobFixture.settings(2, Duration.ofMillis(1000)))) {
-      List<String> task = Scripts.sh(dir, "task.sh", "sleep 300 & echo $! > $D/child-$i-$a; echo 'working' >&2; wait");
+  @ParameterizedTest
+  @EnumSource(Scripts.Mode.class)
+  void taskTimeoutKillsTheProcessTreeAndSpendsTheBudget(Scripts.Mode mode) throws Exception {
+    try (JobFixture job = new JobFixture(broker, mode.apply(JobFixture.settings(2, Duration.ofMillis(1000))))) {
+      List<String> task = mode.program(dir, "task", "sleep 300 & echo $! > $D/child-$i-$a; echo 'working' >&2; wait",
+          "p = subprocess.Popen(['sleep', '300']); append(f'child-{i}-{a}', str(p.pid)); print('working', file=sys.stderr); p.wait()");
       job.publishTasks(1);
       try (WorkerProcess w = WorkerProcess.start("w1", job.workerEnv(1), dir, task)) {
         List<JobFixture.DeadLetter> dead = job.awaitDeadLetters(1, Duration.ofSeconds(60), w);
@@ -394,10 +452,11 @@ class WorkerIT {
   }
 
   /** Bad input is dead-lettered at once with the reason; the worker keeps running and runs good tasks. */
-  @Test
-  void malformedMessagesAreDeadLetteredAndTheWorkerKeepsRunning() throws Exception {
-    try (JobFixture job = new JobFixture(broker, JobFixture.settings(3, Duration.ofMinutes(1)))) {
-      List<String> task = Scripts.sh(dir, "task.sh", "echo \"ran $i\" >> $D/runs.log");
+  @ParameterizedTest
+  @EnumSource(Scripts.Mode.class)
+  void malformedMessagesAreDeadLetteredAndTheWorkerKeepsRunning(Scripts.Mode mode) throws Exception {
+    try (JobFixture job = new JobFixture(broker, mode.apply(JobFixture.settings(3, Duration.ofMinutes(1))))) {
+      List<String> task = mode.program(dir, "task", "echo \"ran $i\" >> $D/runs.log", "append('runs.log', f'ran {i}')");
       try (WorkerProcess w = WorkerProcess.start("w1", job.workerEnv(2), dir, task)) {
         AMQP.BasicProperties plain = new AMQP.BasicProperties.Builder().deliveryMode(2).messageId(job.topology.uid() + ":7").build();
         job.publishRaw(plain, "this is not json".getBytes(StandardCharsets.UTF_8));
@@ -445,11 +504,14 @@ class WorkerIT {
    * Garbage carrying a real task's message id, published while that task waits out its backoff, is
    * dead-lettered on its own: the real task's next attempt still runs and succeeds.
    */
-  @Test
-  void aMalformedMessageWithARealTasksIdNeverEndsThatTask() throws Exception {
+  @ParameterizedTest
+  @EnumSource(Scripts.Mode.class)
+  void aMalformedMessageWithARealTasksIdNeverEndsThatTask(Scripts.Mode mode) throws Exception {
     JobSettings slowRetry = new JobSettings(3, Duration.ofSeconds(3), Duration.ofSeconds(3), Duration.ofMinutes(1), null, 10);
-    try (JobFixture job = new JobFixture(broker, slowRetry)) {
-      List<String> task = Scripts.sh(dir, "task.sh", "echo \"ran $i $TRAINQ_TASK_ATTEMPT\" >> $D/runs.log; [ \"$TRAINQ_TASK_ATTEMPT\" = 1 ] && exit 3; exit 0");
+    try (JobFixture job = new JobFixture(broker, mode.apply(slowRetry))) {
+      List<String> task = mode.program(dir, "task",
+          "echo \"ran $i $TRAINQ_TASK_ATTEMPT\" >> $D/runs.log; [ \"$TRAINQ_TASK_ATTEMPT\" = 1 ] && exit 3; exit 0",
+          "append('runs.log', f'ran {i} {os.environ[\"TRAINQ_TASK_ATTEMPT\"]}')\nif a == 1:\n    raise RuntimeError('first attempt')");
       try (WorkerProcess w = WorkerProcess.start("w1", job.workerEnv(1), dir, task)) {
         job.publishTask(1, JsonNodeFactory.instance.objectNode());
         job.channel().waitForConfirmsOrDie(10_000);
@@ -473,10 +535,12 @@ class WorkerIT {
   }
 
   /** The job's queue deleted: the consumer is cancelled, running tasks stop, the worker exits 0. */
-  @Test
-  void aDeletedQueueEndsTheWorkerCleanly() throws Exception {
-    try (JobFixture job = new JobFixture(broker, JobFixture.settings(3, Duration.ofMinutes(1)))) {
-      List<String> task = Scripts.sh(dir, "task.sh", "echo $$ > $D/pid-$i; sleep 60");
+  @ParameterizedTest
+  @EnumSource(Scripts.Mode.class)
+  void aDeletedQueueEndsTheWorkerCleanly(Scripts.Mode mode) throws Exception {
+    try (JobFixture job = new JobFixture(broker, mode.apply(JobFixture.settings(3, Duration.ofMinutes(1))))) {
+      List<String> task = mode.program(dir, "task", "echo $$ > $D/pid-$i; sleep 60",
+          "append(f'pid-{i}', str(os.getpid())); time.sleep(60)");
       job.publishTasks(1);
       try (WorkerProcess w = WorkerProcess.start("w1", job.workerEnv(1), dir, task)) {
         job.awaitEvents(e -> ofType(e, Type.STARTED).size() == 1, Duration.ofSeconds(30), w);
@@ -490,9 +554,10 @@ class WorkerIT {
   }
 
   /** Nothing to do and nothing ready: exit 0 after the idle timeout, freeing the GPUs. */
-  @Test
-  void anIdleWorkerExits() throws Exception {
-    try (JobFixture job = new JobFixture(broker, JobFixture.settings(3, Duration.ofMinutes(1)))) {
+  @ParameterizedTest
+  @EnumSource(Scripts.Mode.class)
+  void anIdleWorkerExits(Scripts.Mode mode) throws Exception {
+    try (JobFixture job = new JobFixture(broker, mode.apply(JobFixture.settings(3, Duration.ofMinutes(1))))) {
       Map<String, String> env = job.workerEnv(1);
       env.put(WorkerEnv.IDLE_TIMEOUT_MS, "1000");
       long t0 = System.nanoTime();
@@ -512,10 +577,12 @@ class WorkerIT {
   }
 
   /** Two workers on one queue: every delivery runs on exactly one of them, once. */
-  @Test
-  void twoWorkersNeverRunTheSameDelivery() throws Exception {
-    try (JobFixture job = new JobFixture(broker, JobFixture.settings(3, Duration.ofMinutes(1)))) {
-      List<String> task = Scripts.sh(dir, "task.sh", "echo \"$i $TRAINQ_WORKER_NAME\" >> $D/runs.log; sleep 0.02");
+  @ParameterizedTest
+  @EnumSource(Scripts.Mode.class)
+  void twoWorkersNeverRunTheSameDelivery(Scripts.Mode mode) throws Exception {
+    try (JobFixture job = new JobFixture(broker, mode.apply(JobFixture.settings(3, Duration.ofMinutes(1))))) {
+      List<String> task = mode.program(dir, "task", "echo \"$i $TRAINQ_WORKER_NAME\" >> $D/runs.log; sleep 0.02",
+          "append('runs.log', f'{i} {os.environ[\"TRAINQ_WORKER_NAME\"]}'); time.sleep(0.02)");
       try (WorkerProcess w1 = WorkerProcess.start("w1", job.workerEnv(4), dir, task);
           WorkerProcess w2 = WorkerProcess.start("w2", job.workerEnv(4), dir, task)) {
         long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
@@ -545,15 +612,16 @@ class WorkerIT {
    * Events before acks: while the broker refuses the job's events, the worker holds the finished task
    * unacknowledged; once events get through, it publishes them and only then acks.
    */
-  @Test
-  void noAckBeforeTheEventIsConfirmed() throws Exception {
-    try (JobFixture job = new JobFixture(broker, JobFixture.settings(3, Duration.ofMinutes(1)))) {
+  @ParameterizedTest
+  @EnumSource(Scripts.Mode.class)
+  void noAckBeforeTheEventIsConfirmed(Scripts.Mode mode) throws Exception {
+    try (JobFixture job = new JobFixture(broker, mode.apply(JobFixture.settings(3, Duration.ofMinutes(1))))) {
       // the only queue bound to the job's events refuses every message (reject-publish at length 0)
       String refusing = RabbitBroker.uniqueName("tq-it-refusing");
       job.channel().queueDeclare(refusing, false, false, false, Map.of("x-max-length", 0, "x-overflow", "reject-publish"));
       job.channel().queueBind(refusing, JobTopology.EVENTS_EXCHANGE, job.topology.key());
       job.channel().queueUnbind(job.eventsQueue, JobTopology.EVENTS_EXCHANGE, job.topology.key());
-      List<String> task = Scripts.sh(dir, "task.sh", "echo \"done $i\" >> $D/runs.log");
+      List<String> task = mode.program(dir, "task", "echo \"done $i\" >> $D/runs.log", "append('runs.log', f'done {i}')");
       job.publishTasks(1);
       try (WorkerProcess w = WorkerProcess.start("w1", job.workerEnv(1), dir, task)) {
         long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
@@ -584,10 +652,12 @@ class WorkerIT {
   }
 
   /** /metrics in the Prometheus format, /healthz, and /readyz that turns 503 once the worker is stopping. */
-  @Test
-  void metricsAndProbesOverHttp() throws Exception {
-    try (JobFixture job = new JobFixture(broker, JobFixture.settings(3, Duration.ofMinutes(1)))) {
-      List<String> task = Scripts.sh(dir, "task.sh", "sleep 2");
+  @ParameterizedTest
+  @EnumSource(Scripts.Mode.class)
+  void metricsAndProbesOverHttp(Scripts.Mode mode) throws Exception {
+    try (JobFixture job = new JobFixture(broker, mode.apply(JobFixture.settings(3, Duration.ofMinutes(1))))) {
+      // long enough that the tasks still run when /metrics is read on a loaded machine
+      List<String> task = mode.program(dir, "task", "sleep 5", "time.sleep(5)");
       job.publishTasks(2);
       int port;
       try (java.net.ServerSocket s = new java.net.ServerSocket(0)) {
@@ -628,9 +698,10 @@ class WorkerIT {
   }
 
   /** A missing queue is bad configuration: exit 2 with one line. */
-  @Test
-  void aMissingQueueIsBadConfiguration() throws Exception {
-    try (JobFixture job = new JobFixture(broker, JobFixture.settings(3, Duration.ofMinutes(1)))) {
+  @ParameterizedTest
+  @EnumSource(Scripts.Mode.class)
+  void aMissingQueueIsBadConfiguration(Scripts.Mode mode) throws Exception {
+    try (JobFixture job = new JobFixture(broker, mode.apply(JobFixture.settings(3, Duration.ofMinutes(1))))) {
       job.channel().queueDelete(job.topology.taskQueue());
       try (WorkerProcess w = WorkerProcess.start("w1", job.workerEnv(1), dir, List.of("true"))) {
         assertThat(w.awaitExit(Duration.ofSeconds(30))).isEqualTo(WorkerEnv.EXIT_BAD_CONFIG);
@@ -642,9 +713,10 @@ class WorkerIT {
   }
 
   /** No broker at the address: exit 2 with one line, once the first-connect retries run out. */
-  @Test
-  void anUnreachableBrokerIsBadConfiguration() throws Exception {
-    try (JobFixture job = new JobFixture(broker, JobFixture.settings(3, Duration.ofMinutes(1)))) {
+  @ParameterizedTest
+  @EnumSource(Scripts.Mode.class)
+  void anUnreachableBrokerIsBadConfiguration(Scripts.Mode mode) throws Exception {
+    try (JobFixture job = new JobFixture(broker, mode.apply(JobFixture.settings(3, Duration.ofMinutes(1))))) {
       Map<String, String> env = job.workerEnv(1);
       int closedPort;
       try (java.net.ServerSocket s = new java.net.ServerSocket(0)) {

@@ -20,7 +20,8 @@ class SamplesIT {
       "load-test-100.yaml, 100, 1",
       "grid-sweep.yaml, 24, 2",
       "multi-gpu.yaml, 6, 8",
-      "quickstart.yaml, 100, 1"})
+      "quickstart.yaml, 100, 1",
+      "persistent-python.yaml, 20, 1"})
   void appliesAndExpands(String file, int tasks, int gpusPerPod) throws Exception {
     KubeTestServer kube = KubeTestServer.get();
     KubernetesClient client = kube.client();

@@ -54,6 +54,28 @@ class WorkerPodsTest {
   }
 
   @Test
+  void theJobsRunnerReachesTheWorker() {
+    TrainingJob tj = job(null);
+    assertThat(env(pod(tj))).containsEntry("TRAINQ_RUNNER_MODE", "Process").doesNotContainKey("TRAINQ_RUNNER_MAX_TASKS");
+    io.trainq.api.RunnerSpec r = new io.trainq.api.RunnerSpec();
+    r.setMode(io.trainq.api.RunnerSpec.Mode.Persistent);
+    r.setMaxTasksPerProcess(20);
+    tj.getSpec().setRunner(r);
+    assertThat(env(pod(tj))).containsEntry("TRAINQ_RUNNER_MODE", "Persistent").containsEntry("TRAINQ_RUNNER_MAX_TASKS", "20")
+        .containsEntry("TRAINQ_RUNNER_START_TIMEOUT_MS", "600000");
+  }
+
+  private static Map<String, String> env(io.fabric8.kubernetes.api.model.Pod pod) {
+    Map<String, String> m = new java.util.HashMap<>();
+    for (EnvVar e : pod.getSpec().getContainers().get(0).getEnv()) {
+      if (e.getValue() != null) {
+        m.put(e.getName(), e.getValue());
+      }
+    }
+    return m;
+  }
+
+  @Test
   void gpusComeFromGpusPerPodWhateverTheUserSet() {
     ResourceRequirements user = new ResourceRequirementsBuilder().addToRequests("cpu", new Quantity("4"))
         .addToLimits("memory", new Quantity("16Gi")).build();

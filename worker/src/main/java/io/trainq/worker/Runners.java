@@ -1,0 +1,70 @@
+package io.trainq.worker;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.ConcurrentMap;
+import java.util.concurrent.ExecutorService;
+import org.slf4j.Logger;
+import org.slf4j.LoggerFactory;
+
+/**
+ * The slots' attempt runners, as the job's spec.runner says: one {@link ProcessRunner} for all slots, or a
+ * {@link PersistentRunner} per slot, started with the slot's first task. Also puts the Python helper
+ * (trainq_task.py, shipped in the worker's jar) where the tasks' PYTHONPATH finds it.
+ */
+final class Runners implements AutoCloseable {
+  private static final Logger log = LoggerFactory.getLogger(Runners.class);
+  static final String PYTHON_HELPER = "trainq_task.py";
+
+  private final WorkerConfig config;
+  private final ExecutorService pumps;
+  private final Path dir;
+  private final String pythonPath;
+  private final ProcessRunner processes;
+  private final ConcurrentMap<Integer, PersistentRunner> persistent = new ConcurrentHashMap<>();
+
+  Runners(WorkerConfig config, ExecutorService pumps, Path dir) {
+    this.config = config;
+    this.pumps = pumps;
+    this.dir = dir;
+    this.pythonPath = installPythonHelper(dir);
+    this.processes = new ProcessRunner(config, pumps, pythonPath);
+  }
+
+  AttemptRunner forSlot(Slot slot) {
+    if (!config.job().runner().persistent()) {
+      return processes;
+    }
+    return persistent.computeIfAbsent(slot.id, id -> new PersistentRunner(config, pumps, dir, pythonPath, id));
+  }
+
+  /** Stops the slots' runners: every idle one is told to exit at once, then each is waited for. */
+  @Override
+  public void close() {
+    List<PersistentRunner> all = new ArrayList<>(persistent.values());
+    all.forEach(PersistentRunner::beginClose);
+    all.forEach(PersistentRunner::close);
+  }
+
+  /** Copies the helper out of the jar into {@code dir}/python; returns that directory, or null when it cannot. */
+  static String installPythonHelper(Path dir) {
+    try (InputStream in = Runners.class.getResourceAsStream(PYTHON_HELPER)) {
+      if (in == null) {
+        log.warn("{} is not in the worker's jar; tasks will not find it on PYTHONPATH", PYTHON_HELPER);
+        return null;
+      }
+      Path py = Files.createDirectories(dir.resolve("python"));
+      Files.copy(in, py.resolve(PYTHON_HELPER), StandardCopyOption.REPLACE_EXISTING);
+      return py.toString();
+    } catch (IOException e) {
+      log.warn("cannot install {} for the tasks ({}); they will not find it on PYTHONPATH", PYTHON_HELPER, e.getMessage());
+      return null;
+    }
+  }
+}
