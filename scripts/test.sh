@@ -26,6 +26,8 @@ command -v debootstrap >/dev/null || need_pkgs+=(debootstrap)
 [ -x /usr/lib/rabbitmq/bin/rabbitmq-server ] || need_pkgs+=(rabbitmq-server)
 command -v gcc >/dev/null || need_pkgs+=(gcc)
 command -v python3 >/dev/null || need_pkgs+=(python3)
+# the benchmark's smoke run keeps its Python peers (pika, Celery) in a venv of their own
+python3 -c 'import ensurepip, venv' 2>/dev/null || need_pkgs+=(python3-venv)
 command -v buildah >/dev/null || need_pkgs+=(buildah)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
