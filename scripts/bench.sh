@@ -10,6 +10,7 @@
 #   options: --rounds N  --workloads sleep200,noop,tail,heavy,publish
 #            --peers original,celery,trainq-process,trainq-persistent,perftest
 #            --uri amqp://...  --out DIR (default bench/results; --smoke: a temporary directory)
+#            --budget S (start no workload after S seconds; the full run defaults to 1500)  --keep (keep logs)
 #
 # Needs the RabbitMQ 4.0 single node on 127.0.0.1:5672 (scripts/rabbitmq.sh start), gcc, Java 17,
 # Maven, and Python 3 with venv: pika, Celery and matplotlib are installed from PyPI into
@@ -25,17 +26,20 @@ while [ $# -gt 0 ]; do
     --quick) size=quick ;;
     --smoke) size=smoke ;;
     --rounds) rounds=$2; shift ;;
-    --workloads|--peers|--run-timeout) pass+=("$1" "$2"); shift ;;
+    --workloads|--peers|--run-timeout|--budget) pass+=("$1" "$2"); shift ;;
     --uri) uri=$2; shift ;;
     --out) out=$2; shift ;;
     --keep) pass+=(--keep) ;;
-    -h|--help) sed -n '2,19p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) awk 'NR > 1 && /^#/ { sub(/^# ?/, ""); print; next } NR > 1 { exit }' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown option $1 (see --help)" >&2; exit 2 ;;
   esac
   shift
 done
 case $size in
-  full) rounds=${rounds:-3} ;;
+  full)
+    rounds=${rounds:-3}
+    [[ " ${pass[*]-} " == *" --budget "* ]] || pass+=(--budget 1500)
+    ;;
   quick) rounds=${rounds:-1} ;;
   smoke)
     rounds=${rounds:-1}
