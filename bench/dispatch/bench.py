@@ -157,19 +157,23 @@ class Sampler(threading.Thread):
                 parent[pid] = st[0]
                 stats[pid] = st
         rss = {"worker": 0, "tasks": 0, "client": 0}
-        for pid, st in stats.items():
+        tree = {}
+        for pid in stats:
             p, depth = pid, 0
             while p not in self.roots and p > 1 and depth < 32:
                 p = parent.get(p, 0)
                 depth += 1
-            if p not in self.roots:
+            if p in self.roots:
+                tree[pid] = cmdline(pid)
+        for pid, c in tree.items():
+            # a child between (v)fork and exec still shows its parent's command line and memory: skip it
+            if not c or (pid not in self.roots and tree.get(parent[pid]) == c):
                 continue
-            if pid not in self.kind:
-                self.cmdlines[pid] = cmdline(pid)
-                self.kind[pid] = self.classify(self.cmdlines[pid])
-            k = self.kind[pid]
-            self.cpu[pid] = st[1]
-            rss[k] += st[2] * PAGE_KIB / 1024
+            k = self.classify(c)
+            self.cmdlines[pid] = c
+            self.kind[pid] = k
+            self.cpu[pid] = stats[pid][1]
+            rss[k] += stats[pid][2] * PAGE_KIB / 1024
             if k == "worker":
                 self.worker_pids.add(pid)
         for k in rss:
@@ -384,7 +388,8 @@ class Bench:
             "broker": round((b1 - b0) * TICK_MS / n, 4) if b0 is not None and b1 is not None else None,
         }
         result["rssMiB"] = {k: round(v, 1) for k, v in sampler.peak.items()}
-        result["workerProcesses"] = len(sampler.worker_pids)
+        # worker processes seen (a worker restarted counts again)
+        result["workerProcesses"] = sum(1 for pid in sampler.worker_pids if sampler.kind.get(pid) == "worker")
         result["loadBefore"] = load_before
         result["loadAfter"] = loadavg()
         result["runDir"] = run_dir
@@ -1087,6 +1092,9 @@ def main():
         if x not in TASK_PEERS:
             p.error("unknown peer %s (known: %s)" % (x, ", ".join(TASK_PEERS)))
 
+    def interrupted(signum, frame):
+        raise KeyboardInterrupt("signal %d" % signum)
+    signal.signal(signal.SIGTERM, interrupted)
     b = Bench(a)
     if b.broker.pid is None:
         say("warning: no process listens on port %d here; broker CPU is not measured" % b.broker.port)
