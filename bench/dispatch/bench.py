@@ -166,8 +166,10 @@ class Sampler(threading.Thread):
             if p in self.roots:
                 tree[pid] = cmdline(pid)
         for pid, c in tree.items():
-            # a child between (v)fork and exec still shows its parent's command line and memory: skip it
-            if not c or (pid not in self.roots and tree.get(parent[pid]) == c):
+            # a JVM's child between vfork and exec still shows its parent's command line and memory:
+            # skip it (a Python worker's forked children, Celery's pool, are workers and count)
+            a = c.split()
+            if not c or (pid not in self.roots and tree.get(parent[pid]) == c and a and "java" in os.path.basename(a[0])):
                 continue
             k = self.classify(c)
             self.cmdlines[pid] = c
@@ -341,7 +343,7 @@ class Bench:
 
     # -- the generic shape of a task run
 
-    def task_run(self, peer, wl, rnd, start, done, stop, classify):
+    def task_run(self, peer, wl, rnd, start, done, stop, classify, in_process=False):
         n, workload = self.sizes[wl]
         rid = "bench-%s-%s" % (wl, uuid.uuid4().hex[:8])
         run_dir = os.path.join(self.work, "%s-%s-r%d" % (peer, wl, rnd))
@@ -377,8 +379,10 @@ class Bench:
         b1 = self.broker.cpu_ticks()
         c1 = children_ms()
         total_ms = c1 - c0
-        worker_ms = sampler.cpu_ms("worker")
         client_ms = sampler.cpu_ms("client")
+        # tasks run in the worker's processes (the original, Celery): all but the client's CPU is the
+        # worker's, from the kernel's count of the reaped processes; otherwise from the samples
+        worker_ms = max(0.0, total_ms - client_ms) if in_process else sampler.cpu_ms("worker")
         # the task processes: what is left of the reaped descendants' CPU; short-lived task
         # processes end between samples, long-lived ones (the persistent runner) are sampled
         result["cpuMsPerTask"] = {
@@ -451,7 +455,7 @@ class Bench:
             self.terminate(procs + [ctx["sender"]])
 
         return self.task_run("original", wl, rnd, start, done, stop,
-                             classify=lambda c: "client" if "send.py" in c else "worker")
+                             classify=lambda c: "client" if "send.py" in c else "worker", in_process=True)
 
     # -- Celery
 
@@ -485,7 +489,7 @@ class Bench:
             self.terminate([ctx["sender"]] + procs, grace=30)
 
         return self.task_run("celery", wl, rnd, start, done, stop,
-                             classify=lambda c: "client" if "benchapp.py" in c else "worker")
+                             classify=lambda c: "client" if "benchapp.py" in c else "worker", in_process=True)
 
     # -- trainq run
 
