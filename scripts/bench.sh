@@ -20,6 +20,7 @@ set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd -P)
 cd "$root"
 
+invoked="scripts/bench.sh${*:+ $*}"
 size=full rounds= out= uri=amqp://trainq:trainq@127.0.0.1:5672/%2F pass=()
 while [ $# -gt 0 ]; do
   case $1 in
@@ -97,4 +98,4 @@ fi
 
 exec "$venv/bin/python" bench/dispatch/bench.py --size "$size" --rounds "$rounds" --uri "$uri" \
   --trainq "$root/trainq" --task "$work/bench-task" --perftest-cp "$work/perftest.cp" \
-  --publish-cp "$work/classes:$work/trainq-cli.jar" --out "$out" --command "scripts/bench.sh --$size --rounds $rounds${pass[*]:+ ${pass[*]}}" "${pass[@]}"
+  --publish-cp "$work/classes:$work/trainq-cli.jar" --out "$out" --command "$invoked" "${pass[@]}"

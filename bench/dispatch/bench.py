@@ -309,6 +309,15 @@ def analyse(log_dir, n, workload, t_launch_ns):
     last = max(r[2] for r in recs)
     makespan = (last - first) / 1e9
     ideal = ideal_makespan_s(workload, n, SLOTS)
+    # ramp-up: until every slot has started a task; steady state: from then until the first slot's
+    # last task ends; utilisation there is busy slot time over the slot time available
+    all_started = max(rs[0][1] for rs in slots.values())
+    first_done = min(rs[-1][2] for rs in slots.values())
+    steady_gaps = [(b[1] - a[2]) / 1e6 for rs in slots.values() for a, b in zip(rs, rs[1:]) if a[2] >= all_started]
+    steady = None
+    if len(slots) == SLOTS and first_done > all_started:
+        busy = sum(max(0, min(b, first_done) - max(a, all_started)) for rs in slots.values() for _, a, b in rs)
+        steady = busy / (SLOTS * (first_done - all_started))
     return {
         "tasks": n,
         "slotsSeen": len(slots),
@@ -319,6 +328,10 @@ def analyse(log_dir, n, workload, t_launch_ns):
                   "p99": round(percentile(gaps, 99), 3), "max": round(max(gaps), 3) if gaps else None, "n": len(gaps)},
         "tasksPerSecond": round(n / makespan, 1) if makespan > 0 else None,
         "startToFirstTaskMs": round((first - t_launch_ns) / 1e6, 1),
+        "rampUpS": round((all_started - first) / 1e9, 3),
+        "gapMsSteady": {"p50": round(percentile(steady_gaps, 50), 3), "p99": round(percentile(steady_gaps, 99), 3),
+                        "n": len(steady_gaps)},
+        "steadyUtilisation": round(steady, 4) if steady is not None else None,
     }, slots
 
 
@@ -767,6 +780,10 @@ def summarise(runs):
                 "gapMs.p99": lambda r: r.get("gapMs", {}).get("p99"),
                 "tasksPerSecond": lambda r: r.get("tasksPerSecond"),
                 "startToFirstTaskMs": lambda r: r.get("startToFirstTaskMs"),
+                "rampUpS": lambda r: r.get("rampUpS"),
+                "gapMsSteady.p50": lambda r: r.get("gapMsSteady", {}).get("p50"),
+                "gapMsSteady.p99": lambda r: r.get("gapMsSteady", {}).get("p99"),
+                "steadyUtilisation": lambda r: r.get("steadyUtilisation"),
                 "cpuMsPerTask.worker": lambda r: r.get("cpuMsPerTask", {}).get("worker"),
                 "cpuMsPerTask.tasks": lambda r: r.get("cpuMsPerTask", {}).get("tasks"),
                 "cpuMsPerTask.client": lambda r: r.get("cpuMsPerTask", {}).get("client"),
@@ -913,6 +930,10 @@ def markdown(doc):
         rows = [("makespan ÷ ideal", "makespanOverIdeal"), ("makespan, s", "makespanS"),
                 ("idle gap p50, ms", "gapMs.p50"), ("idle gap p99, ms", "gapMs.p99"),
                 ("tasks/s", "tasksPerSecond"), ("command to first task, ms", "startToFirstTaskMs"),
+                ("first task to every slot started, s", "rampUpS"),
+                ("utilisation once every slot has started", "steadyUtilisation"),
+                ("idle gap p50 once every slot has started, ms", "gapMsSteady.p50"),
+                ("idle gap p99 once every slot has started, ms", "gapMsSteady.p99"),
                 ("CPU per task: worker, ms", "cpuMsPerTask.worker"),
                 ("CPU per task: sender / producer / trainq run's JVM, ms", "cpuMsPerTask.client"),
                 ("CPU per task: task processes, ms", "cpuMsPerTask.tasks"),
