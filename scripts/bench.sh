@@ -49,6 +49,7 @@ case $size in
     [[ " ${pass[*]-} " == *" --run-timeout "* ]] || pass+=(--run-timeout 60)
     ;;
 esac
+export PYTHONDONTWRITEBYTECODE=1  # no __pycache__ in the checkout
 work=${TMPDIR:-/tmp}/trainq-bench-build
 mkdir -p "$work"
 if [ -z "$out" ]; then
