@@ -235,6 +235,14 @@ class Broker:
                 except Exception:
                     pass
 
+    def delete_dead_letter_queue(self):
+        vh = urllib.parse.quote(self.vhost, safe="")
+        try:
+            self._request("DELETE", "/queues/%s/dlx_queue?if-empty=true&if-unused=true" % vh)
+            self._request("DELETE", "/exchanges/%s/dlx_exchange?if-unused=true" % vh)
+        except Exception:
+            pass
+
     def cpu_ticks(self):
         return cpu_ticks(self.pid)
 
@@ -1129,7 +1137,12 @@ def main():
         % (a.size, a.rounds, ",".join(a.workloads), ",".join(a.peers), b.broker.version(), b.broker.pid, b.work))
     if "trainq-persistent" in a.peers and b.persistent_available():
         say("trainq Persistent: " + b.persistent_note)
-    wall = b.run()
+    try:
+        wall = b.run()
+    finally:
+        if "original" in a.peers:
+            # the original design's dead-letter queue and exchange, when nothing is in or on them
+            b.broker.delete_dead_letter_queue()
     summary = summarise(b.runs)
     doc = {
         "date": date, "command": a.command, "size": a.size, "rounds": a.rounds, "slots": SLOTS,
