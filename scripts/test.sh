@@ -2,7 +2,8 @@
 # The project's test command: provisions what is missing (Debian packages, the RabbitMQ 4.0 chroot,
 # the Kubernetes binaries), starts the brokers the tests use, runs `mvn verify` (unit and integration
 # tests against RabbitMQ 4.0 and a real kube-apiserver), re-runs the broker-facing integration tests
-# against RabbitMQ 3.10, runs the end-to-end tests on a local single-node cluster (scripts/e2e.sh),
+# against RabbitMQ 3.10, checks that the benchmark still runs (scripts/bench.sh --smoke), runs the
+# end-to-end tests on a local single-node cluster (scripts/e2e.sh),
 # prints a summary, and stops the brokers it started.
 #
 #   scripts/test.sh [extra mvn args]      e.g. scripts/test.sh -pl worker -am
@@ -100,6 +101,29 @@ if [ $status -eq 0 ]; then
   echo "RabbitMQ 3.10 run finished in $(elapsed $s) (exit $status)"
 fi
 
+# --- the benchmark still works ---------------------------------------------------------
+# scripts/bench.sh --smoke runs every peer (the original worker, Celery, PerfTest, trainq in both
+# runner modes) on a tiny workload: a broken harness or a peer's failed run fails the suite; the
+# figures themselves gate nothing (the full benchmark writes them: docs/performance.md).
+bench_note=""
+if [ $status -ne 0 ]; then
+  bench_note="benchmark smoke run not run: the steps before failed"
+elif [ $# -gt 0 ] && [ "${TRAINQ_BENCH_SMOKE:-}" != 1 ]; then
+  bench_note="benchmark smoke run not run: mvn args narrow the run (scripts/bench.sh --smoke runs it alone)"
+else
+  step "benchmark smoke run (scripts/bench.sh --smoke)"
+  s=$SECONDS
+  mkdir -p "$root/target"
+  if scripts/bench.sh --smoke >"$root/target/bench-smoke.log" 2>&1; then
+    bench_note="benchmark smoke run passed in $(elapsed $s) (log: target/bench-smoke.log)"
+  else
+    status=1
+    tail -n 40 "$root/target/bench-smoke.log"
+    bench_note="benchmark smoke run FAILED after $(elapsed $s) (log: target/bench-smoke.log)"
+  fi
+  echo "$bench_note"
+fi
+
 # --- end-to-end tests on the local cluster ----------------------------------------------
 # scripts/e2e.sh starts scripts/kube-local.sh's cluster (building and installing what is missing),
 # runs the e2e/ module on it and stops what it started; a cluster that cannot start fails the run.
@@ -122,6 +146,7 @@ fi
 
 step "summary"
 python3 scripts/test-summary.py "$root" || true
+[ -z "$bench_note" ] || echo "$bench_note"
 [ -z "$e2e_note" ] || echo "$e2e_note"
 echo "total $(elapsed $t0)"
 exit $status

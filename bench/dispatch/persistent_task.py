@@ -15,7 +15,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from workload import Recorder  # noqa: E402
 
-HELPER_NAMES = ["trainq_task", "trainq_runner", "trainq"]
+HELPER_NAMES = ["trainq_task"]
 
 
 def helper_tasks():
