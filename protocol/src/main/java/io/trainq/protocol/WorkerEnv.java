@@ -35,6 +35,7 @@ public final class WorkerEnv {
   public static final String STARTED_DELAY_MS = "TRAINQ_STARTED_DELAY_MS";
   /** Deliveries a worker holds beyond its slots while attempts are short (0 turns lookahead off); default 1. */
   public static final String LOOKAHEAD = "TRAINQ_LOOKAHEAD";
+  public static final int DEFAULT_LOOKAHEAD = 1;
   /** Attempts shorter than this (on average) count as short, for the lookahead; default 2000. */
   public static final String LOOKAHEAD_BELOW_MS = "TRAINQ_LOOKAHEAD_BELOW_MS";
   /** Port of /metrics, /healthz and /readyz; 0 turns the HTTP server off. */

@@ -56,7 +56,7 @@ public record WorkerConfig(
    * @param lookaheadBelow attempts shorter than this, on average, are short
    */
   public record Dispatch(Duration startedDelay, int lookahead, Duration lookaheadBelow) {
-    public static final Dispatch DEFAULT = new Dispatch(Duration.ofSeconds(1), 1, Duration.ofSeconds(2));
+    public static final Dispatch DEFAULT = new Dispatch(Duration.ofSeconds(1), WorkerEnv.DEFAULT_LOOKAHEAD, Duration.ofSeconds(2));
   }
 
   /** Worker settings outside the shared contract: how long the first connect may take. */

@@ -57,8 +57,25 @@ final class WorkerPods {
   }
 
   /** Most deliveries one worker holds: a slot each, plus the extra prefetch. */
+  /**
+   * Most deliveries one worker pod can hold: a delivery per slot, the extra prefetch, and the
+   * lookahead it holds while attempts are short ({@code TRAINQ_LOOKAHEAD}, as the spec's worker env sets it).
+   */
   static int prefetch(TrainingJobSpec spec) {
-    return slotsPerPod(spec) + spec.effectiveWorkers().effectiveExtraPrefetch();
+    int lookahead = WorkerEnv.DEFAULT_LOOKAHEAD;
+    if (spec.effectiveWorkers().getEnv() != null) {
+      for (var v : spec.effectiveWorkers().getEnv()) {
+        if (WorkerEnv.LOOKAHEAD.equals(v.getName()) && v.getValue() != null) {
+          try {
+            lookahead = Math.max(0, Integer.parseInt(v.getValue().trim()));
+          } catch (NumberFormatException e) {
+            // the worker refuses it and does not start: nothing held
+            lookahead = 0;
+          }
+        }
+      }
+    }
+    return slotsPerPod(spec) + spec.effectiveWorkers().effectiveExtraPrefetch() + lookahead;
   }
 
   /**
