@@ -400,6 +400,8 @@ class WorkerIT {
       env.put(WorkerEnv.SHUTDOWN_GRACE_MS, "500");
       try (WorkerProcess w = WorkerProcess.start("w1", env, dir, task)) {
         job.awaitEvents(e -> ofType(e, Type.STARTED).size() == 2, Duration.ofSeconds(30), w);
+        awaitPidFile(dir, 0);
+        awaitPidFile(dir, 1);
         long t0 = System.nanoTime();
         w.term();
         assertThat(w.awaitExit(Duration.ofSeconds(30))).as(WorkerProcess.logs(w)).isZero();
@@ -544,13 +546,28 @@ class WorkerIT {
       job.publishTasks(1);
       try (WorkerProcess w = WorkerProcess.start("w1", job.workerEnv(1), dir, task)) {
         job.awaitEvents(e -> ofType(e, Type.STARTED).size() == 1, Duration.ofSeconds(30), w);
+        Path pidFile = awaitPidFile(dir, 0);
         job.channel().queueDelete(job.topology.taskQueue());
         assertThat(w.awaitExit(Duration.ofSeconds(20))).as(WorkerProcess.logs(w)).isZero();
         assertThat(w.log()).contains("was deleted");
-        long pid = Long.parseLong(Files.readString(dir.resolve("pid-0")).trim());
+        long pid = Long.parseLong(Files.readString(pidFile).trim());
         assertThat(ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false)).isFalse();
       }
     }
+  }
+
+  /**
+   * The pid file a test program writes first: STARTED goes out as the task is handed over (to a new
+   * process, or to a persistent runner), and the program writes its pid a moment later.
+   */
+  static Path awaitPidFile(Path dir, int index) throws Exception {
+    Path f = dir.resolve("pid-" + index);
+    long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+    while (!(Files.exists(f) && !Files.readString(f).isBlank())) {
+      assertThat(System.nanoTime()).as("%s written", f).isLessThan(deadline);
+      Thread.sleep(50);
+    }
+    return f;
   }
 
   /** Nothing to do and nothing ready: exit 0 after the idle timeout, freeing the GPUs. */
