@@ -143,6 +143,30 @@ class TrainingJobOnPodsIT {
   }
 
   /**
+   * The original design's scenarios 2 and 3 together, on a real pod: 20% of the attempts fail and the
+   * task program kills its worker 5% of the time (SIGKILL to its parent, as supervisord's programs
+   * did). The kubelet restarts the worker container in place, the broker redelivers what it held,
+   * the failures are retried, and every task still ends succeeded exactly once.
+   */
+  @Test
+  void theOriginalCrashAndFailureRatesEndWithEveryTaskSucceededOnce() {
+    int tasks = 150;
+    TrainingJob job = apply("original", tasks, "0.05", "0.2");
+    Observed seen = awaitFinished(job);
+
+    TrainingJobStatus status = seen.status;
+    assertThat(status.getPhase()).as(seen.dump).isEqualTo("Succeeded");
+    assertThat(status.getCounts().getSucceeded()).as(seen.dump).isEqualTo(tasks);
+    assertThat(status.getCounts().getDeadLettered()).as(seen.dump).isZero();
+    assertThat(status.getSucceededIndexes()).isEqualTo("0-" + (tasks - 1));
+    assertThat(status.getCounts().getRetried()).as("failed attempts retried; " + seen.dump).isPositive();
+    // one pod, restarted in place by the kubelet (150 tasks at 5%: no kill at all once in 2 000 runs)
+    assertThat(seen.workerPods).as("restarted in place, not replaced; " + seen.dump).hasSize(1);
+    assertThat(seen.maxRestarts).as("restarts of the worker container; " + seen.dump).isPositive();
+    assertThat(seen.lastExitCodes).as("last exit codes of the worker container; " + seen.dump).contains(137);
+  }
+
+  /**
    * Scale-down never deletes a busy pod: two worker pods of two slots, tasks of 3 s; once the queue
    * is empty the job wants fewer pods than it has while both still run tasks. No pod is deleted to
    * scale down (the only WorkerDeleted Events are those of the finished job releasing what is left),
