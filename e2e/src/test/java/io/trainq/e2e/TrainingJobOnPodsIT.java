@@ -122,6 +122,116 @@ class TrainingJobOnPodsIT {
       assertThat(p.getSpec().getNodeName()).isNotBlank();
       assertThat(p.getSpec().getContainers().get(0).getResources().getLimits()).containsKey("nvidia.com/gpu");
     });
+
+    // What a user reads: kubectl describe shows the job's Events.
+    String kubeconfig = cluster.kubeconfigPath().toString();
+    String described = Commands.run(Duration.ofMinutes(1), TestCluster.kubectl().toString(), "--kubeconfig", kubeconfig,
+        "describe", "trainingjob", "exact", "--namespace", ns);
+    assertThat(described).as(described).contains("Events:").contains("TasksPublished").contains("Completed");
+
+    // kubectl delete removes the job's pods and its queues.
+    String key = "tq." + new io.trainq.protocol.JobTopology(ns, "exact", job.getMetadata().getUid()).key() + ".";
+    assertThat(broker.queues(key)).as("the job's queues before the delete").isNotEmpty();
+    Commands.run(Duration.ofMinutes(2), TestCluster.kubectl().toString(), "--kubeconfig", kubeconfig, "delete", "trainingjob",
+        "exact", "--namespace", ns, "--wait=true", "--timeout=90s");
+    long deadline = System.nanoTime() + Duration.ofSeconds(60).toNanos();
+    while ((!workerPods(job).isEmpty() || !broker.queues(key).isEmpty()) && System.nanoTime() < deadline) {
+      sleep(Duration.ofMillis(500));
+    }
+    assertThat(workerPods(job)).as("worker pods after kubectl delete").isEmpty();
+    assertThat(broker.queues(key)).as("the job's queues after kubectl delete").isEmpty();
+  }
+
+  /**
+   * The original design's scenarios 2 and 3 together, on a real pod: 20% of the attempts fail and the
+   * task program kills its worker 5% of the time (SIGKILL to its parent, as supervisord's programs
+   * did). The kubelet restarts the worker container in place, the broker redelivers what it held,
+   * the failures are retried, and every task still ends succeeded exactly once.
+   */
+  @Test
+  void theOriginalCrashAndFailureRatesEndWithEveryTaskSucceededOnce() {
+    int tasks = 150;
+    TrainingJob job = apply("original", tasks, "0.05", "0.2");
+    Observed seen = awaitFinished(job);
+
+    TrainingJobStatus status = seen.status;
+    assertThat(status.getPhase()).as(seen.dump).isEqualTo("Succeeded");
+    assertThat(status.getCounts().getSucceeded()).as(seen.dump).isEqualTo(tasks);
+    assertThat(status.getCounts().getDeadLettered()).as(seen.dump).isZero();
+    assertThat(status.getSucceededIndexes()).isEqualTo("0-" + (tasks - 1));
+    assertThat(status.getCounts().getRetried()).as("failed attempts retried; " + seen.dump).isPositive();
+    // one pod, restarted in place by the kubelet (150 tasks at 5%: no kill at all once in 2 000 runs)
+    assertThat(seen.workerPods).as("restarted in place, not replaced; " + seen.dump).hasSize(1);
+    assertThat(seen.maxRestarts).as("restarts of the worker container; " + seen.dump).isPositive();
+    assertThat(seen.lastExitCodes).as("last exit codes of the worker container; " + seen.dump).contains(137);
+  }
+
+  /**
+   * Scale-down never deletes a busy pod: two worker pods of two slots, tasks of 3 s; once the queue
+   * is empty the job wants fewer pods than it has while both still run tasks. No pod is deleted to
+   * scale down (the only WorkerDeleted Events are those of the finished job releasing what is left),
+   * each worker ends with exit 0, and every task is counted once.
+   */
+  @Test
+  void scaleDownNeverDeletesABusyPod() {
+    int tasks = 10;
+    String yaml = """
+        apiVersion: trainq.io/v1alpha1
+        kind: TrainingJob
+        metadata: {name: shrink, namespace: %s}
+        spec:
+          image: %s
+          command: ["/usr/local/bin/dummy-train"]
+          tasks: {count: %d}
+          gpusPerTask: 1
+          workers:
+            maxPods: 2
+            gpusPerPod: 2
+            hostNetwork: %s
+            imagePullPolicy: Never
+            idleTimeout: 3s
+            env:
+            - {name: DUMMY_SECONDS, value: "3"}
+            - {name: DUMMY_CRASH_RATE, value: "0"}
+            - {name: DUMMY_FAIL_RATE, value: "0"}
+          retry: {maxAttempts: 3, backoff: {initial: 1s, max: 4s}}
+          taskTimeout: 1m
+          rabbitmq: {secretRef: {name: %s}}
+        """.formatted(ns, LocalImages.STANDIN, tasks, cluster.hostNetworkOnly(), SECRET);
+    TrainingJob job = client.resources(TrainingJob.class).load(new ByteArrayInputStream(yaml.getBytes(StandardCharsets.UTF_8)))
+        .create();
+    long deadline = System.nanoTime() + JOB_LIMIT.toNanos();
+    Set<String> seenPods = new TreeSet<>();
+    Map<String, Integer> exitCodes = new HashMap<>();
+    TrainingJobStatus status = null;
+    while (System.nanoTime() < deadline) {
+      TrainingJob now = client.resources(TrainingJob.class).inNamespace(ns).withName("shrink").get();
+      status = now.getStatus();
+      for (Pod p : workerPods(now)) {
+        seenPods.add(p.getMetadata().getName());
+        for (ContainerStatus st : statuses(p)) {
+          if (st.getState() != null && st.getState().getTerminated() != null) {
+            exitCodes.put(p.getMetadata().getName(), st.getState().getTerminated().getExitCode());
+          }
+        }
+      }
+      if (status != null && ("Succeeded".equals(status.getPhase()) || "Failed".equals(status.getPhase()))) {
+        break;
+      }
+      sleep(Duration.ofMillis(300));
+    }
+    String dump = dump("shrink", seenPods);
+    assertThat(status).as(dump).isNotNull();
+    assertThat(status.getPhase()).as(dump).isEqualTo("Succeeded");
+    assertThat(status.getCounts().getSucceeded()).as(dump).isEqualTo(tasks);
+    assertThat(status.getSucceededIndexes()).isEqualTo("0-" + (tasks - 1));
+    assertThat(seenPods).as("two worker pods ran; " + dump).hasSize(2);
+    List<String> deletions = client.v1().events().inNamespace(ns).list().getItems().stream()
+        .filter(e -> job.getMetadata().getUid().equals(e.getInvolvedObject().getUid()))
+        .filter(e -> "WorkerDeleted".equals(e.getReason())).map(e -> e.getMessage()).toList();
+    assertThat(deletions).as("WorkerDeleted events of the job; " + dump).allMatch(m -> m.endsWith(": the job is done"));
+    // the pods' workers ended by themselves: exit 0 where the kubelet reported it before the pods went
+    assertThat(exitCodes.values()).as("exit codes of the workers; " + dump).allMatch(c -> c == 0);
   }
 
   /**
