@@ -461,17 +461,26 @@ public final class RabbitBroker {
     T apply(Channel channel) throws IOException;
   }
 
-  /** Runs {@code action} on a fresh channel of a short-lived connection to any running node. */
+  /**
+   * Runs {@code action} on a fresh channel of a short-lived connection to any running node. A
+   * connection that times out is tried again (three tries): on a loaded machine a broker that runs
+   * can take longer than one connect timeout to answer.
+   */
   private <T> T withChannel(ChannelFunction<T> action) {
     ConnectionFactory factory = newConnectionFactory();
     factory.setAutomaticRecoveryEnabled(false);
-    try (Connection connection = factory.newConnection(addresses(), "trainq-testkit-admin");
-        Channel channel = connection.createChannel()) {
-      return action.apply(channel);
-    } catch (IOException e) {
-      throw new UncheckedIOException(this + ": " + describe(e), e);
-    } catch (TimeoutException e) {
-      throw new IllegalStateException("cannot reach " + this + ": " + e, e);
+    factory.setConnectionTimeout(15_000);
+    TimeoutException last = null;
+    for (int attempt = 1; attempt <= 3; attempt++) {
+      try (Connection connection = factory.newConnection(addresses(), "trainq-testkit-admin");
+          Channel channel = connection.createChannel()) {
+        return action.apply(channel);
+      } catch (IOException e) {
+        throw new UncheckedIOException(this + ": " + describe(e), e);
+      } catch (TimeoutException e) {
+        last = e;
+      }
     }
+    throw new IllegalStateException("cannot reach " + this + " (3 tries): " + last, last);
   }
 }
