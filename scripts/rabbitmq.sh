@@ -533,6 +533,18 @@ print_endpoints() {
   done
 }
 
+# True when the node on port $1 answers the AMQP protocol header with a frame (Connection.Start).
+amqp_answers() {
+  local first
+  first=$(timeout 15 bash -c 'exec 3<>"/dev/tcp/127.0.0.1/$1" && printf "AMQP\000\000\011\001" >&3 && head -c 1 <&3 | od -An -tx1' _ "$1" 2>/dev/null) || return 1
+  [ "$(tr -d ' \n' <<<"$first")" = 01 ]
+}
+
+all_answer() {
+  local i
+  for i in $(indexes); do amqp_answers "$(port_of "$i")" || return 1; done
+}
+
 all_up() {
   local i
   for i in $(indexes); do node_pid "$i" >/dev/null && port_open "$(port_of "$i")" || return 1; done
@@ -554,10 +566,15 @@ do_start() {
   lock_instance
   lock_mounts_shared
   if all_up && [ "$(cluster_nodes 1 running_nodes | wc -l)" -eq "$nodes" ] 2>/dev/null; then
-    ensure_user
-    log "$label is already running"
-    print_endpoints
-    return 0
+    if all_answer; then
+      ensure_user
+      log "$label is already running"
+      print_endpoints
+      return 0
+    fi
+    # an open port is not enough: a node can accept connections and never answer them
+    log "warning: $label runs but does not answer AMQP within 15 s; restarting it"
+    kill_nodes
   fi
   ensure_chroot_mounts
   ensure_epmd
@@ -577,8 +594,14 @@ do_start() {
   )
   rc=$?
   set -e
+  if [ "$rc" = 0 ] && ! all_answer && has_data; then
+    # a node whose data holds thousands of queues left by earlier runs can run out of file
+    # descriptors and accept connections it never answers
+    log "warning: $label started but does not answer AMQP within 15 s"
+    rc=1
+  fi
   if [ "$rc" != 0 ]; then
-    [ "$nodes" -gt 1 ] && has_data || die "$label did not start; logs: $inst_dir/log/"
+    has_data || die "$label did not start; logs: $inst_dir/log/"
     log "warning: $label did not come back from its data; deleting it and starting afresh"
     kill_nodes
     keep_failed_logs
