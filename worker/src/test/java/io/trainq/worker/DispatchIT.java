@@ -2,6 +2,7 @@ package io.trainq.worker;
 
 import static io.trainq.worker.JobFixture.indexes;
 import static io.trainq.worker.JobFixture.ofType;
+import static io.trainq.worker.JobFixture.range;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import io.trainq.protocol.TaskEvent;
@@ -13,9 +14,6 @@ import java.time.Duration;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
-import java.util.TreeSet;
-import java.util.stream.Collectors;
-import java.util.stream.IntStream;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
@@ -36,10 +34,6 @@ class DispatchIT {
   @BeforeAll
   static void broker() {
     broker = RabbitBroker.single();
-  }
-
-  static Set<Integer> range(int n) {
-    return IntStream.range(0, n).boxed().collect(Collectors.toCollection(TreeSet::new));
   }
 
   /**

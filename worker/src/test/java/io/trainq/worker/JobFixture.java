@@ -202,6 +202,11 @@ final class JobFixture implements AutoCloseable {
     return n;
   }
 
+  /** 0 .. n-1, to compare with {@link #indexes}. */
+  static Set<Integer> range(int n) {
+    return java.util.stream.IntStream.range(0, n).boxed().collect(java.util.stream.Collectors.toCollection(java.util.TreeSet::new));
+  }
+
   static Set<Integer> indexes(List<TaskEvent> events, TaskEvent.Type type) {
     return events.stream().filter(e -> e.type() == type).map(TaskEvent::index).collect(Collectors.toCollection(TreeSet::new));
   }

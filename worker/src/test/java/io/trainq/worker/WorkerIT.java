@@ -2,6 +2,7 @@ package io.trainq.worker;
 
 import static io.trainq.worker.JobFixture.indexes;
 import static io.trainq.worker.JobFixture.ofType;
+import static io.trainq.worker.JobFixture.range;
 import static org.assertj.core.api.Assertions.assertThat;
 
 import com.fasterxml.jackson.databind.node.JsonNodeFactory;
@@ -24,9 +25,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Random;
 import java.util.Set;
-import java.util.TreeSet;
 import java.util.stream.Collectors;
-import java.util.stream.IntStream;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -47,10 +46,6 @@ class WorkerIT {
   @BeforeAll
   static void broker() {
     broker = RabbitBroker.single();
-  }
-
-  static Set<Integer> range(int n) {
-    return IntStream.range(0, n).boxed().collect(Collectors.toCollection(TreeSet::new));
   }
 
   /** The original load scenario: 100 tasks, all processed once, each with its slot's GPUs and its parameters. */

@@ -93,7 +93,7 @@ public final class LocalRun {
     try {
       // one worker per pod-sized group of GPUs, with gpusPerPod / gpusPerTask slots: the layout of the job's pods
       List<String> gpus = o.gpus != null ? Gpus.simulated(o.gpus) : Gpus.detect();
-      Gpus.groups(gpus, gpusPerTask);
+      Gpus.groups(gpus, gpusPerTask); // a machine without one task's GPUs: the error names spec.gpusPerTask
       groups = Gpus.groups(gpus, spec.effectiveWorkers().effectiveGpusPerPod(gpusPerTask), "spec.workers.gpusPerPod");
       plan = TaskPlan.of(spec.getTasks());
       settings = JobSpecs.settings(spec);
