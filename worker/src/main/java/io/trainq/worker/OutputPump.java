@@ -6,6 +6,7 @@ import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
+import java.util.function.BooleanSupplier;
 import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -19,6 +20,9 @@ final class OutputPump implements Runnable {
   private static final Logger log = LoggerFactory.getLogger("task");
   /** Longer lines are cut into pieces of this many bytes, so a task without newlines cannot fill the heap. */
   static final int MAX_LINE = 8192;
+  /** Bounds of the wait between looks at a runner's idle pipe: the delay before its output reaches the log. */
+  private static final long MIN_WAIT_MS = 1;
+  private static final long MAX_WAIT_MS = 50;
 
   private final InputStream in;
   /** The index of the task the line belongs to: fixed for a process per attempt, the current task's for a runner. */
@@ -26,16 +30,23 @@ final class OutputPump implements Runnable {
   private final String stream;
   private final OutputTail tail;
   private final CountDownLatch done = new CountDownLatch(1);
+  /**
+   * Set for a process that runs many tasks (a runner): while it lives the pump reads only what is already
+   * in the pipe and waits between reads, so that it can tell {@link #drain} when it has logged everything
+   * written so far. Null: plain blocking reads.
+   */
+  private final BooleanSupplier alive;
+  private final Object sync = new Object();
+  /** Drain requests made, and the newest one answered (guarded by sync). */
+  private long requested;
+  private long drained;
 
-  OutputPump(InputStream in, int index, String stream, OutputTail tail) {
-    this(in, fixed(Integer.toString(index)), stream, tail);
-  }
-
-  OutputPump(InputStream in, Supplier<String> task, String stream, OutputTail tail) {
+  OutputPump(InputStream in, Supplier<String> task, String stream, OutputTail tail, BooleanSupplier alive) {
     this.in = in;
     this.task = task;
     this.stream = stream;
     this.tail = tail;
+    this.alive = alive;
   }
 
   @Override
@@ -43,9 +54,40 @@ final class OutputPump implements Runnable {
     MDC.put("stream", stream);
     ByteArrayOutputStream line = new ByteArrayOutputStream(256);
     byte[] buf = new byte[8192];
+    long idleWait = MIN_WAIT_MS;
     try (in) {
       int n;
-      while ((n = in.read(buf)) > 0) {
+      while (true) {
+        if (alive != null) {
+          long request;
+          synchronized (sync) {
+            request = requested;
+          }
+          if (in.available() == 0) {
+            // caught up: whatever was written before the request was read and is logged now
+            if (request > drained) {
+              emit(line);
+              synchronized (sync) {
+                drained = request;
+                sync.notifyAll();
+              }
+            }
+            if (alive.getAsBoolean()) {
+              synchronized (sync) {
+                if (requested == drained) {
+                  sync.wait(idleWait);
+                }
+              }
+              idleWait = Math.min(idleWait * 2, MAX_WAIT_MS);
+              continue;
+            }
+            // the process is gone: read to the end of the stream (children may still hold it)
+          }
+          idleWait = MIN_WAIT_MS;
+        }
+        if ((n = in.read(buf)) <= 0) {
+          break;
+        }
         if (tail != null) {
           tail.append(buf, 0, n);
         }
@@ -66,11 +108,37 @@ final class OutputPump implements Runnable {
       }
     } catch (IOException e) {
       // the stream closes under us when the process tree is killed; what was read is logged
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
     } finally {
       emit(line);
       MDC.remove("task");
       MDC.remove("stream");
       done.countDown();
+      synchronized (sync) {
+        sync.notifyAll();
+      }
+    }
+  }
+
+  /**
+   * Waits until everything written to the stream before this call is logged (a line without its newline
+   * too), so that a runner's output before its answer is put to the task it answered for. Only for a pump
+   * made with {@code alive}; false when that took longer than {@code timeoutMs}.
+   */
+  boolean drain(long timeoutMs) throws InterruptedException {
+    long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(timeoutMs);
+    synchronized (sync) {
+      long mine = ++requested;
+      sync.notifyAll();
+      while (drained < mine && done.getCount() > 0) {
+        long left = TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime());
+        if (left <= 0) {
+          return false;
+        }
+        sync.wait(left);
+      }
+      return true;
     }
   }
 
@@ -80,10 +148,6 @@ final class OutputPump implements Runnable {
       log.info(line.toString(StandardCharsets.UTF_8));
       line.reset();
     }
-  }
-
-  private static Supplier<String> fixed(String s) {
-    return () -> s;
   }
 
   /** Waits until the stream ended (every process holding it exited or closed it). */

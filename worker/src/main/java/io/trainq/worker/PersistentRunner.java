@@ -342,8 +342,8 @@ final class PersistentRunner implements AttemptRunner {
 
     @Override
     public Result await(Duration timeout) throws InterruptedException {
-      // The output label (set in start) stays until the next task: what the runner flushed just before its
-      // answer is still this task's.
+      // The output label (set in start) stays until the next task; the answer waits until what the runner
+      // flushed before it is logged, so that it is still this task's.
       Result notReady = r.ready ? null : awaitReady();
       if (notReady != null) {
         return notReady;
@@ -432,6 +432,7 @@ final class PersistentRunner implements AttemptRunner {
           } catch (RunnerProtocol.Violation v) {
             return violation(v.getMessage(), m);
           }
+          r.process.drainOutput();
           return answered(a);
         }
         if (m instanceof Bad b) {

@@ -8,6 +8,7 @@ import io.trainq.protocol.TaskMessage;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
@@ -16,6 +17,7 @@ import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
+import org.slf4j.MDC;
 
 /**
  * Settles finished attempts off the slots' path, so that a slot starts its next task while the
@@ -65,12 +67,18 @@ final class Settler implements AutoCloseable {
   /** Runs a failure's settlement (confirm in order, then ack) off the slot's path. */
   void failed(Runnable settle) {
     enter();
+    // its log lines name the task the slot's thread names
+    Map<String, String> context = MDC.getCopyOfContextMap();
     failures.execute(() -> {
+      if (context != null) {
+        MDC.setContextMap(context);
+      }
       try {
         settle.run();
       } catch (RuntimeException e) {
         log.error("settling a failed attempt failed; its delivery goes back to the queue with the channel", e);
       } finally {
+        MDC.clear();
         leave(1);
       }
     });

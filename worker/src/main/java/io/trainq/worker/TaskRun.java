@@ -6,6 +6,7 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.TimeUnit;
+import java.util.function.BooleanSupplier;
 import java.util.function.Supplier;
 
 /**
@@ -46,17 +47,26 @@ final class TaskRun {
   /** Starts the process and its output pumps. */
   static TaskRun start(ProcessBuilder pb, int index, ExecutorService pumps) throws IOException {
     String label = Integer.toString(index);
-    return start(pb, () -> label, pumps);
+    return start(pb, () -> label, false, pumps);
   }
 
-  /** Starts a process whose output lines belong to the task {@code label} names when each is written (a runner's). */
+  /**
+   * Starts a process whose output lines belong to the task {@code label} names when each is written (a
+   * runner's); its pumps can be drained ({@link #drainOutput}).
+   */
   static TaskRun start(ProcessBuilder pb, Supplier<String> label, ExecutorService pumps) throws IOException {
+    return start(pb, label, true, pumps);
+  }
+
+  private static TaskRun start(ProcessBuilder pb, Supplier<String> label, boolean drainable, ExecutorService pumps)
+      throws IOException {
     long t0 = System.nanoTime();
     Process p = pb.start();
     long spawned = System.nanoTime();
     OutputTail tail = new OutputTail(OutputTail.MAX_BYTES * 2);
-    OutputPump out = new OutputPump(p.getInputStream(), label, "stdout", null);
-    OutputPump err = new OutputPump(p.getErrorStream(), label, "stderr", tail);
+    BooleanSupplier alive = drainable ? p::isAlive : null;
+    OutputPump out = new OutputPump(p.getInputStream(), label, "stdout", null, alive);
+    OutputPump err = new OutputPump(p.getErrorStream(), label, "stderr", tail, alive);
     pumps.execute(out);
     pumps.execute(err);
     return new TaskRun(p, t0, spawned, out, err, tail);
@@ -97,6 +107,15 @@ final class TaskRun {
   String stderrTail() throws InterruptedException {
     err.await(OUTPUT_DRAIN_MS);
     return errTail.text(OutputTail.MAX_BYTES);
+  }
+
+  /**
+   * Waits (bounded) until what a runner wrote so far is logged, under the label it has now: called when
+   * it answered for a task, which it does after flushing that task's output.
+   */
+  void drainOutput() throws InterruptedException {
+    out.drain(OUTPUT_DRAIN_MS);
+    err.drain(OUTPUT_DRAIN_MS);
   }
 
   /** Bytes written to stderr so far: a mark for {@link #stderrTailSince}. */

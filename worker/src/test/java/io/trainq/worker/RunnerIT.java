@@ -13,10 +13,14 @@ import io.trainq.testkit.RabbitBroker;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.HashMap;
+import java.util.HashSet;
 import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
 import java.util.stream.Collectors;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Tag;
@@ -105,9 +109,48 @@ class RunnerIT {
         Set<String> pids = runs.stream().map(r -> r[2]).collect(Collectors.toCollection(LinkedHashSet::new));
         assertThat(pids).as("the first runner and one after each failure").hasSize(4);
         assertThat(w.log()).contains("[task 6] output of 6", "[task 0] output of 0")
-            .contains("[task 1 stderr] dying", "exited with code 7 during the task");
+            .contains("[task 1 stderr] dying", "exited with code 7 during the task")
+            .contains("[task 1] attempt 1 failed (runner-exited, exit code 7); retrying as attempt 2")
+            .contains("[task 3] attempt 1 failed (timeout, exit code 143); retrying as attempt 2")
+            .contains("[task 5] attempt 1 failed (failed); retrying as attempt 2");
         assertThat(w.alive()).isTrue();
         assertThat(job.readyEverywhere()).isZero();
+      }
+    }
+  }
+
+  /**
+   * What a runner writes during a task is logged under that task, the part of a line without its newline
+   * too, although the runner answers (and gets the next task) before the worker has read its output.
+   */
+  @Test
+  void eachLineARunnerWritesIsLoggedUnderItsTask() throws Exception {
+    int n = 60;
+    try (JobFixture job = new JobFixture(broker, persistent(2, Duration.ofMinutes(1), 0, Duration.ofSeconds(30)))) {
+      List<String> task = Scripts.pythonProgram(dir, "task.py", String.join("\n",
+          "for task in tasks():",
+          "    print(f'output of {task.index}')",
+          "    print(f'error of {task.index}', file=sys.stderr)",
+          "    print(f'unfinished {task.index}', end='')"));
+      job.publishTasks(n);
+      try (WorkerProcess w = WorkerProcess.start("w1", job.workerEnv(1), dir, task)) {
+        job.awaitSucceeded(n, Duration.ofMinutes(2), w);
+        Pattern line = Pattern.compile("\\[task (\\d+)( stderr)?\\] (output of|error of|unfinished) (\\d+)$");
+        Map<String, Integer> seen = new HashMap<>();
+        for (String l : w.log().split("\n")) {
+          Matcher m = line.matcher(l);
+          if (m.find()) {
+            assertThat(m.group(1)).as(l).isEqualTo(m.group(4));
+            assertThat(m.group(2) != null).as(l).isEqualTo(m.group(3).equals("error of"));
+            seen.merge(m.group(3) + " " + m.group(4), 1, Integer::sum);
+          }
+        }
+        Set<String> expected = new HashSet<>();
+        for (int i = 0; i < n; i++) {
+          expected.addAll(List.of("output of " + i, "error of " + i, "unfinished " + i));
+        }
+        assertThat(seen.keySet()).as("every line of every task").isEqualTo(expected);
+        assertThat(seen).as("each line once").allSatisfy((k, count) -> assertThat(count).as(k).isOne());
       }
     }
   }
