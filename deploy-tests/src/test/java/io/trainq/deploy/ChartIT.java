@@ -217,6 +217,28 @@ class ChartIT {
   }
 
   @Test
+  void kueueRulesOnlyWhenKueueIsEnabled() {
+    Manifests off = Helm.template(NS, Map.of());
+    assertThat(off.get("ConfigMap", OPERATOR).at("/data/TRAINQ_KUEUE").asText()).isEqualTo("off");
+    assertThat(rules(off.get("ClusterRole", OPERATOR))).noneMatch(r -> r.startsWith("kueue.x-k8s.io/"));
+    assertThat(off.find("ClusterRole", OPERATOR + "-kueue-reader")).isEmpty();
+
+    Manifests on = Helm.template(NS, Map.of("kueue.enabled", "true"));
+    assertThat(on.get("ConfigMap", OPERATOR).at("/data/TRAINQ_KUEUE").asText()).isEqualTo("auto");
+    assertThat(rules(on.get("ClusterRole", OPERATOR))).contains(
+        "kueue.x-k8s.io/workloads:create,delete,get,list,update,watch",
+        "kueue.x-k8s.io/workloads/status:update",
+        "kueue.x-k8s.io/resourceflavors:get",
+        "kueue.x-k8s.io/workloadpriorityclasses:get",
+        "scheduling.k8s.io/priorityclasses:get");
+    // Kueue's own ServiceAccount reads the owners of Workloads
+    assertThat(rules(on.get("ClusterRole", OPERATOR + "-kueue-reader"))).containsExactly("trainq.io/trainingjobs:get,list,watch");
+    JsonNode binding = on.get("ClusterRoleBinding", OPERATOR + "-kueue-reader");
+    assertThat(binding.at("/subjects/0/name").asText()).isEqualTo("kueue-controller-manager");
+    assertThat(binding.at("/subjects/0/namespace").asText()).isEqualTo("kueue-system");
+  }
+
+  @Test
   void leaderElectionOffRecreatesInsteadOfRolling() {
     Manifests m = Helm.template(NS, Map.of("leaderElection.enabled", "false"));
     assertThat(m.get("Deployment", OPERATOR).at("/spec/strategy/type").asText()).isEqualTo("Recreate");

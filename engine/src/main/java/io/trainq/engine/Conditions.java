@@ -18,6 +18,8 @@ public final class Conditions {
   public static final String SUSPENDED = "Suspended";
   public static final String WORKERS_BLOCKED = "WorkersBlocked";
   public static final String TASKS_LOST = "TasksLost";
+  /** Only on jobs queued through Kueue: whether Kueue lets the job's workers run. */
+  public static final String ADMITTED = "Admitted";
 
   public static final String TRUE = "True";
   public static final String FALSE = "False";
@@ -65,8 +67,25 @@ public final class Conditions {
     /** Tasks lost with their queue were published again. */
     TasksRepublished,
     /** No task was found missing from the broker. */
-    NoTasksLost
+    NoTasksLost,
+    /** Kueue admitted the job's Workload: its workers may run. */
+    QuotaAdmitted,
+    /** The job's Workload waits for quota in its Kueue queue. */
+    WaitingForQuota,
+    /** Kueue evicted the job's Workload (preempted, deactivated): its workers are stopped and it waits to be admitted again. */
+    QuotaEvicted,
+    /** The job finished and gave its quota back. */
+    QuotaReleased
   }
+
+  /**
+   * How Kueue stands with a job it manages.
+   *
+   * @param admitted the job's Workload holds quota and is not evicted: workers may run
+   * @param reason why, of the Kueue reasons above
+   * @param message what Kueue said (its own reason and message), for people
+   */
+  public record Quota(boolean admitted, Reason reason, String message) {}
 
   /** How the job stands with its broker. */
   public enum Broker {
@@ -83,12 +102,21 @@ public final class Conditions {
    * @param tasksLost what the last loss of tasks with their queue was, or null when none was seen
    * @param republishing lost tasks are found and not all published again yet
    * @param workersUnschedulable why worker pods wait for a node, in the scheduler's words, or null
+   * @param quota how Kueue stands with the job, or null when Kueue does not manage it
    */
   public record Facts(String specError, Broker broker, String brokerMessage, boolean suspended,
       int total, int succeeded, int deadLettered, long published, String workersBlocked, String tasksLost,
-      boolean republishing, String workersUnschedulable) {
+      boolean republishing, String workersUnschedulable, Quota quota) {
     public Facts {
       Objects.requireNonNull(broker, "broker");
+    }
+
+    /** Facts of a job Kueue does not manage. */
+    public Facts(String specError, Broker broker, String brokerMessage, boolean suspended, int total, int succeeded,
+        int deadLettered, long published, String workersBlocked, String tasksLost, boolean republishing,
+        String workersUnschedulable) {
+      this(specError, broker, brokerMessage, suspended, total, succeeded, deadLettered, published, workersBlocked, tasksLost,
+          republishing, workersUnschedulable, null);
     }
 
     /** Facts with every worker pod placed on a node (or none wanted). */
@@ -185,7 +213,16 @@ public final class Conditions {
         : new State(TASKS_LOST, FALSE, Reason.TasksRepublished, f.tasksLost());
   }
 
-  /** Pending, Running, Suspended, Succeeded or Failed. A finished job keeps its outcome while suspended. */
+  /** Only for a job Kueue manages: admitted, waiting for quota, evicted, or done with it. */
+  public static State admitted(Facts f) {
+    Quota q = f.quota();
+    return new State(ADMITTED, q.admitted() ? TRUE : FALSE, q.reason(), q.message());
+  }
+
+  /**
+   * Pending, Running, Suspended, Succeeded or Failed. A finished job keeps its outcome while suspended;
+   * a job that waits for Kueue's admission is Pending.
+   */
   public static String phase(Facts f) {
     if (f.specError() != null) {
       return PHASE_FAILED;
@@ -196,14 +233,17 @@ public final class Conditions {
     if (f.suspended()) {
       return PHASE_SUSPENDED;
     }
-    if (f.broker() != Broker.READY || f.published() == 0) {
+    if (f.broker() != Broker.READY || f.published() == 0 || (f.quota() != null && !f.quota().admitted())) {
       return PENDING;
     }
     return RUNNING;
   }
 
-  /** Every condition, in a stable order. */
+  /** Every condition, in a stable order ({@code Admitted} last, and only on jobs Kueue manages). */
   public static List<State> all(Facts f) {
+    if (f.quota() != null) {
+      return List.of(ready(f), complete(f), failed(f), suspended(f), workersBlocked(f), tasksLost(f), admitted(f));
+    }
     return List.of(ready(f), complete(f), failed(f), suspended(f), workersBlocked(f), tasksLost(f));
   }
 

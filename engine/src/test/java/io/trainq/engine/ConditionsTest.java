@@ -121,4 +121,23 @@ class ConditionsTest {
     assertThat(Conditions.all(running(0, 0))).extracting(Conditions.State::type)
         .containsExactly("Ready", "Complete", "Failed", "Suspended", "WorkersBlocked", "TasksLost");
   }
+
+  @Test
+  void aJobKueueManagesHasAnAdmittedConditionAndWaitsPending() {
+    Conditions.Quota waiting = new Conditions.Quota(false, Reason.WaitingForQuota, "Workload w waits in LocalQueue q (Pending: insufficient quota)");
+    Facts pending = new Facts(null, Broker.READY, null, false, 12, 0, 0, 12, null, null, false, null, waiting);
+    assertThat(Conditions.phase(pending)).as("published, but not admitted").isEqualTo("Pending");
+    assertThat(Conditions.admitted(pending).status()).isEqualTo("False");
+    assertThat(Conditions.admitted(pending).reason()).isEqualTo(Reason.WaitingForQuota);
+    assertThat(Conditions.admitted(pending).message()).contains("insufficient quota");
+    assertThat(Conditions.all(pending)).extracting(Conditions.State::type).endsWith("TasksLost", "Admitted");
+
+    Facts admitted = new Facts(null, Broker.READY, null, false, 12, 3, 0, 12, null, null, false, null,
+        new Conditions.Quota(true, Reason.QuotaAdmitted, "admitted"));
+    assertThat(Conditions.phase(admitted)).isEqualTo("Running");
+    assertThat(Conditions.admitted(admitted).status()).isEqualTo("True");
+    Facts finished = new Facts(null, Broker.READY, null, false, 12, 12, 0, 12, null, null, false, null,
+        new Conditions.Quota(false, Reason.QuotaReleased, "released"));
+    assertThat(Conditions.phase(finished)).as("a finished job keeps its outcome").isEqualTo("Succeeded");
+  }
 }

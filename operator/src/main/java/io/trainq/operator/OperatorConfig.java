@@ -32,6 +32,8 @@ import java.util.stream.Collectors;
  * @param resyncInterval how often an unfinished job is looked at without any event (capacity, utilization)
  * @param workerMaxGrace longest termination grace of a worker pod: running tasks get this long to finish
  * @param statusInterval shortest time between two event-driven status stores of one job
+ * @param kueue whether jobs labelled {@code kueue.x-k8s.io/queue-name} go through Kueue where it is
+ *     installed ({@code TRAINQ_KUEUE}: {@code auto}, the default, or {@code off})
  */
 public record OperatorConfig(
     Set<String> watchNamespaces,
@@ -54,7 +56,8 @@ public record OperatorConfig(
     Duration workerMaxGrace,
     String eventsQueue,
     int reconcileThreads,
-    Duration statusInterval) {
+    Duration statusInterval,
+    boolean kueue) {
 
   public static final String DEFAULT_SECRET = "trainq-rabbitmq-default-user";
 
@@ -63,6 +66,17 @@ public record OperatorConfig(
     if (publishBatch < 1 || publishWindow < 1 || reconcileThreads < 1) {
       throw new IllegalArgumentException("TRAINQ_PUBLISH_BATCH, TRAINQ_PUBLISH_WINDOW and TRAINQ_RECONCILE_THREADS must be >= 1");
     }
+  }
+
+  /** A configuration that uses Kueue where it is installed. */
+  public OperatorConfig(Set<String> watchNamespaces, String operatorNamespace, String identity, String workerImage,
+      String workerImagePullPolicy, String rabbitmqSecret, Optional<RabbitSettings> rabbitmq, String defaultVhost,
+      boolean leaderElection, String leaseName, Duration leaseDuration, Duration renewDeadline, Duration retryPeriod,
+      int httpPort, int publishBatch, int publishWindow, Duration resyncInterval, Duration workerMaxGrace, String eventsQueue,
+      int reconcileThreads, Duration statusInterval) {
+    this(watchNamespaces, operatorNamespace, identity, workerImage, workerImagePullPolicy, rabbitmqSecret, rabbitmq, defaultVhost,
+        leaderElection, leaseName, leaseDuration, renewDeadline, retryPeriod, httpPort, publishBatch, publishWindow, resyncInterval,
+        workerMaxGrace, eventsQueue, reconcileThreads, statusInterval, true);
   }
 
   /** The project version, for the default worker image tag. */
@@ -115,7 +129,16 @@ public record OperatorConfig(
         duration(env, "TRAINQ_WORKER_MAX_GRACE", "1h"),
         orDefault(env.get("TRAINQ_EVENTS_QUEUE"), TopologyDeclarer.EVENTS_QUEUE),
         integer("TRAINQ_RECONCILE_THREADS", orDefault(env.get("TRAINQ_RECONCILE_THREADS"), "20")),
-        duration(env, "TRAINQ_STATUS_INTERVAL", "250ms"));
+        duration(env, "TRAINQ_STATUS_INTERVAL", "250ms"),
+        kueueMode(orDefault(env.get("TRAINQ_KUEUE"), "auto")));
+  }
+
+  private static boolean kueueMode(String v) {
+    return switch (v.trim().toLowerCase(java.util.Locale.ROOT)) {
+      case "auto" -> true;
+      case "off" -> false;
+      default -> throw new IllegalArgumentException("TRAINQ_KUEUE must be auto or off, not '" + v + "'");
+    };
   }
 
   /** The binding keys of the events queue: every job, or the watched namespaces' jobs. */

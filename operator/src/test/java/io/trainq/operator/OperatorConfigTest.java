@@ -53,6 +53,14 @@ class OperatorConfigTest {
   }
 
   @Test
+  void kueueIsUsedWhereInstalledUnlessTurnedOff() {
+    assertThat(OperatorConfig.fromEnv(Map.of()).kueue()).isTrue();
+    assertThat(OperatorConfig.fromEnv(Map.of("TRAINQ_KUEUE", "auto")).kueue()).isTrue();
+    assertThat(OperatorConfig.fromEnv(Map.of("TRAINQ_KUEUE", "off")).kueue()).isFalse();
+    assertThatThrownBy(() -> OperatorConfig.fromEnv(Map.of("TRAINQ_KUEUE", "yes"))).hasMessageContaining("TRAINQ_KUEUE");
+  }
+
+  @Test
   void malformedValuesNameTheVariable() {
     assertThatThrownBy(() -> OperatorConfig.fromEnv(Map.of("TRAINQ_HTTP_PORT", "eighty")))
         .hasMessageContaining("TRAINQ_HTTP_PORT");

@@ -54,7 +54,13 @@ final class EventRecorder {
     TasksLost(true),
     TasksRepublished(false),
     StrayMessages(true),
-    Expired(false);
+    Expired(false),
+    WorkloadCreated(false),
+    QuotaPending(false),
+    QuotaAdmitted(false),
+    QuotaEvicted(false),
+    QuotaReclaimable(false),
+    QuotaReleased(false);
 
     final boolean warning;
 

@@ -71,6 +71,10 @@ final class JobRuntime {
   volatile boolean tasksLostPending;
   /** Whether the queues of the finished job were looked at for messages that are none of its tasks. */
   volatile boolean strayChecked;
+  /** Kueue: the ClusterQueue and count of the admission last reported (empty while pending, null before). */
+  volatile String kueueAdmittedTo;
+  /** Kueue: when the eviction last reported happened. */
+  volatile String kueueEvictedAt;
 
   /** For metrics: folded outcomes, task durations, events dropped by the guard. */
   private final JobMeters meters;

@@ -1,5 +1,6 @@
 package io.trainq.operator.k8s;
 
+import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.Secret;
 import io.javaoperatorsdk.operator.api.config.informer.InformerEventSourceConfiguration;
@@ -57,6 +58,7 @@ public class TrainingJobReconciler implements Reconciler<TrainingJob>, Cleaner<T
   private final SecretCache secrets;
   private final SimpleInboundEventSource<TrainingJob> folded = new SimpleInboundEventSource<>("folded-events");
   private volatile InformerEventSource<Pod, TrainingJob> pods;
+  private volatile KueueWorkloads kueue;
   private final BrokerReadiness brokerReadiness;
   private final DeadLetterRequeue deadLetters;
   private final QueueChecks queueChecks;
@@ -93,7 +95,17 @@ public class TrainingJobReconciler implements Reconciler<TrainingJob>, Cleaner<T
         .withName("worker-pods")
         .withLabelSelector(Names.WORKER_SELECTOR)
         .build(), context);
-    return List.of(pods, folded);
+    kueue = new KueueWorkloads(config.kueue() && KueueWorkloads.installed(context.getClient()), events, clock);
+    if (!kueue.enabled()) {
+      return List.of(pods, folded);
+    }
+    // Kueue's decisions (admitted, evicted) wake the job's reconciliation at once
+    InformerEventSource<GenericKubernetesResource, TrainingJob> workloads = new InformerEventSource<>(
+        InformerEventSourceConfiguration.from(KueueWorkloads.WORKLOAD, TrainingJob.class)
+            .withName("kueue-workloads")
+            .withLabelSelector(Names.MANAGED_BY + "=" + Names.OPERATOR + "," + Names.COMPONENT + "=" + KueueWorkloads.COMPONENT)
+            .build(), context);
+    return List.of(pods, folded, workloads);
   }
 
   /** Events of this job were folded: reconcile it soon, to store them. */
@@ -162,15 +174,31 @@ public class TrainingJobReconciler implements Reconciler<TrainingJob>, Cleaner<T
       }
       queued = rt.queued;
     }
-    int desired = WorkerPods.desired(spec.effectiveWorkers().effectiveMaxPods(), WorkerPods.slotsPerPod(spec),
-        ready && !spec.suspended(), publishing, progress.remaining(), queued, progress.running());
-    int workersReady = workerPool.act(job, ctx, rt, pods, desired, spec.suspended() || done,
-        spec.suspended() ? "the job is suspended" : "the job is done", broker.secretName(), broker.secret(), nowMs);
+    // Kueue, where it manages the job, admits how many pods may run
+    int maxPods = spec.effectiveWorkers().effectiveMaxPods();
+    int slots = WorkerPods.slotsPerPod(spec);
+    KueueWorkloads.Gate gate = null;
+    if (kueue != null && kueue.manages(job)) {
+      int podCount = (int) Math.min(maxPods, (progress.remaining() + (long) slots - 1) / slots);
+      gate = kueue.observe(job, ctx, rt, done, progress.deadLettered() > 0, podCount,
+          WorkerPods.desired(job, rt, config, broker.secretName(), null), pods.active().size(), pods.live().size());
+      maxPods = Math.min(maxPods, gate.maxPods());
+    }
+    int desired = WorkerPods.desired(maxPods, slots, ready && !spec.suspended(), publishing, progress.remaining(), queued,
+        progress.running());
+    boolean release = spec.suspended() || done || (gate != null && gate.stopWorkers());
+    String why = spec.suspended() ? "the job is suspended" : done ? "the job is done" : "Kueue " + gate.quota().message();
+    int workersReady = workerPool.act(job, ctx, rt, pods, desired, release, why, broker.secretName(), broker.secret(),
+        gate == null ? WorkerPods.Placement.NONE : gate.placement(), nowMs);
+    if (gate != null && ready && !publishing && !done && !spec.suspended() && rt.queuedAtNanos != 0) {
+      // nothing waits in the queue: the pods still working (or wanted) are all the job needs until it ends
+      kueue.reportReclaimable(job, ctx, gate, queued == 0, Math.max(desired, pods.active().size()));
+    }
 
     // the status, then what waited for it
     Conditions.Facts facts = new Conditions.Facts(null, broker.state(), broker.message(), spec.suspended(), total,
         progress.succeeded(), progress.deadLettered(), cursor, rt.workersBlocked, rt.tasksLost, rt.tasksLostPending,
-        WorkerPods.unschedulable(pods.active()));
+        WorkerPods.unschedulable(pods.active()), gate == null ? null : gate.quota());
     TrainingJobStatus stored = statusWriter.store(job, ctx, rt, facts, cursor, desired, workersReady, now, snap);
     if (requeue != null) {
       requeue.acknowledge();
@@ -271,6 +299,9 @@ public class TrainingJobReconciler implements Reconciler<TrainingJob>, Cleaner<T
     MDC.put("name", job.getMetadata().getName());
     try {
       workerPool.deletePods(job, ctx, new ArrayList<>(ctx.getSecondaryResources(Pod.class)), "the job is deleted");
+      if (kueue != null && kueue.manages(job)) {
+        KueueWorkloads.delete(ctx.getClient(), job);
+      }
       JobRuntime rt = registry.get(job.getMetadata().getUid()).orElseGet(() -> JobRuntime.of(job));
       if (rt.settings != null) {
         String ns = job.getMetadata().getNamespace();

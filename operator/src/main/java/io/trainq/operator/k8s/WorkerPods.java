@@ -9,6 +9,7 @@ import io.fabric8.kubernetes.api.model.Quantity;
 import io.fabric8.kubernetes.api.model.ResourceRequirements;
 import io.fabric8.kubernetes.api.model.ResourceRequirementsBuilder;
 import io.fabric8.kubernetes.api.model.Secret;
+import io.fabric8.kubernetes.api.model.Toleration;
 import io.trainq.api.TrainingJob;
 import io.trainq.api.TrainingJobSpec;
 import io.trainq.api.WorkerSpec;
@@ -45,6 +46,11 @@ final class WorkerPods {
   static final int HTTP_PORT = 8080;
 
   private WorkerPods() {}
+
+  /** Node labels and tolerations a scheduler outside the pod (Kueue's admission) adds to worker pods. */
+  record Placement(Map<String, String> nodeSelector, List<Toleration> tolerations) {
+    static final Placement NONE = new Placement(Map.of(), List.of());
+  }
 
   /** GPUs of one pod. */
   static int gpusPerPod(TrainingJobSpec spec) {
@@ -109,6 +115,11 @@ final class WorkerPods {
    * @param secret that Secret when the operator could read it (to use its addresses key), else null
    */
   static Pod desired(TrainingJob job, JobRuntime rt, OperatorConfig config, String secretName, Secret secret) {
+    return desired(job, rt, config, secretName, secret, Placement.NONE);
+  }
+
+  /** A new worker pod, placed where {@code placement} says besides the job's own node selector and tolerations. */
+  static Pod desired(TrainingJob job, JobRuntime rt, OperatorConfig config, String secretName, Secret secret, Placement placement) {
     TrainingJobSpec spec = job.getSpec();
     WorkerSpec w = spec.effectiveWorkers();
     int gpus = gpusPerPod(spec);
@@ -179,8 +190,8 @@ final class WorkerPods {
           // pause process also reaps orphaned task processes.
           .withShareProcessNamespace(true)
           .withTerminationGracePeriodSeconds(grace.toSeconds())
-          .withNodeSelector(w.getNodeSelector())
-          .withTolerations(w.getTolerations())
+          .withNodeSelector(merged(w.getNodeSelector(), placement.nodeSelector()))
+          .withTolerations(merged(w.getTolerations(), placement.tolerations()))
           .withPriorityClassName(w.getPriorityClassName())
           .withServiceAccountName(w.getServiceAccountName())
           // Only for clusters whose pod network is the node's own (spec.workers.hostNetwork).
@@ -214,6 +225,24 @@ final class WorkerPods {
               .build())
         .endSpec()
         .build();
+  }
+
+  private static Map<String, String> merged(Map<String, String> own, Map<String, String> added) {
+    if (added.isEmpty()) {
+      return own;
+    }
+    Map<String, String> m = new LinkedHashMap<>(own == null ? Map.of() : own);
+    m.putAll(added);
+    return m;
+  }
+
+  private static List<Toleration> merged(List<Toleration> own, List<Toleration> added) {
+    if (added.isEmpty()) {
+      return own;
+    }
+    List<Toleration> l = new ArrayList<>(own == null ? List.of() : own);
+    added.stream().filter(t -> !l.contains(t)).forEach(l::add);
+    return l;
   }
 
   /** The user's resources with {@code nvidia.com/gpu} set from gpusPerPod (limits; requests follow them). */

@@ -60,12 +60,12 @@ final class WorkerPool {
    * @return ready workers
    */
   int act(TrainingJob job, Context<TrainingJob> ctx, JobRuntime rt, Observed pods, int desired, boolean release, String why,
-      String secretName, Secret secret, long nowMs) {
+      String secretName, Secret secret, WorkerPods.Placement placement, long nowMs) {
     try {
       if (release) {
         deletePods(job, ctx, pods.active(), why);
       } else if (pods.active().size() < desired) {
-        createPods(job, ctx, rt, secretName, secret, desired - pods.active().size());
+        createPods(job, ctx, rt, secretName, secret, placement, desired - pods.active().size());
       }
       if (rt.workersBlocked != null) {
         events.record(job, EventRecorder.Reason.WorkersUnblocked, "the API server accepts the job's worker pods again");
@@ -90,9 +90,10 @@ final class WorkerPool {
     return (int) pods.active().stream().filter(WorkerPods::ready).count();
   }
 
-  void createPods(TrainingJob job, Context<TrainingJob> ctx, JobRuntime rt, String secretName, Secret secret, int n) {
+  void createPods(TrainingJob job, Context<TrainingJob> ctx, JobRuntime rt, String secretName, Secret secret,
+      WorkerPods.Placement placement, int n) {
     for (int i = 0; i < n; i++) {
-      Pod pod = WorkerPods.desired(job, rt, config, secretName, secret);
+      Pod pod = WorkerPods.desired(job, rt, config, secretName, secret, placement);
       Pod created = ctx.getClient().pods().inNamespace(pod.getMetadata().getNamespace()).resource(pod).create();
       // so that the next reconciliation counts it even before the informer has seen it
       pods.get().handleRecentResourceCreate(ResourceID.fromResource(created), created);

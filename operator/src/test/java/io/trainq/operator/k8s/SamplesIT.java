@@ -21,7 +21,8 @@ class SamplesIT {
       "grid-sweep.yaml, 24, 2",
       "multi-gpu.yaml, 6, 8",
       "quickstart.yaml, 100, 1",
-      "persistent-python.yaml, 20, 1"})
+      "persistent-python.yaml, 20, 1",
+      "kueue-sweep.yaml, 16, 2"})
   void appliesAndExpands(String file, int tasks, int gpusPerPod) throws Exception {
     KubeTestServer kube = KubeTestServer.get();
     KubernetesClient client = kube.client();

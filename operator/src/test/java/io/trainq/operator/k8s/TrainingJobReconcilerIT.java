@@ -268,6 +268,35 @@ class TrainingJobReconcilerIT {
     });
   }
 
+  /** No Kueue on this API server: a job labelled for a Kueue queue runs exactly as any other. */
+  @Test
+  void withoutKueueTheQueueLabelIsIgnored() throws Exception {
+    current = "kueue-label";
+    TrainingJobSpec spec = new TrainingJobSpec();
+    spec.setImage("python:3.12-slim");
+    spec.setCommand(List.of("python3", "train.py"));
+    TaskSource tasks = new TaskSource();
+    tasks.setCount(4);
+    spec.setTasks(tasks);
+    WorkerSpec w = new WorkerSpec();
+    w.setMaxPods(2);
+    spec.setWorkers(w);
+    TrainingJob tj = new TrainingJob();
+    tj.setMetadata(new ObjectMetaBuilder().withName("kueue-label").withNamespace(ns)
+        .withLabels(Map.of("kueue.x-k8s.io/queue-name", "team-queue")).build());
+    tj.setSpec(spec);
+    TrainingJob created = jobs().resource(tj).create();
+    await("pods").atMost(WAIT).ignoreExceptions().untilAsserted(() -> assertThat(pods(created)).hasSize(2));
+    await("status").atMost(WAIT).ignoreExceptions().untilAsserted(() -> {
+      TrainingJobStatus s = status("kueue-label");
+      assertThat(s.getCounts().getPublished()).isEqualTo(4);
+      assertThat(s.getConditions()).extracting(c -> c.getType()).doesNotContain("Admitted");
+    });
+    jobs().withName("kueue-label").delete();
+    await("deleted").atMost(WAIT).ignoreExceptions().until(() -> jobs().withName("kueue-label").get() == null);
+    current = null;
+  }
+
   @Test
   void suspendReleasesTheWorkersAndResumeBringsThemBack() throws Exception {
     TrainingJob tj = create("suspend", s -> {
