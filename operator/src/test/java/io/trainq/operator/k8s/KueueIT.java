@@ -209,6 +209,36 @@ class KueueIT {
     assertThat(events("draining")).contains("QuotaReclaimable");
   }
 
+  /**
+   * spec.suspend with Kueue in the loop: the Workload is deactivated, so the job's workers stop and its
+   * quota returns; resumed, it is admitted again and finishes, every task counted once.
+   */
+  @Test
+  void suspendGivesTheQuotaBackAndResumeIsAdmittedAgain() throws Exception {
+    TrainingJob tj = create("pausable", 6, 2, "sleep 2", null);
+    await("running").atMost(WAIT).ignoreExceptions().untilAsserted(() -> assertThat(status("pausable").getCounts().getSucceeded()).isPositive());
+    client.resources(TrainingJob.class).inNamespace(ns).withName("pausable")
+        .patch(io.fabric8.kubernetes.client.dsl.base.PatchContext.of(io.fabric8.kubernetes.client.dsl.base.PatchType.JSON_MERGE),
+            "{\"spec\":{\"suspend\":true}}");
+    await("quota returned").atMost(WAIT).ignoreExceptions().untilAsserted(() -> {
+      GenericKubernetesResource wl = workload(tj);
+      assertThat(KueueWorkloads.spec(wl).get("active")).isEqualTo(false);
+      assertThat(KueueWorkloads.condition(wl, "QuotaReserved").get("status")).isEqualTo("False");
+      assertThat(KueueWorkloads.status(wl).get("admission")).isNull();
+      assertThat(pods(tj)).isEmpty();
+      assertThat(status("pausable").getPhase()).isEqualTo("Suspended");
+    });
+    int before = status("pausable").getCounts().getSucceeded();
+    assertThat(before).isLessThan(6);
+    client.resources(TrainingJob.class).inNamespace(ns).withName("pausable")
+        .patch(io.fabric8.kubernetes.client.dsl.base.PatchContext.of(io.fabric8.kubernetes.client.dsl.base.PatchType.JSON_MERGE),
+            "{\"spec\":{\"suspend\":false}}");
+    await("admitted again").atMost(WAIT).ignoreExceptions().untilAsserted(() -> assertThat(KueueWorkloads.isTrue(workload(tj), "Admitted")).isTrue());
+    await("succeeded").atMost(WAIT).ignoreExceptions().untilAsserted(() -> assertThat(status("pausable").getPhase()).isEqualTo("Succeeded"));
+    assertThat(status("pausable").getCounts().getSucceeded()).isEqualTo(6);
+    assertThat(status("pausable").getSucceededIndexes()).isEqualTo("0-5");
+  }
+
   TrainingJob create(String name, int tasks, int maxPods, String script, String priorityClass) {
     TrainingJobSpec spec = new TrainingJobSpec();
     spec.setImage("python:3.12-slim");
