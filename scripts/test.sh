@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # The project's test command: provisions what is missing (Debian packages, the RabbitMQ 4.0 chroot,
-# the Kubernetes binaries), starts the brokers the tests use, runs `mvn verify` (unit and integration
-# tests against RabbitMQ 4.0 and a real kube-apiserver), re-runs the broker-facing integration tests
-# against RabbitMQ 3.10, checks that the benchmark still runs (scripts/bench.sh --smoke), runs the
-# end-to-end tests on a local single-node cluster (scripts/e2e.sh),
-# prints a summary, and stops the brokers it started.
+# the Kubernetes binaries, Kueue), starts the brokers the tests use, runs `mvn verify` (unit and
+# integration tests against RabbitMQ 4.0 and a real kube-apiserver, some with Kueue), re-runs the
+# broker-facing integration tests against RabbitMQ 3.10, checks that the benchmark still runs
+# (scripts/bench.sh --smoke), runs the end-to-end tests on a local single-node cluster
+# (scripts/e2e.sh), prints a summary, and stops the brokers it started.
 #
 #   scripts/test.sh [extra mvn args]      e.g. scripts/test.sh -pl worker -am
 #
@@ -30,6 +30,9 @@ command -v python3 >/dev/null || need_pkgs+=(python3)
 # the benchmark's smoke run keeps its Python peers (pika, Celery) in a venv of their own
 python3 -c 'import ensurepip, venv' 2>/dev/null || need_pkgs+=(python3-venv)
 command -v buildah >/dev/null || need_pkgs+=(buildah)
+# the Kueue tests' certificate, and the private mount namespace Kueue runs in
+command -v openssl >/dev/null || need_pkgs+=(openssl)
+command -v unshare >/dev/null || need_pkgs+=(util-linux)
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     step "installing Debian packages: ${need_pkgs[*]}"
@@ -42,7 +45,7 @@ if [ ${#need_pkgs[@]} -gt 0 ]; then
     exit 1
   fi
 fi
-command -v go >/dev/null || { echo "missing: go (1.26+) — needed once to build kube-apiserver, etcd, kubectl and helm; install it from https://go.dev/dl or 'apt-get install golang'" >&2; exit 1; }
+command -v go >/dev/null || { echo "missing: go (1.26+) — needed once to build kube-apiserver, etcd, kubectl, helm and Kueue; install it from https://go.dev/dl or 'apt-get install golang'" >&2; exit 1; }
 java_major=$(java -version 2>&1 | sed -n 's/.*version "\([0-9]*\).*/\1/p' | head -1)
 if [ "${java_major:-0}" -lt 17 ]; then
   echo "Java 17 or newer is required (found ${java_major:-none}): apt-get install -y openjdk-17-jdk-headless" >&2
@@ -52,6 +55,9 @@ fi
 # --- provisioning ------------------------------------------------------------------------
 step "Kubernetes binaries (kube-apiserver, etcd, kubectl 1.35.4; helm)"
 s=$SECONDS; scripts/kube-binaries.sh; echo "kubernetes binaries ready in $(elapsed $s)"
+
+step "Kueue v0.17.1 (controller manager and CRDs, for the Kueue integration tests)"
+s=$SECONDS; scripts/kueue.sh build; echo "kueue ready in $(elapsed $s)"
 
 step "RabbitMQ brokers (4.0 and 3.10, single node and 3-node cluster each)"
 s=$SECONDS

@@ -21,8 +21,11 @@ import java.util.concurrent.TimeUnit;
  * One real kube-apiserver + etcd (kube-api-test, offline, binaries in ~/.kubeapitest from
  * scripts/kube-binaries.sh) shared by the operator's integration tests, with RBAC authorization and
  * the TrainingJob CRD from crds/. There is no kubelet: pods are stored, never run.
+ *
+ * <p>A test that changes what all namespaces see (CRDs, cluster-scoped objects of a controller like
+ * Kueue) takes a {@link #privateInstance()} instead, so nothing leaks into the other tests.
  */
-public final class KubeTestServer {
+public final class KubeTestServer implements AutoCloseable {
   public static final String VERSION = "1.35.4";
   private static KubeTestServer shared;
 
@@ -30,6 +33,7 @@ public final class KubeTestServer {
   private final String kubeconfigYaml;
   private final Path kubeconfigFile;
   private final KubernetesClient client;
+  private final Thread stopHook;
 
   private KubeTestServer() {
     Path bin = Path.of(System.getProperty("user.home"), ".kubeapitest", "k8s", VERSION + "-linux-amd64");
@@ -44,7 +48,8 @@ public final class KubeTestServer {
         .withUpdateKubeConfig(false)
         .build());
     server.start();
-    Runtime.getRuntime().addShutdownHook(new Thread(server::stop, "kube-api-test-stop"));
+    stopHook = new Thread(server::stop, "kube-api-test-stop");
+    Runtime.getRuntime().addShutdownHook(stopHook);
     kubeconfigYaml = server.getKubeConfigYaml();
     try {
       kubeconfigFile = Files.createTempFile("trainq-operator-it", ".kubeconfig");
@@ -62,6 +67,36 @@ public final class KubeTestServer {
       shared = new KubeTestServer();
     }
     return shared;
+  }
+
+  /**
+   * A server of the caller's own (another kube-apiserver and etcd, 5 to 7 s to start), with the
+   * TrainingJob CRD; the caller closes it.
+   */
+  public static KubeTestServer privateInstance() {
+    return new KubeTestServer();
+  }
+
+  /** Stops a {@link #privateInstance()}; the shared server stops when the JVM exits. */
+  @Override
+  public void close() {
+    synchronized (KubeTestServer.class) {
+      if (this == shared) {
+        throw new IllegalStateException("the shared KubeTestServer stops when the JVM exits");
+      }
+    }
+    client.close();
+    server.stop();
+    try {
+      Runtime.getRuntime().removeShutdownHook(stopHook);
+    } catch (IllegalStateException e) {
+      // the JVM is shutting down: the hook runs anyway
+    }
+    try {
+      Files.deleteIfExists(kubeconfigFile);
+    } catch (IOException e) {
+      throw new UncheckedIOException(e);
+    }
   }
 
   /** A client with cluster-admin rights (system:masters). */
@@ -104,8 +139,11 @@ public final class KubeTestServer {
       CustomResourceDefinition crd = client.apiextensions().v1().customResourceDefinitions().load(in).item();
       client.resource(crd).serverSideApply();
       client.apiextensions().v1().customResourceDefinitions().withName(TrainingJob.CRD_NAME)
-          .waitUntilCondition(c -> c != null && c.getStatus() != null && c.getStatus().getConditions().stream()
-              .anyMatch(x -> "Established".equals(x.getType()) && "True".equals(x.getStatus())), 60, TimeUnit.SECONDS);
+          // a fresh CRD can have a status without conditions yet
+          .waitUntilCondition(c -> c != null && c.getStatus() != null && c.getStatus().getConditions() != null
+              && c.getStatus().getConditions().stream()
+                  .anyMatch(x -> "Established".equals(x.getType()) && "True".equals(x.getStatus())),
+              60, TimeUnit.SECONDS);
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }
