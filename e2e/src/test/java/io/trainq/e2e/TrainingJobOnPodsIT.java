@@ -4,6 +4,8 @@ import static org.assertj.core.api.Assertions.assertThat;
 
 import io.fabric8.kubernetes.api.model.Condition;
 import io.fabric8.kubernetes.api.model.Container;
+import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
+import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
 import io.fabric8.kubernetes.api.model.ContainerStatus;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.Quantity;
@@ -15,6 +17,7 @@ import io.fabric8.kubernetes.client.dsl.base.PatchType;
 import io.trainq.api.TrainingJob;
 import io.trainq.api.TrainingJobStatus;
 import io.trainq.testkit.RabbitBroker;
+import io.trainq.testkit.kube.KueueController;
 import io.trainq.testkit.kube.TestCluster;
 import java.io.ByteArrayInputStream;
 import java.nio.charset.StandardCharsets;
@@ -49,6 +52,7 @@ class TrainingJobOnPodsIT {
   TestCluster cluster;
   KubernetesClient client;
   RabbitBroker broker;
+  KueueController kueue;
   String ns;
   String release;
 
@@ -62,6 +66,8 @@ class TrainingJobOnPodsIT {
       LocalImages.buildAndImport();
     }
     broker = RabbitBroker.single();
+    // Kueue runs beside the operator (which finds it at start): jobs without its label must not notice
+    kueue = KueueController.start(cluster.kubeconfigPath(), client);
     ns = cluster.createNamespace("e2e");
     release = "trainq-" + ns.substring(ns.lastIndexOf('-') + 1);
     // The operator's connection, as the RabbitMQ Cluster Operator's <cluster>-default-user Secret holds it.
@@ -78,7 +84,7 @@ class TrainingJobOnPodsIT {
     List<String> helm = new ArrayList<>(List.of(TestCluster.helm().toString(), "install", release, chart,
         "--kubeconfig", kubeconfig, "--namespace", ns, "--skip-crds", "--wait", "--timeout", "5m",
         "--set", "fullnameOverride=" + release,
-        "--set", "image.pullPolicy=Never", "--set", "workerImage.pullPolicy=Never"));
+        "--set", "image.pullPolicy=Never", "--set", "workerImage.pullPolicy=Never", "--set", "kueue.enabled=true"));
     if (cluster.hostNetworkOnly()) {
       // 18080, not 8080: the worker pods' metrics port is on the same node's network.
       helm.addAll(List.of("--set", "hostNetwork=true", "--set", "metrics.port=18080"));
@@ -100,6 +106,117 @@ class TrainingJobOnPodsIT {
       Commands.run(Duration.ofMinutes(2), TestCluster.helm().toString(), "uninstall", release,
           "--kubeconfig", cluster.kubeconfigPath().toString(), "--namespace", ns, "--wait");
     }
+    if (kueue != null) {
+      kueue.close();
+    }
+  }
+
+  /**
+   * Kueue on real pods: two jobs share a ClusterQueue of 2 GPUs. The running job's pods really stop when
+   * a job of higher priority preempts it (never more than 2 GPUs' worth of worker pods at once), the
+   * other runs, and the preempted one resumes and counts every task once.
+   */
+  @Test
+  void kueuePreemptsARunningJobWhosePodsReallyStopAndItResumes() {
+    String cq = "e2e-" + ns;
+    client.resource(kueueObject("ResourceFlavor", null, cq, Map.of("spec", Map.of()))).serverSideApply();
+    client.resource(kueueObject("WorkloadPriorityClass", null, "e2e-urgent", Map.of("value", 1000))).serverSideApply();
+    client.resource(kueueObject("ClusterQueue", null, cq, Map.of("spec", Map.of(
+        "namespaceSelector", Map.of("matchLabels", Map.of("kubernetes.io/metadata.name", ns)),
+        "preemption", Map.of("withinClusterQueue", "LowerPriority"),
+        "resourceGroups", List.of(Map.of(
+            "coveredResources", List.of("cpu", "memory", "nvidia.com/gpu"),
+            "flavors", List.of(Map.of("name", cq, "resources", List.of(
+                Map.of("name", "cpu", "nominalQuota", "64"),
+                Map.of("name", "memory", "nominalQuota", "256Gi"),
+                Map.of("name", "nvidia.com/gpu", "nominalQuota", "2")))))))))).serverSideApply();
+    client.resource(kueueObject("LocalQueue", ns, "gpus", Map.of("spec", Map.of("clusterQueue", cq)))).serverSideApply();
+
+    int lowTasks = 40;
+    TrainingJob low = applyQueued("kq-low", lowTasks, "0.5", null);
+    long deadline = System.nanoTime() + JOB_LIMIT.toNanos();
+    while (succeeded(low) < 5 && System.nanoTime() < deadline) {
+      sleep(Duration.ofMillis(200));
+    }
+    assertThat(succeeded(low)).as("low ran before the preemption; " + dump("kq-low", List.of())).isGreaterThanOrEqualTo(5);
+    TrainingJob high = applyQueued("kq-high", 6, "0.5", "e2e-urgent");
+
+    // until high finishes: low's pods go, and the two jobs never hold more than the quota's 2 pods
+    int most = 0;
+    boolean lowStopped = false;
+    TrainingJobStatus highStatus = null;
+    while (System.nanoTime() < deadline) {
+      List<Pod> lowPods = workerPods(low).stream().filter(p -> !terminal(p)).toList();
+      List<Pod> highPods = workerPods(high).stream().filter(p -> !terminal(p)).toList();
+      most = Math.max(most, lowPods.size() + highPods.size());
+      lowStopped |= lowPods.isEmpty() && !highPods.isEmpty();
+      highStatus = client.resources(TrainingJob.class).inNamespace(ns).withName("kq-high").get().getStatus();
+      if (highStatus != null && "Succeeded".equals(highStatus.getPhase())) {
+        break;
+      }
+      sleep(Duration.ofMillis(250));
+    }
+    assertThat(highStatus).isNotNull();
+    assertThat(highStatus.getPhase()).as(dump("kq-high", List.of())).isEqualTo("Succeeded");
+    assertThat(lowStopped).as("the preempted job's pods stopped while the other ran").isTrue();
+    assertThat(most).as("worker pods of both jobs at once (quota: 2 GPUs, 1 per pod)").isLessThanOrEqualTo(2);
+    assertThat(succeeded(low)).as("low waited").isLessThan(lowTasks);
+
+    Observed seen = awaitFinished(low);
+    assertThat(seen.status.getPhase()).as(seen.dump).isEqualTo("Succeeded");
+    assertThat(seen.status.getCounts().getSucceeded()).as(seen.dump).isEqualTo(lowTasks);
+    assertThat(seen.status.getCounts().getDeadLettered()).as(seen.dump).isZero();
+    assertThat(seen.status.getSucceededIndexes()).isEqualTo("0-" + (lowTasks - 1));
+    Condition admitted = condition(low, "Admitted");
+    assertThat(admitted.getReason()).isEqualTo("QuotaReleased");
+    List<String> reasons = client.v1().events().inNamespace(ns).list().getItems().stream()
+        .filter(e -> "kq-low".equals(e.getInvolvedObject().getName())).map(e -> e.getReason()).toList();
+    assertThat(reasons).contains("QuotaAdmitted", "QuotaEvicted", "QuotaReleased");
+  }
+
+  private static boolean terminal(Pod p) {
+    String phase = p.getStatus() == null ? null : p.getStatus().getPhase();
+    return "Succeeded".equals(phase) || "Failed".equals(phase);
+  }
+
+  private static GenericKubernetesResource kueueObject(String kind, String namespace, String name, Map<String, Object> body) {
+    GenericKubernetesResource r = new GenericKubernetesResource();
+    r.setApiVersion("kueue.x-k8s.io/v1beta2");
+    r.setKind(kind);
+    r.setMetadata(new ObjectMetaBuilder().withName(name).withNamespace(namespace).build());
+    body.forEach(r::setAdditionalProperty);
+    return r;
+  }
+
+  /** A job of the stand-in program in LocalQueue "gpus": up to 2 pods of 1 GPU. */
+  private TrainingJob applyQueued(String name, int tasks, String seconds, String priorityClass) {
+    String yaml = """
+        apiVersion: trainq.io/v1alpha1
+        kind: TrainingJob
+        metadata:
+          name: %s
+          namespace: %s
+          labels: {kueue.x-k8s.io/queue-name: gpus%s}
+        spec:
+          image: %s
+          command: ["/usr/local/bin/dummy-train"]
+          tasks: {count: %d}
+          gpusPerTask: 1
+          workers:
+            maxPods: 2
+            gpusPerPod: 1
+            hostNetwork: %s
+            imagePullPolicy: Never
+            idleTimeout: 5s
+            env:
+            - {name: DUMMY_SECONDS, value: "%s"}
+          retry: {maxAttempts: 3, backoff: {initial: 1s, max: 4s}}
+          taskTimeout: 1m
+          rabbitmq: {secretRef: {name: %s}}
+        """.formatted(name, ns, priorityClass == null ? "" : ", kueue.x-k8s.io/priority-class: " + priorityClass,
+        LocalImages.STANDIN, tasks, cluster.hostNetworkOnly(), seconds, SECRET);
+    return client.resources(TrainingJob.class)
+        .load(new ByteArrayInputStream(yaml.getBytes(StandardCharsets.UTF_8))).create();
   }
 
   /** Every task succeeds on real worker pods, and the status counts each one exactly once. */

@@ -187,7 +187,8 @@ public class TrainingJobReconciler implements Reconciler<TrainingJob>, Cleaner<T
     int desired = WorkerPods.desired(maxPods, slots, ready && !spec.suspended(), publishing, progress.remaining(), queued,
         progress.running());
     boolean release = spec.suspended() || done || (gate != null && gate.stopWorkers());
-    String why = spec.suspended() ? "the job is suspended" : done ? "the job is done" : "Kueue " + gate.quota().message();
+    String why = spec.suspended() ? "the job is suspended" : done ? "the job is done"
+        : gate != null ? "Kueue: " + gate.quota().message() : "";
     int workersReady = workerPool.act(job, ctx, rt, pods, desired, release, why, broker.secretName(), broker.secret(),
         gate == null ? WorkerPods.Placement.NONE : gate.placement(), nowMs);
     if (gate != null && ready && !publishing && !done && !spec.suspended() && rt.queuedAtNanos != 0) {
