@@ -166,14 +166,16 @@ final class KueueWorkloads {
     boolean active = !job.getSpec().suspended();
     if (bool(spec(wl).get("active"), true) != active && !isTrue(wl, "Finished")) {
       spec(wl).put("active", active);
-      wl = client.genericKubernetesResources(API_VERSION, KIND).inNamespace(ns).resource(wl).update();
+      GenericKubernetesResource w = wl;
+      GenericKubernetesResource updated = write(() -> client.genericKubernetesResources(API_VERSION, KIND).inNamespace(ns)
+          .resource(w).update());
+      wl = updated != null ? updated : wl;
     }
 
     int reclaimable = reclaimable(wl);
     if (done) {
-      if (!isTrue(wl, "Finished")) {
-        finish(client, wl, failed ? "Failed" : "Succeeded",
-            failed ? "the TrainingJob finished with dead-lettered tasks" : "the TrainingJob finished: every task succeeded");
+      if (!isTrue(wl, "Finished") && finish(client, wl, failed ? "Failed" : "Succeeded",
+          failed ? "the TrainingJob finished with dead-lettered tasks" : "the TrainingJob finished: every task succeeded")) {
         events.record(job, EventRecorder.Reason.QuotaReleased, "marked Workload " + name + " Finished: its quota is free");
       }
       return new Gate(new Conditions.Quota(false, Conditions.Reason.QuotaReleased, "the job finished: Workload " + name
@@ -189,9 +191,8 @@ final class KueueWorkloads {
         events.record(job, EventRecorder.Reason.QuotaEvicted, "Workload " + name + " " + why
             + ": stopping the workers, their running tasks go back to the queue");
       }
-      if (livePods == 0) {
+      if (livePods == 0 && release(client, wl, evicted)) {
         // only now: the quota goes to another job when these GPUs are really free
-        release(client, wl, evicted);
         log.info("gave back the admission of Workload {} after its eviction ({})", name, evicted.get("reason"));
       }
       return new Gate(new Conditions.Quota(false, Conditions.Reason.QuotaEvicted, "Workload " + name + " " + why
@@ -247,16 +248,26 @@ final class KueueWorkloads {
     List<Map<String, Object>> list = new ArrayList<>();
     list.add(new LinkedHashMap<>(Map.of("name", POD_SET, "count", reclaim)));
     status(wl).put("reclaimablePods", list);
-    try {
-      ctx.getClient().genericKubernetesResources(API_VERSION, KIND).inNamespace(wl.getMetadata().getNamespace()).resource(wl)
-          .updateStatus();
+    if (write(() -> ctx.getClient().genericKubernetesResources(API_VERSION, KIND).inNamespace(wl.getMetadata().getNamespace())
+        .resource(wl).updateStatus()) != null) {
       events.record(job, EventRecorder.Reason.QuotaReclaimable, "the job needs " + (gate.admittedPods() - reclaim) + " of its "
           + gate.admittedPods() + " admitted worker pod(s) now: " + reclaim + " given back to Kueue (status.reclaimablePods)");
+    }
+  }
+
+  /**
+   * A write with the resourceVersion read: null when Kueue changed the Workload meanwhile (409); the
+   * next reconciliation, which that change also triggers, reads it again and tries again.
+   */
+  private static GenericKubernetesResource write(java.util.function.Supplier<GenericKubernetesResource> w) {
+    try {
+      return w.get();
     } catch (KubernetesClientException e) {
-      if (e.getCode() != 409) {
-        throw e;
+      if (e.getCode() == 409) {
+        log.debug("the Workload changed meanwhile; trying again on the next reconciliation");
+        return null;
       }
-      // Kueue wrote the status meanwhile: the next reconciliation tries again
+      throw e;
     }
   }
 
@@ -279,6 +290,9 @@ final class KueueWorkloads {
     }
     podSet.put("template", podTemplate(template));
     spec.put("podSets", List.of(podSet));
+    if (job.getSpec().suspended()) {
+      spec.put("active", false);
+    }
     priority(job, client, spec);
     Map<String, String> labels = new LinkedHashMap<>(Names.workerLabels(job));
     labels.put(Names.COMPONENT, COMPONENT);
@@ -416,13 +430,14 @@ final class KueueWorkloads {
     }
   }
 
-  private void finish(KubernetesClient client, GenericKubernetesResource wl, String reason, String message) {
+  private boolean finish(KubernetesClient client, GenericKubernetesResource wl, String reason, String message) {
     setCondition(wl, "Finished", "True", reason, message);
-    client.genericKubernetesResources(API_VERSION, KIND).inNamespace(wl.getMetadata().getNamespace()).resource(wl).updateStatus();
+    return write(() -> client.genericKubernetesResources(API_VERSION, KIND).inNamespace(wl.getMetadata().getNamespace())
+        .resource(wl).updateStatus()) != null;
   }
 
   /** What Kueue's jobframework writes once an evicted job's pods are gone: the admission is given back. */
-  private void release(KubernetesClient client, GenericKubernetesResource wl, Map<String, Object> evicted) {
+  private boolean release(KubernetesClient client, GenericKubernetesResource wl, Map<String, Object> evicted) {
     String reason = String.valueOf(evicted.get("reason"));
     String message = String.valueOf(evicted.get("message"));
     boolean requeue = "Preempted".equals(reason) || "NodeFailures".equals(reason);
@@ -430,7 +445,10 @@ final class KueueWorkloads {
     setCondition(wl, "QuotaReserved", "False", "Pending", message);
     setCondition(wl, "Admitted", "False", "NoReservation", "The workload has no reservation");
     status(wl).remove("admission");
-    client.genericKubernetesResources(API_VERSION, KIND).inNamespace(wl.getMetadata().getNamespace()).resource(wl).updateStatus();
+    // what was reclaimable counted against that admission; the next one starts from the pods the job needs then
+    status(wl).remove("reclaimablePods");
+    return write(() -> client.genericKubernetesResources(API_VERSION, KIND).inNamespace(wl.getMetadata().getNamespace())
+        .resource(wl).updateStatus()) != null;
   }
 
   private void setCondition(GenericKubernetesResource wl, String type, String status, String reason, String message) {
