@@ -95,8 +95,8 @@ class ChartIT {
         "trainq.io/trainingjobs/finalizers:update",
         "/pods:create,delete,get,list,watch",
         "/secrets:get",
-        "/events:create,patch",
-        "events.k8s.io/events:create,patch");
+        "/events:create,get,patch",
+        "events.k8s.io/events:create,get,patch");
     assertThat(rules(m.get("Role", OPERATOR + "-self"))).containsExactlyInAnyOrder(
         "coordination.k8s.io/leases:create",
         "coordination.k8s.io/leases[trainq-operator]:get,patch,update",

@@ -210,6 +210,8 @@ class TrainingJobOnPodsIT {
             idleTimeout: 5s
             env:
             - {name: DUMMY_SECONDS, value: "%s"}
+            - {name: DUMMY_CRASH_RATE, value: "0"}
+            - {name: DUMMY_FAIL_RATE, value: "0"}
           retry: {maxAttempts: 3, backoff: {initial: 1s, max: 4s}}
           taskTimeout: 1m
           rabbitmq: {secretRef: {name: %s}}
