@@ -2,7 +2,6 @@ package io.trainq.operator.k8s;
 
 import io.fabric8.kubernetes.api.model.GenericKubernetesResource;
 import io.fabric8.kubernetes.api.model.GenericKubernetesResourceBuilder;
-import io.fabric8.kubernetes.api.model.OwnerReferenceBuilder;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.PodSpec;
 import io.fabric8.kubernetes.api.model.Quantity;
@@ -303,14 +302,7 @@ final class KueueWorkloads {
           .withName(name)
           .withNamespace(job.getMetadata().getNamespace())
           .withLabels(labels)
-          .withOwnerReferences(new OwnerReferenceBuilder()
-              .withApiVersion(job.getApiVersion())
-              .withKind(job.getKind())
-              .withName(job.getMetadata().getName())
-              .withUid(job.getMetadata().getUid())
-              .withController(true)
-              .withBlockOwnerDeletion(true)
-              .build())
+          .withOwnerReferences(Names.controllerRef(job))
         .endMetadata()
         .withAdditionalProperties(Map.of("spec", spec))
         .build();

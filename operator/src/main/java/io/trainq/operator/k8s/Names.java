@@ -1,5 +1,7 @@
 package io.trainq.operator.k8s;
 
+import io.fabric8.kubernetes.api.model.OwnerReference;
+import io.fabric8.kubernetes.api.model.OwnerReferenceBuilder;
 import io.trainq.api.TrainingJob;
 import java.util.Map;
 
@@ -44,5 +46,17 @@ public final class Names {
   /** Labels of the job's worker pods. */
   public static Map<String, String> workerLabels(TrainingJob job) {
     return Map.of(MANAGED_BY, OPERATOR, COMPONENT, WORKER, JOB_UID, job.getMetadata().getUid());
+  }
+
+  /** The controller reference of what the job owns (its worker pods, its Workload): deleted with it. */
+  public static OwnerReference controllerRef(TrainingJob job) {
+    return new OwnerReferenceBuilder()
+        .withApiVersion(job.getApiVersion())
+        .withKind(job.getKind())
+        .withName(job.getMetadata().getName())
+        .withUid(job.getMetadata().getUid())
+        .withController(true)
+        .withBlockOwnerDeletion(true)
+        .build();
   }
 }
