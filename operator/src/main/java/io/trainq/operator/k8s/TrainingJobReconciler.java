@@ -39,7 +39,8 @@ import org.slf4j.MDC;
  * Reconciles a TrainingJob, top to bottom: observe how it stands with its broker
  * ({@link BrokerReadiness}); act on the broker (a re-queue of dead letters, {@link DeadLetterRequeue};
  * the next batch of tasks from the status's cursor); observe its pods and queues ({@link WorkerPool},
- * {@link QueueChecks}: capacity, lost tasks); size the pool; store the status ({@link StatusWriter}, the
+ * {@link QueueChecks}: capacity, lost tasks); ask Kueue what the job may run where it manages the job
+ * ({@link KueueWorkloads}); size the pool; store the status ({@link StatusWriter}, the
  * fold of its events, stored before the events are acknowledged); decide when to look again. It never
  * waits for anything but the broker's confirms of one batch; it returns with a reschedule instead.
  */
