@@ -5,7 +5,7 @@
 #
 #   scripts/reliability.sh [--broker 4.0|3.10] [--profile ci|full] [--seed N] [scenario...]
 #
-# Scenarios: load retry crash nemesis poison (all by default). Writes target/reliability/report.md
+# Scenarios: load retry crash nemesis poison interrupt (all by default). Writes target/reliability/report.md
 # and report.json (and each scenario's histories under target/reliability/<broker>/<scenario>/).
 # Exits 1 when a scenario lost a task, counted one twice, or dead-lettered one unexpectedly.
 # What is guaranteed and the figures: docs/reliability.md.
@@ -25,9 +25,9 @@ while [ $# -gt 0 ]; do
 done
 case $broker in 4.0 | 3.10) ;; *) echo "reliability.sh: --broker must be 4.0 or 3.10" >&2; exit 2 ;; esac
 case $profile in ci | full) ;; *) echo "reliability.sh: --profile must be ci or full" >&2; exit 2 ;; esac
-[ ${#scenarios[@]} -gt 0 ] || scenarios=(load retry crash nemesis poison)
+[ ${#scenarios[@]} -gt 0 ] || scenarios=(load retry crash nemesis poison interrupt)
 for s in "${scenarios[@]}"; do
-  case $s in load | retry | crash | nemesis | poison) ;; *) echo "reliability.sh: unknown scenario $s" >&2; exit 2 ;; esac
+  case $s in load | retry | crash | nemesis | poison | interrupt) ;; *) echo "reliability.sh: unknown scenario $s" >&2; exit 2 ;; esac
 done
 # one seed for the whole invocation: it drives the nemesis's schedule and the task programs' draws
 seed=${seed:-$(( $(date +%s) % 100000 ))}
@@ -199,10 +199,23 @@ run_scenario() {
     nemesis_pid=$!
   fi
   local waited=0
-  while kill -0 "$run_pid" 2>/dev/null && [ "$waited" -lt "$deadline" ]; do sleep 1; waited=$((waited + 1)); done
+  while kill -0 "$run_pid" 2>/dev/null && [ "$waited" -lt "$deadline" ]; do
+    sleep 1
+    waited=$((waited + 1))
+    if [ "$use_nemesis" = interrupt ] && [ "$waited" -eq 8 ]; then
+      # stopped mid-job, then the same command again: the run continues from its state file. SIGTERM,
+      # which the runner handles as Ctrl-C: a background job of a script starts with SIGINT ignored
+      fault interrupt-run "$run_pid"
+      kill -TERM "$run_pid" 2>/dev/null || true
+      wait "$run_pid" || say "$name: the interrupted run exited with $?"
+      "$root/trainq" run -f "$dir/job.yaml" --rabbitmq "$uri" --gpus "$gpus" --plain --state-dir "$dir/state" \
+        >>"$dir/run.log" 2>&1 &
+      run_pid=$!
+    fi
+  done
   if kill -0 "$run_pid" 2>/dev/null; then
-    say "$name: not finished within ${deadline}s: stopping it (SIGINT) and checking what it left"
-    kill -INT "$run_pid" 2>/dev/null || true
+    say "$name: not finished within ${deadline}s: stopping it (SIGTERM, as Ctrl-C) and checking what it left"
+    kill -TERM "$run_pid" 2>/dev/null || true
   fi
   wait "$run_pid" || code=$?
   if [ -n "$nemesis_pid" ]; then kill -TERM "$nemesis_pid" 2>/dev/null || true; wait "$nemesis_pid" 2>/dev/null || true; fi
@@ -224,19 +237,21 @@ if [ "$profile" = ci ]; then
   load_tasks=100 load_seconds=0.2,0.5 n_tasks=100 nemesis_tasks=200 nemesis_deadline=180
   interval_min=6 interval_max=10 stop_seconds=40
 else
-  load_tasks=10000 load_seconds=0.01,0.05 n_tasks=300 nemesis_tasks=1500 nemesis_deadline=900
+  load_tasks=10000 load_seconds=0.01,0.05 n_tasks=300 nemesis_tasks=800 nemesis_deadline=900
   interval_min=4 interval_max=10 stop_seconds=45
 fi
 for s in "${scenarios[@]}"; do
   case $s in
     load) # every task succeeds at its first attempt
-      run_scenario load "$load_tasks" 900 "" no 3 200ms 2s 1m 10 REL_SECONDS="$load_seconds" ;;
+      run_scenario load "$load_tasks" 1800 "" no 3 200ms 2s 1m 10 REL_SECONDS="$load_seconds" ;;
     retry) # 20% of attempts fail; ten attempts make a dead letter a one-in-ten-million event per task
       run_scenario retry "$n_tasks" 300 "" no 10 200ms 2s 1m 10 REL_SECONDS=0.2,0.5 REL_FAIL_RATE=0.2 ;;
     crash) # 5% of attempts SIGKILL their worker; the supervisor restarts it, the broker redelivers
       run_scenario crash "$n_tasks" 300 "" no 3 200ms 2s 1m 10 REL_SECONDS=0.2,0.5 REL_CRASH_RATE=0.05 ;;
     nemesis) # a fault every few seconds while tasks run; the seed reproduces the schedule
       run_scenario nemesis "$nemesis_tasks" "$nemesis_deadline" "" yes 3 200ms 2s 1m 20 REL_SECONDS=0.5,1.5 ;;
+    interrupt) # the run is stopped after 8 s and started again with the same command
+      run_scenario interrupt 150 300 "" interrupt 3 200ms 2s 1m 10 REL_SECONDS=0.2,0.5 REL_FAIL_RATE=0.1 ;;
     poison) # index 3 always fails, 7 always kills its worker, 11 always hangs past the 4 s timeout
       run_scenario poison 60 300 "3=failed,7=delivery-limit,11=timeout" no 3 200ms 1s 4s 4 REL_SECONDS=0.2,0.5 \
         REL_POISON_FAIL=3 REL_POISON_KILL=7 REL_POISON_HANG=11 ;;

@@ -71,14 +71,17 @@ public final class HistoryChecker {
    *     last start are left out)
    * @param maxGapSeconds the longest time between two consecutive execution starts: a stall of the
    *     whole job (all workers cut off), which the time to the next start of any one task can hide
+   * @param retried retries the status counts (failed attempts that were retried)
+   * @param finished the run ended by itself with every task finished, with the exit code that says so
+   *     (0 when nothing was dead-lettered, 1 otherwise)
    * @param problems one line per inconsistency found, for the report
    */
   public record Result(int tasks, int succeeded, int deadLettered, int expectedDeadLettered, int unexpectedDeadLettered,
       int missingDeadLetters, int lost, int countedTwice, int executedTwice, int executions, List<Double> recoverySeconds,
-      double maxGapSeconds, List<TaskVerdict> verdicts, List<String> problems) {
+      double maxGapSeconds, long retried, boolean finished, List<TaskVerdict> verdicts, List<String> problems) {
 
     public boolean ok() {
-      return lost == 0 && countedTwice == 0 && unexpectedDeadLettered == 0 && missingDeadLetters == 0;
+      return lost == 0 && countedTwice == 0 && unexpectedDeadLettered == 0 && missingDeadLetters == 0 && finished;
     }
 
     /** The verdicts of tasks with anything to report. */
@@ -190,12 +193,18 @@ public final class HistoryChecker {
     for (Fault f : faults) {
       starts.stream().filter(s -> s > f.time()).findFirst().ifPresent(s -> recovery.add(s - f.time()));
     }
+    int expectedExit = status.deadLettered() == 0 ? 0 : 1;
+    boolean finished = status.finished() && status.exitCode() == expectedExit;
+    if (!finished) {
+      problems.add("the run did not finish as it should: state finished " + status.finished() + ", exit code "
+          + status.exitCode() + " (expected " + expectedExit + ")");
+    }
     double gap = 0;
     for (int k = 1; k < starts.size(); k++) {
       gap = Math.max(gap, starts.get(k) - starts.get(k - 1));
     }
     return new Result(tasks, status.succeeded(), status.deadLettered(), expectedDl, unexpectedDl, missingDl, lost,
-        countedTwice, executedTwice, executions.size(), recovery, gap, verdicts, problems);
+        countedTwice, executedTwice, executions.size(), recovery, gap, status.retried(), finished, verdicts, problems);
   }
 
   /** The p-th percentile (nearest rank) of {@code values}, 0 when empty. */

@@ -107,6 +107,8 @@ public final class Main {
     s.put("tasks", r.tasks());
     s.put("succeeded", r.succeeded());
     s.put("deadLettered", r.deadLettered());
+    s.put("retried", r.retried());
+    s.put("finished", r.finished());
     s.put("expectedDeadLettered", r.expectedDeadLettered());
     s.put("unexpectedDeadLettered", r.unexpectedDeadLettered());
     s.put("missingDeadLetters", r.missingDeadLetters());
@@ -134,9 +136,9 @@ public final class Main {
     Path out = Path.of(o.get("out"));
     Files.createDirectories(out.toAbsolutePath().getParent());
     Histories.JSON.writerWithDefaultPrettyPrinter().writeValue(out.toFile(), s);
-    System.out.printf(Locale.ROOT, "%s: %s tasks %d, succeeded %d, dead-lettered %d (unexpected %d, missing %d), lost %d, "
+    System.out.printf(Locale.ROOT, "%s: %s tasks %d, succeeded %d, retries %d, dead-lettered %d (unexpected %d, missing %d), lost %d, "
             + "counted twice %d, executed twice %d, faults %d%n", o.get("scenario"), r.ok() ? "OK" : "FAILED", r.tasks(),
-        r.succeeded(), r.deadLettered(), r.unexpectedDeadLettered(), r.missingDeadLetters(), r.lost(), r.countedTwice(),
+        r.succeeded(), r.retried(), r.deadLettered(), r.unexpectedDeadLettered(), r.missingDeadLetters(), r.lost(), r.countedTwice(),
         r.executedTwice(), faults.size());
     r.problems().stream().limit(20).forEach(p -> System.out.println("  " + p));
     return r.ok() ? 0 : 1;
@@ -153,11 +155,11 @@ public final class Main {
     ObjectNode root = Histories.JSON.createObjectNode();
     ArrayNode scenarios = root.putArray("scenarios");
     StringBuilder md = new StringBuilder("# trainq reliability report\n\n");
-    md.append("| scenario | broker | seed | tasks | succeeded | dead-lettered | unexpected DL | lost | counted twice "
+    md.append("| scenario | broker | seed | tasks | succeeded | retries | dead-lettered | unexpected DL | lost | counted twice "
         + "| executed twice | faults | recovery p50 / max (s) | longest stall (s) | wall (s) | ok |\n");
-    md.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    md.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     StringBuilder details = new StringBuilder();
-    List<String> order = List.of("load", "retry", "crash", "nemesis", "poison");
+    List<String> order = List.of("load", "retry", "crash", "nemesis", "poison", "interrupt");
     List<JsonNode> all = new ArrayList<>();
     for (String f : results) {
       all.add(Histories.JSON.readTree(Files.readString(Path.of(f), StandardCharsets.UTF_8)));
@@ -174,12 +176,13 @@ public final class Main {
       entry.set("expectedDeadLettered", s.path("expectedDeadLettered"));
       entry.set("missingDeadLetters", s.path("missingDeadLetters"));
       entry.set("executions", s.path("executions"));
+      entry.set("retried", s.path("retried"));
       entry.set("maxGapSeconds", s.path("maxGapSeconds"));
       entry.set("ok", s.path("ok"));
       scenarios.add(entry);
-      md.append(String.format(Locale.ROOT, "| %s | %s | %s | %d | %d | %d | %d | %d | %d | %d | %d %s | %.1f / %.1f | %.1f | %.0f | %s |%n",
+      md.append(String.format(Locale.ROOT, "| %s | %s | %s | %d | %d | %d | %d | %d | %d | %d | %d | %d %s | %.1f / %.1f | %.1f | %.0f | %s |%n",
           s.path("name").asText(), s.path("broker").asText(), s.path("seed").asText(), s.path("tasks").asInt(),
-          s.path("succeeded").asInt(), s.path("deadLettered").asInt(), s.path("unexpectedDeadLettered").asInt(),
+          s.path("succeeded").asInt(), s.path("retried").asInt(), s.path("deadLettered").asInt(), s.path("unexpectedDeadLettered").asInt(),
           s.path("lost").asInt(), s.path("countedTwice").asInt(), s.path("executedTwice").asInt(), s.path("faults").asInt(),
           s.path("faultKinds").isEmpty() ? "" : s.path("faultKinds").toString().replace("\"", ""),
           s.path("recoverySeconds").path("p50").asDouble(), s.path("recoverySeconds").path("max").asDouble(),

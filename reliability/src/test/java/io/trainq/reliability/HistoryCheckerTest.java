@@ -41,7 +41,7 @@ class HistoryCheckerTest {
     // task 1 never succeeded and was not dead-lettered; task 2 succeeded and was dead-lettered too
     List<Execution> runs = List.of(run(0, 1, "succeeded", 1), run(1, 1, "failed", 1), run(2, 1, "succeeded", 2),
         run(3, 1, "succeeded", 2));
-    Status status = new Status(4, 3, 1, 1, Histories.intervals("0,2-3"), Histories.intervals("2"), false, 1);
+    Status status = new Status(4, 3, 1, 1, Histories.intervals("0,2-3"), Histories.intervals("2"), true, 1);
     Broker broker = new Broker(Map.of("tq.k.dead", 1L), List.of(), List.of(new Held("rel.dl", 2, 1, "failed")));
     Result r = HistoryChecker.check(4, runs, status, broker, Map.of(), List.of());
 
@@ -67,6 +67,15 @@ class HistoryCheckerTest {
     assertThat(r.countedTwice()).isEqualTo(1);
     assertThat(r.lost()).isZero();
     assertThat(r.problems()).contains("succeeded + dead-lettered = 3 > 2 tasks");
+  }
+
+  @Test
+  void aRunThatDidNotFinishFails() {
+    List<Execution> runs = List.of(run(0, 1, "succeeded", 1));
+    Status status = new Status(1, 1, 0, 0, Histories.intervals("0"), Histories.intervals(""), false, 130);
+    Result r = HistoryChecker.check(1, runs, status, EMPTY, Map.of(), List.of());
+    assertThat(r.ok()).isFalse();
+    assertThat(r.problems()).containsExactly("the run did not finish as it should: state finished false, exit code 130 (expected 0)");
   }
 
   @Test
