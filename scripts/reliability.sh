@@ -181,18 +181,22 @@ run_scenario() {
   local name=$1 tasks=$2 deadline=$3 expect=$4 use_nemesis=$5
   shift 5
   dir=$out/$broker/$name
-  rm -rf "$dir"
+  # the state of an earlier run stays: --fresh then deletes that run's queues (an interrupted one's too)
   mkdir -p "$dir"
+  find "$dir" -mindepth 1 -maxdepth 1 ! -name state -exec rm -rf {} +
   local job=rel-$name
   write_job "$dir" "$job" "$tasks" "$@"
   say "$name: $tasks tasks, deadline ${deadline}s"
-  local t0 witness_pid nemesis_pid='' code=0
+  local t0 witness_pid code=0 previous_uid=''
+  [ ! -f "$dir/state/default.$job.json" ] ||
+    previous_uid=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("uid", ""))' "$dir/state/default.$job.json")
+  nemesis_pid=''
   t0=$(now)
   "$root/trainq" run -f "$dir/job.yaml" --rabbitmq "$uri" --gpus "$gpus" --plain --fresh --state-dir "$dir/state" \
     >"$dir/run.log" 2>&1 &
   run_pid=$!
   tool witness --addresses "$addresses" --state "$dir/state/default.$job.json" --name "$job" --queue "rel.$broker.$name.deadletters" \
-    >"$dir/key" 2>"$dir/witness.err" &
+    --previous-uid "${previous_uid:-none}" >"$dir/key" 2>"$dir/witness.err" &
   witness_pid=$!
   if [ "$use_nemesis" = yes ]; then
     nemesis >"$dir/nemesis.log" 2>&1 &
@@ -219,6 +223,7 @@ run_scenario() {
   fi
   wait "$run_pid" || code=$?
   if [ -n "$nemesis_pid" ]; then kill -TERM "$nemesis_pid" 2>/dev/null || true; wait "$nemesis_pid" 2>/dev/null || true; fi
+  nemesis_pid='' run_pid=''
   wait "$witness_pid" || say "$name: the dead-letter witness failed: $(cat "$dir/witness.err")"
   local wall
   wall=$(python3 -c "print(round($(now) - $t0, 1))")
@@ -233,6 +238,14 @@ run_scenario() {
 }
 
 failed=0 results=()
+run_pid='' nemesis_pid=''
+# an interrupted suite leaves no run, no frozen worker and no node down behind it
+cleanup() {
+  [ -z "$nemesis_pid" ] || kill -TERM "$nemesis_pid" 2>/dev/null || true
+  [ -z "$run_pid" ] || kill -TERM "$run_pid" 2>/dev/null || true
+  rmq start --version "$broker" --nodes 3 >/dev/null 2>&1 || true
+}
+trap 'cleanup; exit 130' INT TERM
 if [ "$profile" = ci ]; then
   load_tasks=100 load_seconds=0.2,0.5 n_tasks=100 nemesis_tasks=200 nemesis_deadline=180
   interval_min=6 interval_max=10 stop_seconds=40

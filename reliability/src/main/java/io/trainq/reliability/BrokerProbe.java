@@ -59,17 +59,23 @@ public final class BrokerProbe {
   }
 
   /**
-   * Waits for the run's state file (it names the job's uid, hence its routing key), then binds a
+   * Waits for the run's state file (it names the job's uid, hence its routing key; not
+   * {@code previousUid}, an earlier run's), then binds a
    * quorum queue to the dead-letter exchange with that key, so every dead letter of the run is kept
    * even where the run deletes its own dead-letter queue at the end. Returns the job key.
    */
-  public String witness(Path stateFile, String namespace, String name, String queue, Duration timeout) throws Exception {
+  public String witness(Path stateFile, String namespace, String name, String queue, String previousUid, Duration timeout)
+      throws Exception {
     long deadline = System.nanoTime() + timeout.toNanos();
     String uid = null;
     while (uid == null) {
       if (Files.exists(stateFile)) {
         try {
           uid = Histories.JSON.readTree(stateFile.toFile()).path("uid").asText(null);
+          // the earlier run's state stays until the new run (started with --fresh) replaces it
+          if (uid != null && uid.equals(previousUid)) {
+            uid = null;
+          }
         } catch (IOException e) {
           // written by rename, but be patient with a partial read anyway
         }
@@ -85,6 +91,8 @@ public final class BrokerProbe {
     try (Connection c = connect("trainq-reliability witness"); Channel ch = c.createChannel()) {
       // the same declaration the run makes: idempotent whichever comes first
       ch.exchangeDeclare(JobTopology.DEAD_LETTER_EXCHANGE, BuiltinExchangeType.TOPIC, true);
+      // a queue left by an interrupted suite holds another run's dead letters and binding
+      ch.queueDelete(queue);
       ch.queueDeclare(queue, true, false, false, Map.of("x-queue-type", "quorum"));
       ch.queueBind(queue, JobTopology.DEAD_LETTER_EXCHANGE, key);
     }
@@ -94,7 +102,8 @@ public final class BrokerProbe {
   /**
    * Reads every message of the job's queues (found by name through the management API) and of the
    * witness queue without acknowledging them (they go back when the channel closes), and writes
-   * depths, held messages and dead letters as JSON. The witness queue is deleted afterwards.
+   * depths, held messages and dead letters as JSON. Those queues and the witness queue are deleted
+   * afterwards.
    */
   public void snapshot(Path stateFile, String namespace, String name, String witnessQueue, Path out) throws Exception {
     String uid = Histories.JSON.readTree(stateFile.toFile()).path("uid").asText();
@@ -104,8 +113,19 @@ public final class BrokerProbe {
     ArrayNode held = root.putArray("held");
     ArrayNode dead = root.putArray("deadLetters");
     try (Connection c = connect("trainq-reliability snapshot")) {
-      for (String q : queueNames(prefix)) {
-        depths.put(q, read(c, q, held, false));
+      List<String> queues = queueNames(prefix);
+      for (String q : queues) {
+        // the events queue holds events, not tasks (left behind only by a run that was stopped)
+        if (!q.endsWith(".events")) {
+          depths.put(q, read(c, q, held, false));
+        }
+      }
+      // the suite's jobs are throwaway: what they leave (a poison job's dead letters, an
+      // interrupted run's queues) goes once read, so the shared broker does not collect them
+      try (Channel ch = c.createChannel()) {
+        for (String q : queues) {
+          ch.queueDelete(q);
+        }
       }
       if (witnessQueue != null) {
         read(c, witnessQueue, dead, false);

@@ -21,7 +21,7 @@ import java.util.TreeMap;
 /**
  * The harness's Java side (scripts/reliability.sh):
  * <pre>
- * witness  --addresses H:P,.. --state FILE --name JOB --queue Q        bind a queue that keeps the run's dead letters
+ * witness  --addresses H:P,.. --state FILE --name JOB --queue Q [--previous-uid U]   bind a queue that keeps the run's dead letters
  * snapshot --addresses H:P,.. --management URL,.. --state FILE --name JOB --witness Q --out broker.json
  * check    --scenario S --broker V --seed N --tasks N --executions F --state F --exit-code N --broker-file F
  *          [--faults F] [--expect-dead 3=failed,7=delivery-limit] [--wall SECONDS] --out result.json
@@ -53,7 +53,8 @@ public final class Main {
     switch (args[0]) {
       case "witness" -> {
         BrokerProbe p = new BrokerProbe(addresses(o.get("addresses")), user, pass, List.of());
-        System.out.println(p.witness(Path.of(o.get("state")), ns, o.get("name"), o.get("queue"), Duration.ofMinutes(3)));
+        System.out.println(p.witness(Path.of(o.get("state")), ns, o.get("name"), o.get("queue"), o.get("previous-uid"),
+            Duration.ofMinutes(3)));
       }
       case "snapshot" -> {
         BrokerProbe p = new BrokerProbe(addresses(o.get("addresses")), user, pass, List.of(o.get("management").split(",")));
