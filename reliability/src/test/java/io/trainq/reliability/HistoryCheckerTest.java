@@ -1,0 +1,139 @@
+package io.trainq.reliability;
+
+import static org.assertj.core.api.Assertions.assertThat;
+
+import io.trainq.reliability.Histories.Broker;
+import io.trainq.reliability.Histories.Execution;
+import io.trainq.reliability.Histories.Fault;
+import io.trainq.reliability.Histories.Held;
+import io.trainq.reliability.Histories.Status;
+import io.trainq.reliability.HistoryChecker.Result;
+import io.trainq.reliability.HistoryChecker.TaskVerdict;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+class HistoryCheckerTest {
+  private static Execution run(int index, int attempt, String outcome, double start) {
+    return new Execution(index, attempt, "w0", 100 + index, start, start + 1, outcome);
+  }
+
+  private static final Broker EMPTY = new Broker(Map.of(), List.of(), List.of());
+
+  @Test
+  void aCleanHistoryHasNothingToReport() {
+    List<Execution> runs = List.of(run(0, 1, "succeeded", 1), run(1, 1, "failed", 1), run(1, 2, "succeeded", 3),
+        run(2, 1, "succeeded", 2));
+    Status status = new Status(3, 3, 0, 1, Histories.intervals("0-2"), Histories.intervals(""), true, 0);
+    Result r = HistoryChecker.check(3, runs, status, EMPTY, Map.of(), List.of());
+    assertThat(r.ok()).isTrue();
+    assertThat(r.lost()).isZero();
+    assertThat(r.countedTwice()).isZero();
+    assertThat(r.executedTwice()).isZero();
+    assertThat(r.problems()).isEmpty();
+  }
+
+  @Test
+  void aLostTaskAndADoublyCountedTaskAreReported() {
+    // task 1 never succeeded and was not dead-lettered; task 2 succeeded and was dead-lettered too
+    List<Execution> runs = List.of(run(0, 1, "succeeded", 1), run(1, 1, "failed", 1), run(2, 1, "succeeded", 2),
+        run(3, 1, "succeeded", 2));
+    Status status = new Status(4, 3, 1, 1, Histories.intervals("0,2-3"), Histories.intervals("2"), true, 1);
+    Broker broker = new Broker(Map.of("tq.k.dead", 1L), List.of(), List.of(new Held("rel.dl", 2, 1, "failed")));
+    Result r = HistoryChecker.check(4, runs, status, broker, Map.of(), List.of());
+
+    assertThat(r.ok()).isFalse();
+    assertThat(r.lost()).isEqualTo(1);
+    // task 2 once, and succeeded + dead-lettered = 4 + ... is not above the total, so no excess
+    assertThat(r.countedTwice()).isEqualTo(1);
+    assertThat(r.unexpectedDeadLettered()).isEqualTo(1);
+    assertThat(r.verdicts()).filteredOn(TaskVerdict::lost).extracting(TaskVerdict::index).containsExactly(1);
+    assertThat(r.verdicts()).filteredOn(TaskVerdict::countedTwice).extracting(TaskVerdict::index).containsExactly(2);
+    assertThat(r.problems()).containsExactly(
+        "task 1 lost: never succeeded, not dead-lettered; 1 run(s), 0 message(s) still queued",
+        "task 2 counted twice: succeeded true, dead-lettered in status true, dead letters 1",
+        "task 2 dead-lettered with reason failed (not expected)");
+  }
+
+  @Test
+  void countersAboveTheIndexSetsAreCountedTwice() {
+    // the counter says 3 succeeded but the set holds two indexes: one success was counted twice
+    List<Execution> runs = List.of(run(0, 1, "succeeded", 1), run(1, 1, "succeeded", 1));
+    Status status = new Status(2, 3, 0, 0, Histories.intervals("0-1"), Histories.intervals(""), true, 0);
+    Result r = HistoryChecker.check(2, runs, status, EMPTY, Map.of(), List.of());
+    assertThat(r.countedTwice()).isEqualTo(1);
+    assertThat(r.lost()).isZero();
+    assertThat(r.problems()).contains("succeeded + dead-lettered = 3 > 2 tasks");
+  }
+
+  @Test
+  void aRunThatDidNotFinishFails() {
+    List<Execution> runs = List.of(run(0, 1, "succeeded", 1));
+    Status status = new Status(1, 1, 0, 0, Histories.intervals("0"), Histories.intervals(""), false, 130);
+    Result r = HistoryChecker.check(1, runs, status, EMPTY, Map.of(), List.of());
+    assertThat(r.ok()).isFalse();
+    assertThat(r.problems()).containsExactly("the run did not finish as it should: state finished false, exit code 130 (expected 0)");
+  }
+
+  @Test
+  void aSuccessWithNoSuccessfulRunBehindItIsLost() {
+    List<Execution> runs = List.of(run(0, 1, "killed-worker", 1));
+    Status status = new Status(1, 1, 0, 0, Histories.intervals("0"), Histories.intervals(""), true, 0);
+    Result r = HistoryChecker.check(1, runs, status, EMPTY, Map.of(), List.of());
+    assertThat(r.lost()).isEqualTo(1);
+    assertThat(r.problems()).containsExactly(
+        "task 0 lost: counted succeeded but no run of it succeeded, not dead-lettered; 1 run(s), 0 message(s) still queued");
+  }
+
+  @Test
+  void aRepeatedAttemptIsExecutedTwiceButNotAFault() {
+    // the worker was killed after the program exited and before the ack: attempt 1 ran again
+    List<Execution> runs = List.of(run(0, 1, "succeeded", 1), run(0, 1, "succeeded", 5));
+    Status status = new Status(1, 1, 0, 0, Histories.intervals("0"), Histories.intervals(""), true, 0);
+    Result r = HistoryChecker.check(1, runs, status, EMPTY, Map.of(), List.of());
+    assertThat(r.ok()).isTrue();
+    assertThat(r.executedTwice()).isEqualTo(1);
+  }
+
+  @Test
+  void deadLettersAreJudgedByTheirExpectedReason() {
+    List<Execution> runs = List.of(run(0, 1, "failed", 1), run(1, 1, "killed-worker", 1), run(2, 1, "succeeded", 1));
+    Status status = new Status(4, 1, 3, 0, Histories.intervals("2"), Histories.intervals("0-1,3"), true, 1);
+    Broker broker = new Broker(Map.of(), List.of(), List.of(new Held("rel.dl", 0, 3, "failed"),
+        new Held("rel.dl", 1, 1, "delivery-limit"), new Held("rel.dl", 3, 1, "failed")));
+    Result r = HistoryChecker.check(4, runs, status, broker, Map.of(0, "failed", 1, "delivery-limit", 3, "timeout"), List.of());
+    assertThat(r.expectedDeadLettered()).isEqualTo(2);
+    assertThat(r.unexpectedDeadLettered()).isEqualTo(1);
+    assertThat(r.problems()).containsExactly("task 3 dead-lettered with reason failed, expected timeout");
+    assertThat(r.lost()).isZero();
+  }
+
+  @Test
+  void recoveryIsTheTimeFromAFaultToTheNextStart() {
+    List<Execution> runs = List.of(run(0, 1, "succeeded", 10), run(1, 1, "succeeded", 12.5), run(2, 1, "succeeded", 20));
+    Status status = new Status(3, 3, 0, 0, Histories.intervals("0-2"), Histories.intervals(""), true, 0);
+    Result r = HistoryChecker.check(3, runs, status, EMPTY, Map.of(),
+        List.of(new Fault(11, "kill-worker", "1"), new Fault(13, "kill-node", "n"), new Fault(30, "kill-worker", "2")));
+    assertThat(r.recoverySeconds()).containsExactly(1.5, 7.0);
+    assertThat(HistoryChecker.percentile(r.recoverySeconds(), 50)).isEqualTo(1.5);
+    assertThat(r.maxGapSeconds()).isEqualTo(7.5);
+  }
+
+  @Test
+  void readsTheFilesARunLeaves(@TempDir Path dir) throws Exception {
+    Path log = dir.resolve("executions.jsonl");
+    Files.writeString(log, "{\"index\":0,\"attempt\":1,\"worker\":\"w\",\"pid\":5,\"start\":1.5,\"end\":2.5,\"outcome\":\"succeeded\"}\n"
+        + "{\"index\":1,\"attem");
+    Path state = dir.resolve("state.json");
+    Files.writeString(state, "{\"uid\":\"u\",\"progress\":{\"total\":2,\"succeeded\":1,\"deadLettered\":0,\"retried\":0,"
+        + "\"succeededIndexes\":\"0\",\"failedIndexes\":\"\"},\"finished\":false}");
+    assertThat(Histories.readExecutions(log)).containsExactly(new Execution(0, 1, "w", 5, 1.5, 2.5, "succeeded"));
+    Status s = Histories.readStatus(state, 130);
+    assertThat(s.succeededIndexes().cardinality()).isEqualTo(1);
+    assertThat(Histories.intervals("0-3,7").toString()).isEqualTo("{0, 1, 2, 3, 7}");
+    assertThat(Main.expectations("3=failed, 7=delivery-limit")).containsExactly(Map.entry(3, "failed"), Map.entry(7, "delivery-limit"));
+  }
+}
