@@ -3,8 +3,9 @@
 # the Kubernetes binaries, Kueue), starts the brokers the tests use, runs `mvn verify` (unit and
 # integration tests against RabbitMQ 4.0 and a real kube-apiserver, some with Kueue), re-runs the
 # broker-facing integration tests against RabbitMQ 3.10, checks that the benchmark still runs
-# (scripts/bench.sh --smoke), runs the end-to-end tests on a local single-node cluster
-# (scripts/e2e.sh), prints a summary, and stops the brokers it started.
+# (scripts/bench.sh --smoke), runs the reliability suite's ci profile (scripts/reliability.sh), runs
+# the end-to-end tests on a local single-node cluster (scripts/e2e.sh), prints a summary, and stops
+# the brokers it started.
 #
 #   scripts/test.sh [extra mvn args]      e.g. scripts/test.sh -pl worker -am
 #
@@ -130,6 +131,33 @@ else
   echo "$bench_note"
 fi
 
+# --- the reliability suite ----------------------------------------------------------------
+# scripts/reliability.sh --profile ci: real `trainq run` processes against the 4.0 3-node cluster
+# under injected faults (workers killed and frozen, the quorum leader's node killed, connections
+# closed), then a history checker: a lost, doubly counted or wrongly dead-lettered task fails the
+# suite. Its report: target/reliability/report.md (docs/reliability.md).
+rel_note=""
+if [ $status -ne 0 ]; then
+  rel_note="reliability suite not run: the steps before failed"
+elif [ "${TRAINQ_RELIABILITY:-}" = 0 ]; then
+  rel_note="reliability suite NOT run (TRAINQ_RELIABILITY=0)"
+elif [ $# -gt 0 ] && [ "${TRAINQ_RELIABILITY:-}" != 1 ]; then
+  rel_note="reliability suite not run: mvn args narrow the run (scripts/reliability.sh runs it alone)"
+else
+  step "reliability suite (scripts/reliability.sh --broker 4.0 --profile ci)"
+  s=$SECONDS
+  mkdir -p "$root/target"
+  if scripts/reliability.sh --broker 4.0 --profile ci >"$root/target/reliability.log" 2>&1; then
+    rel_note="reliability suite passed in $(elapsed $s) (report: target/reliability/report.md)"
+  else
+    status=1
+    tail -n 40 "$root/target/reliability.log"
+    rel_note="reliability suite FAILED after $(elapsed $s) (log: target/reliability.log)"
+  fi
+  [ ! -f "$root/target/reliability/report.md" ] || cat "$root/target/reliability/report.md"
+  echo "$rel_note"
+fi
+
 # --- end-to-end tests on the local cluster ----------------------------------------------
 # scripts/e2e.sh starts scripts/kube-local.sh's cluster (building and installing what is missing),
 # runs the e2e/ module on it and stops what it started; a cluster that cannot start fails the run.
@@ -153,6 +181,7 @@ fi
 step "summary"
 python3 scripts/test-summary.py "$root" || true
 [ -z "$bench_note" ] || echo "$bench_note"
+[ -z "$rel_note" ] || echo "$rel_note"
 [ -z "$e2e_note" ] || echo "$e2e_note"
 echo "total $(elapsed $t0)"
 exit $status
