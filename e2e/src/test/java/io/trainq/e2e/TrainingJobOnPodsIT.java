@@ -190,13 +190,22 @@ class TrainingJobOnPodsIT {
 
   /** A job of the stand-in program in LocalQueue "gpus": up to 2 pods of 1 GPU. */
   private TrainingJob applyQueued(String name, int tasks, String seconds, String priorityClass) {
+    String labels = "\n  labels: {kueue.x-k8s.io/queue-name: gpus"
+        + (priorityClass == null ? "" : ", kueue.x-k8s.io/priority-class: " + priorityClass) + "}";
+    return applySteady(name, labels, tasks, 1, "5s", seconds);
+  }
+
+  /**
+   * A job of the stand-in program that neither fails nor crashes: up to 2 pods of {@code gpusPerPod}
+   * GPUs, each task {@code seconds} long; {@code labels} is a YAML {@code labels:} line under metadata, or empty.
+   */
+  private TrainingJob applySteady(String name, String labels, int tasks, int gpusPerPod, String idleTimeout, String seconds) {
     String yaml = """
         apiVersion: trainq.io/v1alpha1
         kind: TrainingJob
         metadata:
           name: %s
-          namespace: %s
-          labels: {kueue.x-k8s.io/queue-name: gpus%s}
+          namespace: %s%s
         spec:
           image: %s
           command: ["/usr/local/bin/dummy-train"]
@@ -204,10 +213,10 @@ class TrainingJobOnPodsIT {
           gpusPerTask: 1
           workers:
             maxPods: 2
-            gpusPerPod: 1
+            gpusPerPod: %d
             hostNetwork: %s
             imagePullPolicy: Never
-            idleTimeout: 5s
+            idleTimeout: %s
             env:
             - {name: DUMMY_SECONDS, value: "%s"}
             - {name: DUMMY_CRASH_RATE, value: "0"}
@@ -215,8 +224,8 @@ class TrainingJobOnPodsIT {
           retry: {maxAttempts: 3, backoff: {initial: 1s, max: 4s}}
           taskTimeout: 1m
           rabbitmq: {secretRef: {name: %s}}
-        """.formatted(name, ns, priorityClass == null ? "" : ", kueue.x-k8s.io/priority-class: " + priorityClass,
-        LocalImages.STANDIN, tasks, cluster.hostNetworkOnly(), seconds, SECRET);
+        """.formatted(name, ns, labels, LocalImages.STANDIN, tasks, gpusPerPod, cluster.hostNetworkOnly(), idleTimeout,
+        seconds, SECRET);
     return client.resources(TrainingJob.class)
         .load(new ByteArrayInputStream(yaml.getBytes(StandardCharsets.UTF_8))).create();
   }
@@ -294,31 +303,7 @@ class TrainingJobOnPodsIT {
   @Test
   void scaleDownNeverDeletesABusyPod() {
     int tasks = 10;
-    String yaml = """
-        apiVersion: trainq.io/v1alpha1
-        kind: TrainingJob
-        metadata: {name: shrink, namespace: %s}
-        spec:
-          image: %s
-          command: ["/usr/local/bin/dummy-train"]
-          tasks: {count: %d}
-          gpusPerTask: 1
-          workers:
-            maxPods: 2
-            gpusPerPod: 2
-            hostNetwork: %s
-            imagePullPolicy: Never
-            idleTimeout: 3s
-            env:
-            - {name: DUMMY_SECONDS, value: "3"}
-            - {name: DUMMY_CRASH_RATE, value: "0"}
-            - {name: DUMMY_FAIL_RATE, value: "0"}
-          retry: {maxAttempts: 3, backoff: {initial: 1s, max: 4s}}
-          taskTimeout: 1m
-          rabbitmq: {secretRef: {name: %s}}
-        """.formatted(ns, LocalImages.STANDIN, tasks, cluster.hostNetworkOnly(), SECRET);
-    TrainingJob job = client.resources(TrainingJob.class).load(new ByteArrayInputStream(yaml.getBytes(StandardCharsets.UTF_8)))
-        .create();
+    TrainingJob job = applySteady("shrink", "", tasks, 2, "3s", "3");
     long deadline = System.nanoTime() + JOB_LIMIT.toNanos();
     Set<String> seenPods = new TreeSet<>();
     Map<String, Integer> exitCodes = new HashMap<>();
