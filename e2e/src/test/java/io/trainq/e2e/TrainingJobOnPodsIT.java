@@ -685,6 +685,7 @@ class TrainingJobOnPodsIT {
     Set<Integer> lastExitCodes = new TreeSet<>();
     int maxRestarts = 0;
     TrainingJobStatus status = null;
+    boolean ended = false;
     while (System.nanoTime() < deadline) {
       TrainingJob now = client.resources(TrainingJob.class).inNamespace(ns).withName(job.getMetadata().getName()).get();
       status = now.getStatus();
@@ -696,8 +697,14 @@ class TrainingJobOnPodsIT {
         maxRestarts = Math.max(maxRestarts, statuses(p).stream().filter(s -> "worker".equals(s.getName()))
             .mapToInt(s -> s.getRestartCount() == null ? 0 : s.getRestartCount()).max().orElse(0));
       }
-      if (status != null && ("Succeeded".equals(status.getPhase()) || "Failed".equals(status.getPhase()))) {
+      if (ended) {
         break;
+      }
+      if (status != null && ("Succeeded".equals(status.getPhase()) || "Failed".equals(status.getPhase()))) {
+        // the kubelet may report a container's last termination after the job ended: one more look
+        ended = true;
+        sleep(Duration.ofSeconds(1));
+        continue;
       }
       sleep(Duration.ofMillis(500));
     }
