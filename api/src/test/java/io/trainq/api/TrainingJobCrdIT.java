@@ -69,7 +69,8 @@ class TrainingJobCrdIT {
     }
     client.resource(crd).create();
     client.apiextensions().v1().customResourceDefinitions().withName(TrainingJob.CRD_NAME)
-        .waitUntilCondition(c -> c != null && c.getStatus() != null && c.getStatus().getConditions().stream()
+        .waitUntilCondition(c -> c != null && c.getStatus() != null && c.getStatus().getConditions() != null
+            && c.getStatus().getConditions().stream()
             .anyMatch(x -> "Established".equals(x.getType()) && "True".equals(x.getStatus())), 60, TimeUnit.SECONDS);
     long established = System.nanoTime();
 

@@ -10,12 +10,12 @@ import io.fabric8.kubernetes.client.Config;
 import io.fabric8.kubernetes.client.KubernetesClient;
 import io.fabric8.kubernetes.client.KubernetesClientBuilder;
 import io.trainq.api.TrainingJob;
+import io.trainq.testkit.kube.TestCluster;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.UUID;
-import java.util.concurrent.TimeUnit;
 
 /**
  * One real kube-apiserver + etcd (kube-api-test, offline, binaries in ~/.kubeapitest from
@@ -138,12 +138,7 @@ public final class KubeTestServer implements AutoCloseable {
     try (var in = Files.newInputStream(file)) {
       CustomResourceDefinition crd = client.apiextensions().v1().customResourceDefinitions().load(in).item();
       client.resource(crd).serverSideApply();
-      client.apiextensions().v1().customResourceDefinitions().withName(TrainingJob.CRD_NAME)
-          // a fresh CRD can have a status without conditions yet
-          .waitUntilCondition(c -> c != null && c.getStatus() != null && c.getStatus().getConditions() != null
-              && c.getStatus().getConditions().stream()
-                  .anyMatch(x -> "Established".equals(x.getType()) && "True".equals(x.getStatus())),
-              60, TimeUnit.SECONDS);
+      TestCluster.awaitEstablished(client, TrainingJob.CRD_NAME);
     } catch (IOException e) {
       throw new UncheckedIOException(e);
     }

@@ -15,7 +15,6 @@ import io.trainq.testkit.kube.TestCluster;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.params.ParameterizedTest;
@@ -40,9 +39,7 @@ class SameMessagesAsApiServerIT {
       CustomResourceDefinition crd = client.getKubernetesSerialization().unmarshal(in, CustomResourceDefinition.class);
       client.resource(crd).serverSideApply();
     }
-    client.apiextensions().v1().customResourceDefinitions().withName(TrainingJob.CRD_NAME)
-        .waitUntilCondition(c -> c.getStatus() != null && c.getStatus().getConditions().stream()
-            .anyMatch(x -> x.getType().equals("Established") && x.getStatus().equals("True")), 60, TimeUnit.SECONDS);
+    TestCluster.awaitEstablished(client, TrainingJob.CRD_NAME);
   }
 
   @AfterAll

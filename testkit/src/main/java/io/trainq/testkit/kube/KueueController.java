@@ -328,11 +328,7 @@ public final class KueueController implements AutoCloseable {
       names.add(crd.getMetadata().getName());
     }
     for (String name : names) {
-      admin.apiextensions().v1().customResourceDefinitions().withName(name)
-          .waitUntilCondition(c -> c != null && c.getStatus() != null && c.getStatus().getConditions() != null
-              && c.getStatus().getConditions().stream()
-                  .anyMatch(x -> "Established".equals(x.getType()) && "True".equals(x.getStatus())),
-              60, TimeUnit.SECONDS);
+      TestCluster.awaitEstablished(admin, name);
     }
   }
 

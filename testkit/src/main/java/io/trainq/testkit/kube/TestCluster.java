@@ -210,6 +210,18 @@ public final class TestCluster implements AutoCloseable {
   }
 
   /**
+   * Waits until the API server serves the named CRD ({@code Established=True}). A fresh CRD can
+   * have a status without conditions for a moment; that reads as not yet.
+   */
+  public static void awaitEstablished(KubernetesClient client, String crdName) {
+    client.apiextensions().v1().customResourceDefinitions().withName(crdName)
+        .waitUntilCondition(c -> c != null && c.getStatus() != null && c.getStatus().getConditions() != null
+            && c.getStatus().getConditions().stream()
+                .anyMatch(x -> "Established".equals(x.getType()) && "True".equals(x.getStatus())),
+            60, TimeUnit.SECONDS);
+  }
+
+  /**
    * Creates a namespace named {@code prefix-<random>} and returns its name. On a cluster this class
    * did not start and will not stop ({@link Kind#KUBECONFIG}, {@link Kind#LOCAL}) {@link #close()}
    * deletes it again. Where pods run, it returns once the controller manager has made the
