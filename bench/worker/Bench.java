@@ -268,7 +268,7 @@ public final class Bench {
       String events = declare(ch, job, settings);
       publish(ch, job, tasks);
       EventDrain drain = new EventDrain(c.createChannel(), events);
-      Map<String, String> env = new HashMap<>(WorkerEnv.forJob(job, settings, 1));
+      Map<String, String> env = new HashMap<>(WorkerEnv.forJob(job, settings));
       env.put("TRAINQ_RABBITMQ_URI", uri);
       env.put(WorkerEnv.SLOTS, Integer.toString(slots));
       env.put(WorkerEnv.IDLE_TIMEOUT_MS, "1500");
@@ -441,7 +441,7 @@ public final class Bench {
     try (Connection c = factory().newConnection("bench-driver")) {
       Channel ch = c.createChannel();
       String events = declare(ch, job, settings);
-      Map<String, String> env = new HashMap<>(WorkerEnv.forJob(job, settings, 1));
+      Map<String, String> env = new HashMap<>(WorkerEnv.forJob(job, settings));
       env.put("TRAINQ_RABBITMQ_URI", uri);
       env.put(WorkerEnv.SLOTS, "16");
       env.put(WorkerEnv.IDLE_TIMEOUT_MS, "0");

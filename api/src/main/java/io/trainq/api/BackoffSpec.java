@@ -6,7 +6,6 @@ import io.fabric8.generator.annotation.Default;
 import io.fabric8.generator.annotation.Pattern;
 import io.fabric8.generator.annotation.Size;
 import io.fabric8.generator.annotation.ValidationRule;
-import java.time.Duration;
 
 @JsonInclude(JsonInclude.Include.NON_NULL)
 @ValidationRule(
@@ -29,14 +28,6 @@ public class BackoffSpec {
   @Pattern(Durations.PATTERN)
   @JsonPropertyDescription("Longest delay between two attempts.")
   private String max;
-
-  public Duration effectiveInitial() {
-    return Durations.parse(initial == null ? "10s" : initial);
-  }
-
-  public Duration effectiveMax() {
-    return Durations.parse(max == null ? "10m" : max);
-  }
 
   public String getInitial() {
     return initial;

@@ -21,20 +21,9 @@ public class RetrySpec {
   @JsonPropertyDescription("Deliveries of one attempt the broker allows (its x-delivery-limit): bounds a task that kills its worker, node or broker connection every time. Such a task is dead-lettered with reason delivery-limit.")
   private Integer deliveryLimit;
 
+  @Default("{}")
   @JsonPropertyDescription("Exponential backoff between attempts.")
   private BackoffSpec backoff;
-
-  public int effectiveMaxAttempts() {
-    return maxAttempts == null ? 3 : maxAttempts;
-  }
-
-  public int effectiveDeliveryLimit() {
-    return deliveryLimit == null ? 10 : deliveryLimit;
-  }
-
-  public BackoffSpec effectiveBackoff() {
-    return backoff == null ? new BackoffSpec() : backoff;
-  }
 
   public Integer getDeliveryLimit() {
     return deliveryLimit;

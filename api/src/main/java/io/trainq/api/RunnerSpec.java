@@ -34,10 +34,6 @@ public class RunnerSpec {
   @JsonPropertyDescription("Persistent mode: how long a new runner may take to connect to the worker and say it is ready (imports, CUDA initialisation). The task it was started for fails with reason runner-not-ready when it takes longer.")
   private String startTimeout;
 
-  public Mode effectiveMode() {
-    return mode == null ? Mode.Process : mode;
-  }
-
   public Mode getMode() {
     return mode;
   }

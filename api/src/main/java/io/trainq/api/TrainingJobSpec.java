@@ -75,9 +75,11 @@ public class TrainingJobSpec {
   @ValidationRule(value = "self == oldSelf", message = "spec.gpusPerTask is immutable", reason = "FieldValueForbidden")
   private Integer gpusPerTask;
 
+  @Default("{}")
   @JsonPropertyDescription("The worker pods that run the tasks.")
   private WorkerSpec workers;
 
+  @Default("{}")
   @JsonPropertyDescription("How failed tasks (non-zero exit, timeout) are retried before they are dead-lettered.")
   private RetrySpec retry;
 
@@ -88,6 +90,7 @@ public class TrainingJobSpec {
   @JsonPropertyDescription("Longest a task may run (e.g. 4h, 90m). Its process tree is killed then, and the attempt counts as failed. The broker's consumer timeout is set above it.")
   private String taskTimeout;
 
+  @Default("{}")
   @JsonPropertyDescription("How the command runs on a slot: a process per attempt (Process, the default) or one long-lived runner per slot that runs task after task (Persistent). Immutable.")
   private RunnerSpec runner;
 
@@ -108,26 +111,6 @@ public class TrainingJobSpec {
   @Min(0)
   @JsonPropertyDescription("Deletes the TrainingJob (its queues and pods with it) this many seconds after it finished. Kept forever when unset.")
   private Integer ttlSecondsAfterFinished;
-
-  /** The effective GPUs per task, with the schema default applied when the object did not pass the API server. */
-  public int effectiveGpusPerTask() {
-    return gpusPerTask == null ? 1 : gpusPerTask;
-  }
-
-  /** The effective worker settings (never null). */
-  public WorkerSpec effectiveWorkers() {
-    return workers == null ? new WorkerSpec() : workers;
-  }
-
-  /** The effective retry settings (never null). */
-  public RetrySpec effectiveRetry() {
-    return retry == null ? new RetrySpec() : retry;
-  }
-
-  /** The effective runner settings (never null). */
-  public RunnerSpec effectiveRunner() {
-    return runner == null ? new RunnerSpec() : runner;
-  }
 
   public boolean suspended() {
     return Boolean.TRUE.equals(suspend);

@@ -71,20 +71,9 @@ public class WorkerSpec {
   @JsonPropertyDescription("Deliveries a worker may hold beyond its slots. 0 (the default) keeps every queued task available to any idle GPU; more hides dispatch latency for very short tasks at the cost of tasks waiting behind a busy worker.")
   private Integer extraPrefetch;
 
-  public int effectiveMaxPods() {
-    return maxPods == null ? 1 : maxPods;
-  }
-
-  public int effectiveGpusPerPod(int gpusPerTask) {
+  /** GPUs per pod: {@code gpusPerPod}, or one task's worth when unset (no schema default can say that). */
+  public int gpusPerPod(int gpusPerTask) {
     return gpusPerPod == null ? gpusPerTask : gpusPerPod;
-  }
-
-  public String effectiveIdleTimeout() {
-    return idleTimeout == null ? "60s" : idleTimeout;
-  }
-
-  public int effectiveExtraPrefetch() {
-    return extraPrefetch == null ? 0 : extraPrefetch;
   }
 
   public Integer getMaxPods() {

@@ -8,34 +8,34 @@ import io.trainq.api.TrainingJobSpec;
 import io.trainq.protocol.JobSettings;
 import io.trainq.protocol.RunnerSettings;
 
-/** The one mapping from a TrainingJob's spec to the settings its queues and workers run with. */
+/**
+ * The one mapping from a TrainingJob's spec to the settings its queues and workers run with. The spec
+ * has its defaults already: the API server applies the CRD schema's in a cluster, and {@code trainq
+ * run} the same schema's ({@link io.trainq.api.SchemaDefaults}).
+ */
 public final class JobSpecs {
-  /** The schema's default of {@code spec.taskTimeout}, for a spec read without the API server's defaulting. */
-  static final String DEFAULT_TASK_TIMEOUT = "24h";
-  /** The schema's default of {@code spec.runner.startTimeout}. */
-  static final String DEFAULT_RUNNER_START_TIMEOUT = "10m";
-
   private JobSpecs() {}
 
   /**
-   * The job's settings as the worker and the queues see them, with the schema's defaults where the
-   * spec left a field out.
+   * The job's settings as the worker and the queues see them.
    *
    * @throws IllegalArgumentException when a duration cannot be read (the schema refuses those first)
+   * @throws NullPointerException when the spec lacks its defaults
    */
   public static JobSettings settings(TrainingJobSpec spec) {
-    RetrySpec r = spec.effectiveRetry();
-    BackoffSpec b = r.effectiveBackoff();
-    return new JobSettings(r.effectiveMaxAttempts(), b.effectiveInitial(), b.effectiveMax(),
-        Durations.parse(spec.getTaskTimeout() == null ? DEFAULT_TASK_TIMEOUT : spec.getTaskTimeout()),
+    RetrySpec r = spec.getRetry();
+    BackoffSpec b = r.getBackoff();
+    return new JobSettings(spec.getGpusPerTask(), r.getMaxAttempts(), Durations.parse(b.getInitial()),
+        Durations.parse(b.getMax()), Durations.parse(spec.getTaskTimeout()),
         spec.getTaskTTL() == null ? null : Durations.parse(spec.getTaskTTL()),
-        r.effectiveDeliveryLimit(), runner(spec.effectiveRunner()));
+        r.getDeliveryLimit(), runner(spec.getRunner()));
   }
 
   static RunnerSettings runner(RunnerSpec r) {
-    RunnerSettings.Mode mode = r.effectiveMode() == RunnerSpec.Mode.Persistent ? RunnerSettings.Mode.PERSISTENT
-        : RunnerSettings.Mode.PROCESS;
-    return new RunnerSettings(mode, r.getMaxTasksPerProcess() == null ? 0 : r.getMaxTasksPerProcess(),
-        Durations.parse(r.getStartTimeout() == null ? DEFAULT_RUNNER_START_TIMEOUT : r.getStartTimeout()));
+    if (r.getMode() != RunnerSpec.Mode.Persistent) {
+      return RunnerSettings.PROCESS;
+    }
+    return new RunnerSettings(RunnerSettings.Mode.PERSISTENT, r.getMaxTasksPerProcess() == null ? 0 : r.getMaxTasksPerProcess(),
+        Durations.parse(r.getStartTimeout()));
   }
 }

@@ -45,7 +45,7 @@ public final class WorkerEnv {
   public static final String SHUTDOWN_GRACE_MS = "TRAINQ_SHUTDOWN_GRACE_MS";
   public static final String WORKER_NAME = "TRAINQ_WORKER_NAME";
   public static final String WORKING_DIR = "TRAINQ_WORKING_DIR";
-  /** {@code Process} (a process per attempt, the default) or {@code Persistent} (a runner per slot). */
+  /** {@code Process} (a process per attempt) or {@code Persistent} (a runner per slot). */
   public static final String RUNNER_MODE = "TRAINQ_RUNNER_MODE";
   /** Persistent mode: tasks one runner handles before it is replaced; 0 or unset for no limit. */
   public static final String RUNNER_MAX_TASKS = "TRAINQ_RUNNER_MAX_TASKS";
@@ -58,19 +58,19 @@ public final class WorkerEnv {
   private WorkerEnv() {}
 
   /** The job's part of a worker's environment, with the job's task count (messages of other indexes are refused). */
-  public static Map<String, String> forJob(JobTopology job, JobSettings s, int gpusPerTask, int taskCount) {
-    Map<String, String> env = forJob(job, s, gpusPerTask);
+  public static Map<String, String> forJob(JobTopology job, JobSettings s, int taskCount) {
+    Map<String, String> env = forJob(job, s);
     env.put(TASK_COUNT, Integer.toString(taskCount));
     return env;
   }
 
   /** The job's part of a worker's environment, without the task count (the worker then checks no index bound). */
-  public static Map<String, String> forJob(JobTopology job, JobSettings s, int gpusPerTask) {
+  public static Map<String, String> forJob(JobTopology job, JobSettings s) {
     Map<String, String> env = new LinkedHashMap<>();
     env.put(JOB_NAMESPACE, job.namespace());
     env.put(JOB_NAME, job.name());
     env.put(JOB_UID, job.uid());
-    env.put(GPUS_PER_TASK, Integer.toString(gpusPerTask));
+    env.put(GPUS_PER_TASK, Integer.toString(s.gpusPerTask()));
     env.put(MAX_ATTEMPTS, Integer.toString(s.maxAttempts()));
     env.put(BACKOFF_INITIAL_MS, Long.toString(s.backoffInitial().toMillis()));
     env.put(BACKOFF_MAX_MS, Long.toString(s.backoffMax().toMillis()));
@@ -88,37 +88,70 @@ public final class WorkerEnv {
     return env;
   }
 
-  /** Reads the job settings back from a worker's environment. */
+  /**
+   * Reads the job settings back from a worker's environment. Every one is required: the operator
+   * and {@code trainq run} write them all from the spec, whose defaults the CRD schema holds.
+   *
+   * @throws IllegalArgumentException naming the variable that is missing or malformed
+   */
   public static JobSettings jobSettings(Map<String, String> env) {
+    long g = required(env, GPUS_PER_TASK);
+    if (g < 1 || g > Integer.MAX_VALUE) {
+      throw new IllegalArgumentException(GPUS_PER_TASK + " must be >= 1, got " + g);
+    }
+    long attempts = required(env, MAX_ATTEMPTS);
+    if (attempts < 1 || attempts > Integer.MAX_VALUE) {
+      throw new IllegalArgumentException(MAX_ATTEMPTS + " must be >= 1, got " + attempts);
+    }
+    long limit = required(env, DELIVERY_LIMIT);
+    if (limit < 1 || limit > Integer.MAX_VALUE) {
+      throw new IllegalArgumentException(DELIVERY_LIMIT + " must be >= 1, got " + limit);
+    }
     String ttl = env.get(TASK_TTL_MS);
     return new JobSettings(
-        intVar(env, MAX_ATTEMPTS, 3),
-        Duration.ofMillis(longVar(env, BACKOFF_INITIAL_MS, 10_000)),
-        Duration.ofMillis(longVar(env, BACKOFF_MAX_MS, 600_000)),
-        Duration.ofMillis(longVar(env, TASK_TIMEOUT_MS, Duration.ofHours(24).toMillis())),
-        ttl == null || ttl.isBlank() ? null : Duration.ofMillis(longVar(env, TASK_TTL_MS, 0)),
-        intVar(env, DELIVERY_LIMIT, JobSettings.DEFAULT_DELIVERY_LIMIT),
+        (int) g,
+        (int) attempts,
+        Duration.ofMillis(required(env, BACKOFF_INITIAL_MS)),
+        Duration.ofMillis(required(env, BACKOFF_MAX_MS)),
+        Duration.ofMillis(required(env, TASK_TIMEOUT_MS)),
+        ttl == null || ttl.isBlank() ? null : Duration.ofMillis(required(env, TASK_TTL_MS)),
+        (int) limit,
         runnerSettings(env));
   }
 
-  /** The runner settings of a worker's environment: a process per attempt unless TRAINQ_RUNNER_MODE says Persistent. */
+  /** The runner settings of a worker's environment ({@link #RUNNER_MODE}; the start timeout too when Persistent). */
   public static RunnerSettings runnerSettings(Map<String, String> env) {
     String mode = env.get(RUNNER_MODE);
+    if (mode == null || mode.isBlank()) {
+      throw new IllegalArgumentException(RUNNER_MODE + " is not set (Process or Persistent)");
+    }
     RunnerSettings.Mode m;
     try {
-      m = mode == null || mode.isBlank() ? RunnerSettings.Mode.PROCESS : RunnerSettings.Mode.parse(mode);
+      m = RunnerSettings.Mode.parse(mode);
     } catch (IllegalArgumentException e) {
       throw new IllegalArgumentException(RUNNER_MODE + " must be Process or Persistent, got '" + mode + "'");
+    }
+    if (m == RunnerSettings.Mode.PROCESS) {
+      return RunnerSettings.PROCESS;
     }
     long max = longVar(env, RUNNER_MAX_TASKS, 0);
     if (max < 0 || max > Integer.MAX_VALUE) {
       throw new IllegalArgumentException(RUNNER_MAX_TASKS + " must be >= 0 (0: no limit), got " + max);
     }
-    long start = longVar(env, RUNNER_START_TIMEOUT_MS, RunnerSettings.PROCESS.startTimeout().toMillis());
+    long start = required(env, RUNNER_START_TIMEOUT_MS);
     if (start <= 0) {
       throw new IllegalArgumentException(RUNNER_START_TIMEOUT_MS + " must be > 0, got " + start);
     }
     return new RunnerSettings(m, (int) max, Duration.ofMillis(start));
+  }
+
+  /** A numeric variable that must be set. */
+  static long required(Map<String, String> env, String name) {
+    String v = env.get(name);
+    if (v == null || v.isBlank()) {
+      throw new IllegalArgumentException(name + " is not set (the operator and trainq run set it from the job's spec)");
+    }
+    return longVar(env, name, 0);
   }
 
   public static int intVar(Map<String, String> env, String name, int dflt) {

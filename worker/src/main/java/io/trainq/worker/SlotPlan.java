@@ -33,15 +33,10 @@ public record SlotPlan(List<String> devices, int gpusPerTask, String source) {
   /**
    * Plans the slots of a worker.
    *
+   * @param g GPUs per task (the job's {@code gpusPerTask}, from {@link WorkerEnv#GPUS_PER_TASK})
    * @param nvidiaSmiCount GPUs that {@code nvidia-smi -L} lists, 0 when it is absent
    */
-  public static SlotPlan plan(Map<String, String> env, IntSupplier nvidiaSmiCount) throws ConfigException {
-    int g;
-    try {
-      g = WorkerEnv.intVar(env, WorkerEnv.GPUS_PER_TASK, 1);
-    } catch (IllegalArgumentException e) {
-      throw new ConfigException(e.getMessage());
-    }
+  public static SlotPlan plan(Map<String, String> env, int g, IntSupplier nvidiaSmiCount) throws ConfigException {
     if (g < 1) {
       throw new ConfigException(WorkerEnv.GPUS_PER_TASK + " must be >= 1, got " + g);
     }

@@ -101,7 +101,7 @@ public record WorkerConfig(
             + WorkerEnv.BACKOFF_INITIAL_MS + " (" + job.backoffInitial().toMillis() + ") >= 0");
       }
       RabbitSettings rabbit = RabbitSettings.fromEnv(env);
-      SlotPlan slots = SlotPlan.plan(env, nvidiaSmiCount);
+      SlotPlan slots = SlotPlan.plan(env, job.gpusPerTask(), nvidiaSmiCount);
       Duration idle = nonNegative(env, WorkerEnv.IDLE_TIMEOUT_MS, 60_000);
       int extra = (int) nonNegative(env, WorkerEnv.EXTRA_PREFETCH, 0).toMillis();
       long port = WorkerEnv.longVar(env, WorkerEnv.HTTP_PORT, 8080);

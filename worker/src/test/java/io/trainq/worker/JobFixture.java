@@ -113,7 +113,7 @@ final class JobFixture implements AutoCloseable {
 
   /** The worker's environment as the operator sets it (job, broker), with test-friendly extras. */
   Map<String, String> workerEnv(int slots) {
-    Map<String, String> env = new HashMap<>(WorkerEnv.forJob(topology, settings, 1, TASK_COUNT));
+    Map<String, String> env = new HashMap<>(WorkerEnv.forJob(topology, settings, TASK_COUNT));
     env.put("TRAINQ_RABBITMQ_ADDRESSES", broker.addressList());
     env.put("TRAINQ_RABBITMQ_USERNAME", RabbitBroker.USERNAME);
     env.put("TRAINQ_RABBITMQ_PASSWORD", RabbitBroker.PASSWORD);

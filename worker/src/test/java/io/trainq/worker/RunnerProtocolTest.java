@@ -62,7 +62,8 @@ class RunnerProtocolTest {
 
   @Test
   void theRunnerSettingsTravelInTheWorkersEnvironment() {
-    assertThat(WorkerEnv.runnerSettings(Map.of())).isEqualTo(RunnerSettings.PROCESS);
+    assertThat(WorkerEnv.runnerSettings(Map.of(WorkerEnv.RUNNER_MODE, "Process"))).isEqualTo(RunnerSettings.PROCESS);
+    assertThatThrownBy(() -> WorkerEnv.runnerSettings(Map.of())).hasMessage("TRAINQ_RUNNER_MODE is not set (Process or Persistent)");
     RunnerSettings r = WorkerEnv.runnerSettings(Map.of(WorkerEnv.RUNNER_MODE, "Persistent", WorkerEnv.RUNNER_MAX_TASKS, "5",
         WorkerEnv.RUNNER_START_TIMEOUT_MS, "2000"));
     assertThat(r.persistent()).isTrue();
@@ -70,7 +71,9 @@ class RunnerProtocolTest {
     assertThat(r.startTimeout().toMillis()).isEqualTo(2000);
     assertThatThrownBy(() -> WorkerEnv.runnerSettings(Map.of(WorkerEnv.RUNNER_MODE, "forked")))
         .hasMessage("TRAINQ_RUNNER_MODE must be Process or Persistent, got 'forked'");
-    assertThatThrownBy(() -> WorkerEnv.runnerSettings(Map.of(WorkerEnv.RUNNER_MAX_TASKS, "-1")))
+    assertThatThrownBy(() -> WorkerEnv.runnerSettings(Map.of(WorkerEnv.RUNNER_MODE, "Persistent", WorkerEnv.RUNNER_MAX_TASKS, "-1")))
         .hasMessage("TRAINQ_RUNNER_MAX_TASKS must be >= 0 (0: no limit), got -1");
+    assertThatThrownBy(() -> WorkerEnv.runnerSettings(Map.of(WorkerEnv.RUNNER_MODE, "Persistent")))
+        .hasMessageStartingWith("TRAINQ_RUNNER_START_TIMEOUT_MS is not set");
   }
 }

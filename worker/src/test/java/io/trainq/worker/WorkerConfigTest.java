@@ -19,7 +19,7 @@ class WorkerConfigTest {
   static Map<String, String> operatorEnv() {
     JobTopology t = new JobTopology("ns", "sweep", "0b3c5d7e-1111-2222-3333-444455556666");
     JobSettings s = new JobSettings(3, Duration.ofSeconds(1), Duration.ofSeconds(8), Duration.ofMinutes(5), null, 10);
-    Map<String, String> env = new HashMap<>(WorkerEnv.forJob(t, s, 1));
+    Map<String, String> env = new HashMap<>(WorkerEnv.forJob(t, s));
     env.putAll(new RabbitSettings(RabbitSettings.parseAddresses("127.0.0.1:5672"), "u", "s3cret", "/", null).toEnv());
     env.put(WorkerEnv.SLOTS, "2");
     env.put("PATH", "/usr/bin:/bin");
@@ -64,7 +64,9 @@ class WorkerConfigTest {
   void badValuesNameTheirVariable() {
     assertBad(e -> e.remove(WorkerEnv.JOB_UID), "TRAINQ_JOB_UID is not set");
     assertBad(e -> e.put(WorkerEnv.MAX_ATTEMPTS, "many"), "TRAINQ_MAX_ATTEMPTS must be an integer, got 'many'");
-    assertBad(e -> e.put(WorkerEnv.MAX_ATTEMPTS, "0"), "maxAttempts must be >= 1, was 0");
+    assertBad(e -> e.put(WorkerEnv.MAX_ATTEMPTS, "0"), "TRAINQ_MAX_ATTEMPTS must be >= 1, got 0");
+    assertBad(e -> e.remove(WorkerEnv.BACKOFF_MAX_MS), "TRAINQ_BACKOFF_MAX_MS is not set (the operator and trainq run set it from the job's spec)");
+    assertBad(e -> e.put(WorkerEnv.GPUS_PER_TASK, "0"), "TRAINQ_GPUS_PER_TASK must be >= 1, got 0");
     assertBad(e -> e.put(WorkerEnv.TASK_TIMEOUT_MS, "0"), "TRAINQ_TASK_TIMEOUT_MS must be > 0, got 0");
     assertBad(e -> e.put(WorkerEnv.IDLE_TIMEOUT_MS, "-1"), "TRAINQ_IDLE_TIMEOUT_MS must be >= 0, got -1");
     assertBad(e -> e.put(WorkerEnv.HTTP_PORT, "70000"), "TRAINQ_HTTP_PORT must be a port (0 turns the server off), got 70000");

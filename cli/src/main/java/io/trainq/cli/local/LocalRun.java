@@ -86,7 +86,7 @@ public final class LocalRun {
     String name = job.getMetadata().getName();
     String ns = o.namespace != null ? o.namespace
         : job.getMetadata().getNamespace() != null ? job.getMetadata().getNamespace() : "default";
-    int gpusPerTask = spec.effectiveGpusPerTask();
+    int gpusPerTask = spec.getGpusPerTask();
     List<List<String>> groups;
     TaskPlan plan;
     JobSettings settings;
@@ -94,7 +94,7 @@ public final class LocalRun {
       // one worker per pod-sized group of GPUs, with gpusPerPod / gpusPerTask slots: the layout of the job's pods
       List<String> gpus = o.gpus != null ? Gpus.simulated(o.gpus) : Gpus.detect();
       Gpus.groups(gpus, gpusPerTask); // a machine without one task's GPUs: the error names spec.gpusPerTask
-      groups = Gpus.groups(gpus, spec.effectiveWorkers().effectiveGpusPerPod(gpusPerTask), "spec.workers.gpusPerPod");
+      groups = Gpus.groups(gpus, spec.getWorkers().gpusPerPod(gpusPerTask), "spec.workers.gpusPerPod");
       plan = TaskPlan.of(spec.getTasks());
       settings = JobSpecs.settings(spec);
     } catch (IllegalArgumentException e) {
@@ -183,13 +183,13 @@ public final class LocalRun {
     }
     boolean resumed = initial.publishCursor() > 0;
     view.log((resumed ? "Continuing" : "Running") + " TrainingJob " + ns + "/" + name + ": " + plan.size() + " tasks on "
-        + groups.size() + " worker(s) of " + groups.get(0).size() + " GPU(s) with " + groups.get(0).size() / spec.effectiveGpusPerTask()
+        + groups.size() + " worker(s) of " + groups.get(0).size() + " GPU(s) with " + groups.get(0).size() / settings.gpusPerTask()
         + " slot(s) each, queue " + topology.taskQueue()
         + (resumed ? " (" + initial.progress().progressText() + " done before)" : ""));
 
-    JobStatusFold fold = JobStatusFold.restore(initial.progress(), spec.effectiveGpusPerTask());
+    JobStatusFold fold = JobStatusFold.restore(initial.progress(), settings.gpusPerTask());
     RateLimitedLog rejections = new RateLimitedLog(Duration.ofMinutes(1));
-    fold.guardedBy(new EventGuard(topology.uid(), settings.maxAttempts(), spec.effectiveGpusPerTask(), settings.taskTimeout(),
+    fold.guardedBy(new EventGuard(topology.uid(), settings.maxAttempts(), settings.gpusPerTask(), settings.taskTimeout(),
         System::currentTimeMillis), (reason, e) -> {
           long suppressed = rejections.permit(reason);
           if (suppressed >= 0) {
@@ -354,7 +354,7 @@ public final class LocalRun {
   private List<Map<String, String>> workerEnvs(JobTopology topology, JobSettings settings, TrainingJobSpec spec, int taskCount,
       List<List<String>> groups, RabbitSettings rabbit, ProgressView view) {
     Map<String, String> common = new LinkedHashMap<>();
-    var w = spec.effectiveWorkers();
+    var w = spec.getWorkers();
     if (w.getEnv() != null) {
       for (EnvVar v : w.getEnv()) {
         if (v.getValueFrom() != null) {
@@ -365,12 +365,12 @@ public final class LocalRun {
       }
     }
     common.putAll(rabbit.toEnv());
-    common.putAll(WorkerEnv.forJob(topology, settings, spec.effectiveGpusPerTask(), taskCount));
+    common.putAll(WorkerEnv.forJob(topology, settings, taskCount));
     // the runner decides when workers stop: not when idle, but when the job is done
     common.put(WorkerEnv.IDLE_TIMEOUT_MS, "0");
     common.put(WorkerEnv.HTTP_PORT, "0");
     common.put(WorkerEnv.SHUTDOWN_GRACE_MS, "3000");
-    common.put(WorkerEnv.EXTRA_PREFETCH, Integer.toString(w.effectiveExtraPrefetch()));
+    common.put(WorkerEnv.EXTRA_PREFETCH, Integer.toString(w.getExtraPrefetch()));
     if (spec.getWorkingDir() != null) {
       common.put(WorkerEnv.WORKING_DIR, spec.getWorkingDir());
     }

@@ -1,10 +1,8 @@
 package io.trainq.cli.validate;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ArrayNode;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
 import dev.cel.common.CelAbstractSyntaxTree;
 import dev.cel.common.CelValidationException;
 import dev.cel.common.types.SimpleType;
@@ -14,8 +12,7 @@ import dev.cel.parser.CelStandardMacro;
 import dev.cel.runtime.CelEvaluationException;
 import dev.cel.runtime.CelRuntime;
 import dev.cel.runtime.CelRuntimeFactory;
-import java.io.IOException;
-import java.io.InputStream;
+import io.trainq.api.SchemaDefaults;
 import java.util.ArrayList;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
@@ -32,7 +29,6 @@ import java.util.regex.Pattern;
  * Transition rules (those that read {@code oldSelf}) only apply to updates and are skipped.
  */
 public final class CrdSchemaValidator {
-  private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory());
 
   private final JsonNode rootSchema;
   private final CelCompiler cel = CelCompilerFactory.standardCelCompilerBuilder()
@@ -53,15 +49,7 @@ public final class CrdSchemaValidator {
 
   /** Reads the first version's schema of a CRD file from the classpath. */
   public static CrdSchemaValidator fromClasspathCrd(String resource) {
-    try (InputStream in = CrdSchemaValidator.class.getClassLoader().getResourceAsStream(resource)) {
-      if (in == null) {
-        throw new IllegalStateException("CRD " + resource + " not found on the classpath");
-      }
-      JsonNode crd = YAML.readTree(in);
-      return new CrdSchemaValidator(crd.at("/spec/versions/0/schema/openAPIV3Schema"));
-    } catch (IOException e) {
-      throw new IllegalStateException("cannot read CRD " + resource + ": " + e.getMessage(), e);
-    }
+    return new CrdSchemaValidator(SchemaDefaults.openApiV3Schema(resource));
   }
 
   /**
@@ -73,7 +61,7 @@ public final class CrdSchemaValidator {
     List<String> errors = new ArrayList<>();
     List<Runnable> rules = new ArrayList<>();
     blocking = false;
-    applyDefaults(rootSchema, object);
+    SchemaDefaults.apply(rootSchema, object);
     // metadata is the API server's own; only spec and status follow the CRD schema
     JsonNode props = rootSchema.path("properties");
     for (String top : List.of("spec", "status")) {
@@ -100,36 +88,6 @@ public final class CrdSchemaValidator {
       errors.addAll(ruleErrors);
     }
     return errors;
-  }
-
-  private void applyDefaults(JsonNode schema, JsonNode value) {
-    if (value == null || value.isNull()) {
-      return;
-    }
-    if (value.isObject()) {
-      ObjectNode obj = (ObjectNode) value;
-      JsonNode props = schema.path("properties");
-      for (Iterator<Map.Entry<String, JsonNode>> it = props.fields(); it.hasNext(); ) {
-        var e = it.next();
-        if (!obj.has(e.getKey()) && e.getValue().has("default")) {
-          obj.set(e.getKey(), e.getValue().get("default").deepCopy());
-        }
-      }
-      for (Iterator<Map.Entry<String, JsonNode>> it = obj.fields(); it.hasNext(); ) {
-        var e = it.next();
-        JsonNode child = props.get(e.getKey());
-        if (child == null && schema.path("additionalProperties").isObject()) {
-          child = schema.get("additionalProperties");
-        }
-        if (child != null) {
-          applyDefaults(child, e.getValue());
-        }
-      }
-    } else if (value.isArray() && schema.has("items")) {
-      for (JsonNode item : value) {
-        applyDefaults(schema.get("items"), item);
-      }
-    }
   }
 
   private void check(JsonNode schema, JsonNode value, String path, List<String> errors, List<Runnable> rules) {

@@ -85,14 +85,15 @@ final class JobRuntime {
     this.id = ResourceID.fromResource(job);
     this.uid = job.getMetadata().getUid();
     this.topology = new JobTopology(job.getMetadata().getNamespace(), job.getMetadata().getName(), uid);
-    this.gpusPerTask = job.getSpec() == null ? 1 : job.getSpec().effectiveGpusPerTask();
+    // a spec that cannot be read runs no task: its size only weighs the (empty) GPU figures
+    this.gpusPerTask = settings == null ? 1 : settings.gpusPerTask();
     this.plan = plan;
     this.settings = settings;
     this.specError = specError;
     this.fold = restored == null ? new JobStatusFold(plan == null ? 0 : plan.size(), gpusPerTask)
         : JobStatusFold.restore(restored, gpusPerTask);
     if (settings != null) {
-      fold.guardedBy(new EventGuard(uid, settings.maxAttempts(), gpusPerTask, settings.taskTimeout(), System::currentTimeMillis),
+      fold.guardedBy(new EventGuard(uid, settings.maxAttempts(), settings.gpusPerTask(), settings.taskTimeout(), System::currentTimeMillis),
           this::rejected);
     }
   }

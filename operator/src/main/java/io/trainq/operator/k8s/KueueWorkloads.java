@@ -362,7 +362,7 @@ final class KueueWorkloads {
       }
       log.warn("WorkloadPriorityClass {} (label {}) not found: the Workload gets no priority", wpc, PRIORITY_CLASS_LABEL);
     }
-    String pc = job.getSpec().effectiveWorkers().getPriorityClassName();
+    String pc = job.getSpec().getWorkers().getPriorityClassName();
     if (pc != null) {
       var c = client.scheduling().v1().priorityClasses().withName(pc).get();
       if (c != null && c.getValue() != null) {

@@ -176,7 +176,7 @@ public class TrainingJobReconciler implements Reconciler<TrainingJob>, Cleaner<T
       queued = rt.queued;
     }
     // Kueue, where it manages the job, admits how many pods may run
-    int maxPods = spec.effectiveWorkers().effectiveMaxPods();
+    int maxPods = spec.getWorkers().getMaxPods();
     int slots = WorkerPods.slotsPerPod(spec);
     KueueWorkloads.Gate gate = null;
     if (kueue != null && kueue.manages(job)) {

@@ -54,23 +54,22 @@ final class WorkerPods {
 
   /** GPUs of one pod. */
   static int gpusPerPod(TrainingJobSpec spec) {
-    return spec.effectiveWorkers().effectiveGpusPerPod(spec.effectiveGpusPerTask());
+    return spec.getWorkers().gpusPerPod(spec.getGpusPerTask());
   }
 
   /** Tasks one pod runs at once. */
   static int slotsPerPod(TrainingJobSpec spec) {
-    return Math.max(1, gpusPerPod(spec) / spec.effectiveGpusPerTask());
+    return Math.max(1, gpusPerPod(spec) / spec.getGpusPerTask());
   }
 
-  /** Most deliveries one worker holds: a slot each, plus the extra prefetch. */
   /**
    * Most deliveries one worker pod can hold: a delivery per slot, the extra prefetch, and the
    * lookahead it holds while attempts are short ({@code TRAINQ_LOOKAHEAD}, as the spec's worker env sets it).
    */
   static int prefetch(TrainingJobSpec spec) {
     int lookahead = WorkerEnv.DEFAULT_LOOKAHEAD;
-    if (spec.effectiveWorkers().getEnv() != null) {
-      for (var v : spec.effectiveWorkers().getEnv()) {
+    if (spec.getWorkers().getEnv() != null) {
+      for (var v : spec.getWorkers().getEnv()) {
         if (WorkerEnv.LOOKAHEAD.equals(v.getName()) && v.getValue() != null) {
           try {
             lookahead = Math.max(0, Integer.parseInt(v.getValue().trim()));
@@ -81,7 +80,7 @@ final class WorkerPods {
         }
       }
     }
-    return slotsPerPod(spec) + spec.effectiveWorkers().effectiveExtraPrefetch() + lookahead;
+    return slotsPerPod(spec) + spec.getWorkers().getExtraPrefetch() + lookahead;
   }
 
   /**
@@ -121,20 +120,20 @@ final class WorkerPods {
   /** A new worker pod, placed where {@code placement} says besides the job's own node selector and tolerations. */
   static Pod desired(TrainingJob job, JobRuntime rt, OperatorConfig config, String secretName, Secret secret, Placement placement) {
     TrainingJobSpec spec = job.getSpec();
-    WorkerSpec w = spec.effectiveWorkers();
+    WorkerSpec w = spec.getWorkers();
     int gpus = gpusPerPod(spec);
     Duration grace = grace(rt.settings.taskTimeout(), config.workerMaxGrace());
 
     List<EnvVar> env = new ArrayList<>();
-    Map<String, String> plain = new LinkedHashMap<>(WorkerEnv.forJob(rt.topology, rt.settings, spec.effectiveGpusPerTask(), rt.total()));
+    Map<String, String> plain = new LinkedHashMap<>(WorkerEnv.forJob(rt.topology, rt.settings, rt.total()));
     StringJoiner ids = new StringJoiner(",");
     for (int i = 0; i < gpus; i++) {
       ids.add(Integer.toString(i));
     }
     // Inside the container the device plugin's GPUs are numbered from 0.
     plain.put(WorkerEnv.GPUS, ids.toString());
-    plain.put(WorkerEnv.IDLE_TIMEOUT_MS, Long.toString(Durations.parse(w.effectiveIdleTimeout()).toMillis()));
-    plain.put(WorkerEnv.EXTRA_PREFETCH, Integer.toString(w.effectiveExtraPrefetch()));
+    plain.put(WorkerEnv.IDLE_TIMEOUT_MS, Long.toString(Durations.parse(w.getIdleTimeout()).toMillis()));
+    plain.put(WorkerEnv.EXTRA_PREFETCH, Integer.toString(w.getExtraPrefetch()));
     plain.put(WorkerEnv.SHUTDOWN_GRACE_MS, Long.toString(grace.minus(SHUTDOWN_MARGIN).toMillis()));
     plain.put(WorkerEnv.HTTP_PORT, Integer.toString(HTTP_PORT));
     if (spec.getWorkingDir() != null) {

@@ -12,6 +12,7 @@ import io.fabric8.kubernetes.api.model.ResourceRequirements;
 import io.fabric8.kubernetes.api.model.ResourceRequirementsBuilder;
 import io.fabric8.kubernetes.api.model.SecretBuilder;
 import io.trainq.api.RabbitmqSpec;
+import io.trainq.api.SchemaDefaults;
 import io.trainq.api.SecretRef;
 import io.trainq.api.TrainingJob;
 import io.trainq.api.WorkerSpec;
@@ -229,6 +230,7 @@ class WorkerPodsTest {
         "IfNotPresent", OperatorConfig.DEFAULT_SECRET, Optional.empty(), "/", false, "trainq-operator", Duration.ofSeconds(15),
         Duration.ofSeconds(10), Duration.ofSeconds(2), -1, 2000, 256, Duration.ofSeconds(2), Duration.ofHours(1), "trainq.events",
         8, Duration.ofMillis(200));
+    tj.setSpec(SchemaDefaults.applied(tj.getSpec())); // as the API server stores it
     return WorkerPods.desired(tj, JobRuntime.of(tj), config, "rabbit-default-user", null);
   }
 
