@@ -133,6 +133,22 @@ class TrainingJobCrdIT {
     assertThat(spec.getWorkers().getGpusPerPod()).isEqualTo(2);
     assertThat(spec.getWorkers().getImagePullPolicy()).isEqualTo("IfNotPresent");
     assertThat(spec.getWorkers().getIdleTimeout()).isEqualTo("60s");
+    // objects the file left out are defaulted to {} and then filled in turn
+    assertThat(spec.getRetry().getMaxAttempts()).isEqualTo(3);
+    assertThat(spec.getRetry().getDeliveryLimit()).isEqualTo(10);
+    assertThat(spec.getRetry().getBackoff().getInitial()).isEqualTo("10s");
+    assertThat(spec.getRetry().getBackoff().getMax()).isEqualTo("10m");
+    assertThat(spec.getRunner().getMode()).isEqualTo(RunnerSpec.Mode.Process);
+    assertThat(spec.getRunner().getStartTimeout()).isEqualTo("10m");
+    // and trainq run's reading of the same schema gives the same spec
+    TrainingJobSpec local = new TrainingJobSpec();
+    local.setImage(spec.getImage());
+    local.setCommand(spec.getCommand());
+    local.setTasks(spec.getTasks());
+    WorkerSpec w = new WorkerSpec();
+    w.setGpusPerPod(2);
+    local.setWorkers(w);
+    assertThat(SchemaDefaults.applied(local)).usingRecursiveComparison().isEqualTo(spec);
   }
 
   @ParameterizedTest(name = "{0}")
