@@ -5,7 +5,7 @@
 #
 #   scripts/reliability.sh [--broker 4.0|3.10] [--profile ci|full] [--seed N] [scenario...]
 #
-# Scenarios: load retry crash nemesis poison interrupt (all by default). Writes target/reliability/report.md
+# Scenarios: load retry crash nemesis poison interrupt forged alarm (all by default). Writes target/reliability/report.md
 # and report.json (and each scenario's histories under target/reliability/<broker>/<scenario>/).
 # Exits 1 when a scenario lost a task, counted one twice, or dead-lettered one unexpectedly.
 # What is guaranteed and the figures: docs/reliability.md.
@@ -25,9 +25,9 @@ while [ $# -gt 0 ]; do
 done
 case $broker in 4.0 | 3.10) ;; *) echo "reliability.sh: --broker must be 4.0 or 3.10" >&2; exit 2 ;; esac
 case $profile in ci | full) ;; *) echo "reliability.sh: --profile must be ci or full" >&2; exit 2 ;; esac
-[ ${#scenarios[@]} -gt 0 ] || scenarios=(load retry crash nemesis poison interrupt)
+[ ${#scenarios[@]} -gt 0 ] || scenarios=(load retry crash nemesis poison interrupt forged alarm)
 for s in "${scenarios[@]}"; do
-  case $s in load | retry | crash | nemesis | poison | interrupt) ;; *) echo "reliability.sh: unknown scenario $s" >&2; exit 2 ;; esac
+  case $s in load | retry | crash | nemesis | poison | interrupt | forged | alarm) ;; *) echo "reliability.sh: unknown scenario $s" >&2; exit 2 ;; esac
 done
 # one seed for the whole invocation: it drives the nemesis's schedule and the task programs' draws
 seed=${seed:-$(( $(date +%s) % 100000 ))}
@@ -35,8 +35,8 @@ seed=${seed:-$(( $(date +%s) % 100000 ))}
 if [ "$broker" = 4.0 ]; then base=5701 prefix=tq40c; else base=5711 prefix=tq310c; fi
 addresses="127.0.0.1:$base,127.0.0.1:$((base + 1)),127.0.0.1:$((base + 2))"
 management="http://127.0.0.1:$((base + 10000)),http://127.0.0.1:$((base + 10001)),http://127.0.0.1:$((base + 10002))"
-# trainq run takes one broker URI (its workers get that one address): node 1
-uri="amqp://trainq:trainq@127.0.0.1:$base/%2F"
+# every node in trainq run's URI: the runner and its workers go on with another when one is killed
+uri="amqp://trainq:trainq@$addresses/%2F"
 out=$root/target/reliability
 gpus=6 gpus_per_worker=2 # three worker processes with two slots each
 
@@ -186,6 +186,9 @@ reap_orphans() {
 }
 
 # run_scenario NAME TASKS DEADLINE_S EXPECT_DEAD USE_NEMESIS JOB_ARGS...
+# USE_NEMESIS: no, yes (the nemesis), interrupt (stop and start the run), forge (forged messages),
+# alarm (a memory alarm on node 1 from 6 s to 18 s into the run).
+# max_restarts (a variable): worker processes that may exit and be restarted; -1 for any number.
 run_scenario() {
   local name=$1 tasks=$2 deadline=$3 expect=$4 use_nemesis=$5
   shift 5
@@ -211,10 +214,27 @@ run_scenario() {
     nemesis >"$dir/nemesis.log" 2>&1 &
     nemesis_pid=$!
   fi
+  local forger_pid=''
+  if [ "$use_nemesis" = forge ]; then
+    tool forge --addresses "$addresses" --state "$dir/state/default.$job.json" --name "$job" --tasks "$tasks" \
+      --max-attempts "$1" --previous-uid "${previous_uid:-none}" --out "$dir/forged.json" >"$dir/forged.count" 2>"$dir/forger.err" &
+    forger_pid=$!
+  fi
   local waited=0
   while kill -0 "$run_pid" 2>/dev/null && [ "$waited" -lt "$deadline" ]; do
     sleep 1
     waited=$((waited + 1))
+    if [ "$use_nemesis" = alarm ] && [ "$waited" -eq 6 ]; then
+      # a watermark far below what the node uses: the memory alarm goes off at once, cluster-wide
+      fault memory-alarm "node 1"
+      set_watermark 0.00001
+      alarm_on=yes
+    fi
+    if [ "$use_nemesis" = alarm ] && [ "$waited" -eq 18 ]; then
+      set_watermark "$watermark"
+      alarm_on=''
+      say "  memory alarm cleared"
+    fi
     if [ "$use_nemesis" = interrupt ] && [ "$waited" -eq 8 ]; then
       # stopped mid-job, then the same command again: the run continues from its state file. SIGTERM,
       # which the runner handles as Ctrl-C: a background job of a script starts with SIGINT ignored
@@ -233,6 +253,14 @@ run_scenario() {
   wait "$run_pid" || code=$?
   if [ -n "$nemesis_pid" ]; then kill -TERM "$nemesis_pid" 2>/dev/null || true; wait "$nemesis_pid" 2>/dev/null || true; fi
   nemesis_pid='' run_pid=''
+  [ -z "$alarm_on" ] || { set_watermark "$watermark"; alarm_on=''; }
+  local forged=0 notes=()
+  if [ "$use_nemesis" = alarm ] && ! grep -q "RabbitMQ blocks connection" "$dir/run.log"; then
+    notes+=(--problem "the memory alarm blocked no connection that said so in the run's log")
+  fi
+  if [ -n "$forger_pid" ]; then
+    if wait "$forger_pid"; then forged=$(cat "$dir/forged.count"); else say "$name: the forger failed: $(cat "$dir/forger.err")"; forged=-1; fi
+  fi
   reap_orphans "$dir/executions.jsonl"
   wait "$witness_pid" || say "$name: the dead-letter witness failed: $(cat "$dir/witness.err")"
   local wall
@@ -243,14 +271,21 @@ run_scenario() {
   grep -A30 '^TrainingJob ' "$dir/run.log" | sed 's/^/    /' || true
   tool check --scenario "$name" --broker "$broker" --seed "$seed" --tasks "$tasks" --executions "$dir/executions.jsonl" \
     --state "$dir/state/default.$job.json" --exit-code "$code" --broker-file "$dir/broker.json" --faults "$dir/faults.jsonl" \
-    --expect-dead "$expect" --wall "$wall" --out "$dir/result.json" || failed=1
+    --expect-dead "$expect" --expect-rejected "$forged" --worker-restarts "$(grep -c 'exited with code' "$dir/run.log" || true)" \
+    --max-worker-restarts "$max_restarts" "${notes[@]}" --wall "$wall" --out "$dir/result.json" || failed=1
   results+=("$dir/result.json")
 }
 
 failed=0 results=()
-run_pid='' nemesis_pid=''
-# an interrupted suite leaves no run, no frozen worker and no node down behind it
+run_pid='' nemesis_pid='' alarm_on=''
+# the memory watermark the nodes run with, restored after the alarm scenario
+watermark=$(rmq ctl --version "$broker" --nodes 3 --node 1 -- eval 'vm_memory_monitor:get_vm_memory_high_watermark().' 2>/dev/null |
+  tr -d '[:space:]')
+case $watermark in [0-9]*) ;; *) watermark=0.4 ;; esac
+set_watermark() { rmq ctl --version "$broker" --nodes 3 --node 1 -- set_vm_memory_high_watermark "$1" >/dev/null; }
+# an interrupted suite leaves no run, no frozen worker, no alarm and no node down behind it
 cleanup() {
+  [ -z "$alarm_on" ] || set_watermark "$watermark" || true
   [ -z "$nemesis_pid" ] || kill -TERM "$nemesis_pid" 2>/dev/null || true
   [ -z "$run_pid" ] || kill -TERM "$run_pid" 2>/dev/null || true
   rmq start --version "$broker" --nodes 3 >/dev/null 2>&1 || true
@@ -264,6 +299,8 @@ else
   interval_min=4 interval_max=10 stop_seconds=45
 fi
 for s in "${scenarios[@]}"; do
+  # where nothing kills a worker, none may exit
+  case $s in load | retry | forged | alarm) max_restarts=0 ;; *) max_restarts=-1 ;; esac
   case $s in
     load) # every task succeeds at its first attempt
       run_scenario load "$load_tasks" 1800 "" no 3 200ms 2s 1m 10 REL_SECONDS="$load_seconds" ;;
@@ -278,6 +315,12 @@ for s in "${scenarios[@]}"; do
     poison) # index 3 always fails, 7 always kills its worker, 11 always hangs past the 4 s timeout
       run_scenario poison 60 300 "3=failed,7=delivery-limit,11=timeout" no 3 200ms 1s 4s 4 REL_SECONDS=0.2,0.5 \
         REL_POISON_FAIL=3 REL_POISON_KILL=7 REL_POISON_HANG=11 REL_HANG_SECONDS=120 ;;
+    forged) # a client with the broker's credentials forges tasks, events and dead letters mid-run
+      # (reliability Forger): tasks 140-147 always fail, so a forged success that was believed shows
+      run_scenario forged 150 300 "140=failed,141=failed,142=failed,143=failed,144=failed,145=failed,146=failed,147=failed" \
+        forge 3 200ms 1s 1m 10 REL_SECONDS=0.3,0.6 REL_POISON_FAIL=140,141,142,143,144,145,146,147 ;;
+    alarm) # a memory alarm blocks every publisher for 12 s mid-run; then the job goes on
+      run_scenario alarm 150 300 "" alarm 3 200ms 2s 1m 10 REL_SECONDS=0.3,0.6 ;;
   esac
 done
 

@@ -99,8 +99,9 @@ public final class Trainq implements Runnable {
 
     Integer gpus;
 
-    @Option(names = "--rabbitmq", paramLabel = "URI", description = {"amqp://user:pass@host:5672/%%2F (default: "
-        + "TRAINQ_RABBITMQ_URI, else a local RabbitMQ on 127.0.0.1:5672, started with scripts/rabbitmq.sh if none runs)"})
+    @Option(names = "--rabbitmq", paramLabel = "URI", description = {"amqp://user:pass@host:5672/%%2F, or a cluster's every node: "
+        + "amqp://user:pass@host1:5672,host2:5672,host3:5672/%%2F (default: TRAINQ_RABBITMQ_URI, else a local RabbitMQ "
+        + "on 127.0.0.1:5672, started with scripts/rabbitmq.sh if none runs)"})
     String rabbitmq;
 
     @Option(names = {"-n", "--namespace"}, paramLabel = "NS",

@@ -40,6 +40,8 @@ public final class Conditions {
     Connecting,
     /** The broker cannot be reached or refused the operator. */
     BrokerUnavailable,
+    /** A resource alarm (memory, disk) makes the broker block publishing: outcomes and new tasks wait. */
+    BrokerBlocked,
     /** A queue of the job exists with other arguments than the contract's. */
     TopologyMismatch,
     /** The Secret with the job's RabbitMQ connection is missing or incomplete. */
@@ -87,9 +89,17 @@ public final class Conditions {
    */
   public record Quota(boolean admitted, Reason reason, String message) {}
 
-  /** How the job stands with its broker. */
+  /**
+   * How the job stands with its broker. {@code BLOCKED}: the queues are there and tasks run, but a
+   * resource alarm makes the broker block publishing, so outcomes and new tasks wait until it clears.
+   */
   public enum Broker {
-    UNKNOWN, READY, UNREACHABLE, MISMATCH, SECRET_MISSING
+    UNKNOWN, READY, BLOCKED, UNREACHABLE, MISMATCH, SECRET_MISSING;
+
+    /** The queues are declared and the workers can run (perhaps blocked from publishing). */
+    public boolean queuesReady() {
+      return this == READY || this == BLOCKED;
+    }
   }
 
   /**
@@ -153,6 +163,7 @@ public final class Conditions {
     return switch (f.broker()) {
       case READY -> new State(READY, TRUE, Reason.QueuesReady, "the job's queues are declared");
       case UNKNOWN -> new State(READY, UNKNOWN, Reason.Connecting, "connecting to RabbitMQ");
+      case BLOCKED -> new State(READY, FALSE, Reason.BrokerBlocked, f.brokerMessage());
       case UNREACHABLE -> new State(READY, FALSE, Reason.BrokerUnavailable, f.brokerMessage());
       case MISMATCH -> new State(READY, FALSE, Reason.TopologyMismatch, f.brokerMessage());
       case SECRET_MISSING -> new State(READY, FALSE, Reason.ConnectionSecretMissing, f.brokerMessage());
@@ -233,7 +244,7 @@ public final class Conditions {
     if (f.suspended()) {
       return PHASE_SUSPENDED;
     }
-    if (f.broker() != Broker.READY || f.published() == 0 || (f.quota() != null && !f.quota().admitted())) {
+    if (!f.broker().queuesReady() || f.published() == 0 || (f.quota() != null && !f.quota().admitted())) {
       return PENDING;
     }
     return RUNNING;

@@ -32,6 +32,16 @@ class ConditionsTest {
   }
 
   @Test
+  void aBlockedBrokerIsNotReadyWhileTheJobRuns() {
+    Facts blocked = new Facts(null, Broker.BLOCKED, "RabbitMQ blocks publishing: low on memory", false, 12, 3, 0, 12);
+    assertThat(Conditions.ready(blocked)).extracting(Conditions.State::status, Conditions.State::reason, Conditions.State::message)
+        .containsExactly("False", Reason.BrokerBlocked, "RabbitMQ blocks publishing: low on memory");
+    assertThat(Conditions.phase(blocked)).as("its tasks still run").isEqualTo("Running");
+    assertThat(Broker.BLOCKED.queuesReady()).isTrue();
+    assertThat(Broker.UNREACHABLE.queuesReady()).isFalse();
+  }
+
+  @Test
   void completeAndFailedOnlyWhenEveryTaskFinished() {
     assertThat(Conditions.complete(running(11, 0)).status()).isEqualTo("False");
     assertThat(Conditions.complete(running(11, 0)).reason()).isEqualTo(Reason.TasksRemaining);

@@ -1,14 +1,19 @@
 package io.trainq.protocol;
 
 import com.rabbitmq.client.AMQP;
+import com.rabbitmq.client.BlockedListener;
 import com.rabbitmq.client.Connection;
 import com.rabbitmq.client.ConnectionFactory;
 import com.rabbitmq.client.PossibleAuthenticationFailureException;
+import com.rabbitmq.client.Recoverable;
+import com.rabbitmq.client.RecoveryListener;
 import com.rabbitmq.client.ShutdownSignalException;
 import java.io.IOException;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Collections;
+import java.util.Map;
+import java.util.WeakHashMap;
 import java.util.concurrent.TimeoutException;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
@@ -19,8 +24,50 @@ import org.slf4j.LoggerFactory;
  */
 public final class Connections {
   private static final Logger log = LoggerFactory.getLogger(Connections.class);
+  /** Why the broker blocks each connection this class opened (a resource alarm), for those it blocks. */
+  private static final Map<Connection, String> BLOCKED = Collections.synchronizedMap(new WeakHashMap<>());
 
   private Connections() {}
+
+  /**
+   * Why the broker blocks {@code c} ({@code connection.blocked}: a memory or disk alarm on a node of
+   * the cluster), or null when it does not. While blocked, publishes wait: nothing is lost, nothing
+   * moves on until the alarm clears.
+   */
+  public static String blockedReason(Connection c) {
+    return BLOCKED.get(c);
+  }
+
+  /** Keeps {@link #blockedReason} current and says when a connection is blocked and unblocked. */
+  private static void watchBlocked(Connection c, String name) {
+    c.addBlockedListener(new BlockedListener() {
+      @Override
+      public void handleBlocked(String reason) {
+        BLOCKED.put(c, reason);
+        log.warn("RabbitMQ blocks connection {}: {} (a resource alarm: publishing waits until it clears; nothing is lost)",
+            name, reason);
+      }
+
+      @Override
+      public void handleUnblocked() {
+        if (BLOCKED.remove(c) != null) {
+          log.info("RabbitMQ unblocked connection {}: publishing goes on", name);
+        }
+      }
+    });
+    if (c instanceof Recoverable r) {
+      // a new connection starts unblocked; the broker says so again if the alarm still stands
+      r.addRecoveryListener(new RecoveryListener() {
+        @Override
+        public void handleRecovery(Recoverable recoverable) {
+          BLOCKED.remove(c);
+        }
+
+        @Override
+        public void handleRecoveryStarted(Recoverable recoverable) { }
+      });
+    }
+  }
 
   /**
    * Connects to any node of the address list, retrying with backoff until {@code firstConnectTimeout}
@@ -52,7 +99,9 @@ public final class Connections {
         var addrs = new ArrayList<>(s.addresses());
         // spread clients across nodes; recovery picks another node when this one goes
         Collections.shuffle(addrs);
-        return f.newConnection(addrs, connectionName);
+        Connection c = f.newConnection(addrs, connectionName);
+        watchBlocked(c, connectionName);
+        return c;
       } catch (IOException | TimeoutException e) {
         // The client tries every address and throws the last failure: with one node down and the
         // others refusing the login, a later try (in another order) reports the refusal.

@@ -2,6 +2,12 @@ package io.trainq.protocol;
 
 import com.rabbitmq.client.Address;
 import com.rabbitmq.client.ConnectionFactory;
+import com.rabbitmq.client.impl.recovery.RecordedBinding;
+import com.rabbitmq.client.impl.recovery.RecordedConsumer;
+import com.rabbitmq.client.impl.recovery.RecordedEntity;
+import com.rabbitmq.client.impl.recovery.RecordedExchange;
+import com.rabbitmq.client.impl.recovery.RecordedQueue;
+import com.rabbitmq.client.impl.recovery.TopologyRecoveryFilter;
 import java.net.URI;
 import java.net.URISyntaxException;
 import java.net.URLDecoder;
@@ -31,10 +37,28 @@ public record RabbitSettings(List<Address> addresses, String username, String pa
     heartbeat = heartbeat == null ? Duration.ofSeconds(30) : heartbeat;
   }
 
-  /** Parses amqp://user:pass@host:port/vhost (vhost percent-encoded; "/" is %2F). */
+  /**
+   * Parses amqp://user:pass@host:port/vhost (vhost percent-encoded; "/" is %2F). The host part may
+   * list every node of a cluster, {@code host1:5672,host2:5672,host3:5672}, as multi-host URIs of
+   * other clients do: connections then go to any node that answers.
+   */
   public static RabbitSettings fromUri(String uri) {
+    String text = uri.trim();
+    int from = text.indexOf("://");
+    if (from > 0) {
+      int slash = text.indexOf('/', from + 3);
+      String authority = slash < 0 ? text.substring(from + 3) : text.substring(from + 3, slash);
+      int at = authority.lastIndexOf('@');
+      String hosts = authority.substring(at + 1);
+      if (hosts.contains(",")) {
+        List<Address> all = parseAddresses(hosts);
+        String first = all.get(0).getHost() + ":" + all.get(0).getPort();
+        RabbitSettings one = fromUri(text.substring(0, from + 3 + at + 1) + first + (slash < 0 ? "" : text.substring(slash)));
+        return new RabbitSettings(all, one.username(), one.password(), one.vhost(), one.heartbeat());
+      }
+    }
     try {
-      URI u = new URI(uri.trim());
+      URI u = new URI(text);
       if (!"amqp".equals(u.getScheme())) {
         throw new IllegalArgumentException("RabbitMQ URI must start with amqp:// (got " + redact(uri) + ")");
       }
@@ -106,8 +130,41 @@ public record RabbitSettings(List<Address> addresses, String username, String pa
     f.setTopologyRecoveryEnabled(true);
     f.setNetworkRecoveryInterval(1000);
     f.setConnectionTimeout(5000);
+    f.setTopologyRecoveryFilter(OPEN_CHANNELS_ONLY);
     return f;
   }
+
+  /**
+   * Recovery replays a declaration on the channel that made it; one the application has closed since
+   * (a short-lived channel that declared a job's topology) cannot, and the client would log an ERROR
+   * with a stack trace for each. What such channels declared is durable and declared again by trainq
+   * itself where it matters (the operator and the runner on each check), so those are skipped.
+   */
+  static final TopologyRecoveryFilter OPEN_CHANNELS_ONLY = new TopologyRecoveryFilter() {
+    @Override
+    public boolean filterExchange(RecordedExchange e) {
+      return open(e);
+    }
+
+    @Override
+    public boolean filterQueue(RecordedQueue q) {
+      return open(q);
+    }
+
+    @Override
+    public boolean filterBinding(RecordedBinding b) {
+      return open(b);
+    }
+
+    @Override
+    public boolean filterConsumer(RecordedConsumer c) {
+      return open(c);
+    }
+
+    private boolean open(RecordedEntity e) {
+      return e.getChannel() != null && e.getChannel().isOpen();
+    }
+  };
 
   public String addressList() {
     StringBuilder sb = new StringBuilder();

@@ -7,12 +7,24 @@ import ch.qos.logback.classic.Logger;
 import ch.qos.logback.classic.spi.ILoggingEvent;
 import ch.qos.logback.core.read.ListAppender;
 import com.rabbitmq.client.Address;
+import com.rabbitmq.client.Channel;
 import com.rabbitmq.client.Connection;
+import com.rabbitmq.client.Recoverable;
+import com.rabbitmq.client.RecoveryListener;
+import com.rabbitmq.client.TopologyRecoveryException;
+import com.rabbitmq.client.impl.DefaultExceptionHandler;
 import io.trainq.testkit.RabbitBroker;
 import java.io.IOException;
 import java.net.ServerSocket;
+import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
+import java.util.concurrent.BlockingQueue;
+import java.util.concurrent.CopyOnWriteArrayList;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
 import org.junit.jupiter.api.Tag;
 import org.junit.jupiter.api.Test;
 import org.slf4j.LoggerFactory;
@@ -92,5 +104,51 @@ class ConnectionsIT {
         .anySatisfy(m -> assertThat(m)
             .contains("127.0.0.1:" + closedPort).contains("user 'u'").contains("retrying for another")
             .doesNotContain("secret-pw"));
+  }
+
+  @Test
+  void recoveryReplaysNothingDeclaredOnAChannelTheApplicationClosed() throws Exception {
+    String queue = RabbitBroker.uniqueName("recovery-it");
+    String name = "connections-it-" + queue;
+    List<Throwable> topologyErrors = new CopyOnWriteArrayList<>();
+    try (Connection c = Connections.connect(settings(RabbitBroker.USERNAME, RabbitBroker.PASSWORD, RabbitBroker.VHOST),
+        f -> f.setExceptionHandler(new DefaultExceptionHandler() {
+          @Override
+          public void handleTopologyRecoveryException(Connection conn, Channel ch, TopologyRecoveryException e) {
+            topologyErrors.add(e);
+          }
+        }), name, TIMEOUT)) {
+      // a job's topology declared on a short-lived channel, as the runner and the operator do
+      Channel declare = c.createChannel();
+      declare.queueDeclare(queue, true, false, false, Map.of("x-queue-type", "quorum"));
+      declare.close();
+      Channel consume = c.createChannel();
+      BlockingQueue<String> got = new LinkedBlockingQueue<>();
+      consume.basicConsume(queue, true, (tag, d) -> got.add(new String(d.getBody(), StandardCharsets.UTF_8)), tag -> { });
+      CountDownLatch recovered = new CountDownLatch(1);
+      ((Recoverable) c).addRecoveryListener(new RecoveryListener() {
+        @Override
+        public void handleRecovery(Recoverable r) {
+          recovered.countDown();
+        }
+
+        @Override
+        public void handleRecoveryStarted(Recoverable r) { }
+      });
+
+      String node = broker.nodeName(0);
+      String pid = broker.ctl(node, "rabbitmqctl", "list_connections", "pid", "user_provided_name", "--silent").lines()
+          .filter(l -> l.contains(name)).map(l -> l.split("\t")[0].trim()).findFirst().orElseThrow();
+      broker.ctl(node, "rabbitmqctl", "close_connection", pid, "connections-it");
+      assertThat(recovered.await(30, TimeUnit.SECONDS)).as("the connection recovered").isTrue();
+
+      try (Connection p = broker.newConnection("connections-it-publisher"); Channel pc = p.createChannel()) {
+        pc.basicPublish("", queue, null, "after".getBytes(StandardCharsets.UTF_8));
+      }
+      assertThat(got.poll(15, TimeUnit.SECONDS)).as("the consumer recovered").isEqualTo("after");
+      assertThat(topologyErrors).as("recovery errors").isEmpty();
+    } finally {
+      broker.deleteQueue(queue);
+    }
   }
 }

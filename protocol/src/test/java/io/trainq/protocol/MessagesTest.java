@@ -81,4 +81,16 @@ class MessagesTest {
     assertThat(s.password()).isEqualTo("s3cret");
     assertThatThrownBy(() -> RabbitSettings.fromUri("http://u:pw@h/")).hasMessageNotContaining("pw@");
   }
+
+  @Test
+  void aUriMayNameEveryNodeOfACluster() {
+    RabbitSettings s = RabbitSettings.fromUri("amqp://trainq:s3cret@127.0.0.1:5701,127.0.0.1:5702, 127.0.0.1/vh");
+    assertThat(s.addressList()).isEqualTo("127.0.0.1:5701,127.0.0.1:5702,127.0.0.1:5672");
+    assertThat(s.username()).isEqualTo("trainq");
+    assertThat(s.password()).isEqualTo("s3cret");
+    assertThat(s.vhost()).isEqualTo("vh");
+    assertThat(s.toString()).doesNotContain("s3cret");
+    assertThat(RabbitSettings.fromUri("amqp://127.0.0.1:5701,127.0.0.1:5702").addresses()).hasSize(2);
+    assertThatThrownBy(() -> RabbitSettings.fromUri("amqp://u:pw@h1:x,h2/")).hasMessage("invalid RabbitMQ address 'h1:x': expected host:port");
+  }
 }

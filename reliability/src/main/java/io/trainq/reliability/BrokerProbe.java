@@ -66,6 +66,21 @@ public final class BrokerProbe {
    */
   public String witness(Path stateFile, String namespace, String name, String queue, String previousUid, Duration timeout)
       throws Exception {
+    String uid = awaitUid(stateFile, previousUid, timeout);
+    String key = new JobTopology(namespace, name, uid).key();
+    try (Connection c = connect("trainq-reliability witness"); Channel ch = c.createChannel()) {
+      // the same declaration the run makes: idempotent whichever comes first
+      ch.exchangeDeclare(JobTopology.DEAD_LETTER_EXCHANGE, BuiltinExchangeType.TOPIC, true);
+      // a queue left by an interrupted suite holds another run's dead letters and binding
+      ch.queueDelete(queue);
+      ch.queueDeclare(queue, true, false, false, Map.of("x-queue-type", "quorum"));
+      ch.queueBind(queue, JobTopology.DEAD_LETTER_EXCHANGE, key);
+    }
+    return key;
+  }
+
+  /** The uid of the run whose state file this is, once written (an earlier run's, {@code previousUid}, does not count). */
+  static String awaitUid(Path stateFile, String previousUid, Duration timeout) throws Exception {
     long deadline = System.nanoTime() + timeout.toNanos();
     String uid = null;
     while (uid == null) {
@@ -87,16 +102,25 @@ public final class BrokerProbe {
         Thread.sleep(50);
       }
     }
-    String key = new JobTopology(namespace, name, uid).key();
-    try (Connection c = connect("trainq-reliability witness"); Channel ch = c.createChannel()) {
-      // the same declaration the run makes: idempotent whichever comes first
-      ch.exchangeDeclare(JobTopology.DEAD_LETTER_EXCHANGE, BuiltinExchangeType.TOPIC, true);
-      // a queue left by an interrupted suite holds another run's dead letters and binding
-      ch.queueDelete(queue);
-      ch.queueDeclare(queue, true, false, false, Map.of("x-queue-type", "quorum"));
-      ch.queueBind(queue, JobTopology.DEAD_LETTER_EXCHANGE, key);
+    return uid;
+  }
+
+  /** Waits until the job's task queue exists (the run declares it after writing its state). */
+  void awaitQueue(String queue, Duration timeout) throws Exception {
+    long deadline = System.nanoTime() + timeout.toNanos();
+    try (Connection c = connect("trainq-reliability wait")) {
+      while (true) {
+        try (Channel ch = c.createChannel()) {
+          ch.queueDeclarePassive(queue);
+          return;
+        } catch (IOException e) {
+          if (System.nanoTime() > deadline) {
+            throw new IllegalStateException("no queue " + queue + " within " + timeout.toSeconds() + " s");
+          }
+          Thread.sleep(100);
+        }
+      }
     }
-    return key;
   }
 
   /**
@@ -117,7 +141,7 @@ public final class BrokerProbe {
       for (String q : queues) {
         // the events queue holds events, not tasks (left behind only by a run that was stopped)
         if (!q.endsWith(".events")) {
-          depths.put(q, read(c, q, held, false));
+          depths.put(q, read(c, q, held, uid));
         }
       }
       // the suite's jobs are throwaway: what they leave (a poison job's dead letters, an
@@ -128,7 +152,7 @@ public final class BrokerProbe {
         }
       }
       if (witnessQueue != null) {
-        read(c, witnessQueue, dead, false);
+        read(c, witnessQueue, dead, uid);
         try (Channel ch = c.createChannel()) {
           ch.queueDelete(witnessQueue);
         }
@@ -138,24 +162,33 @@ public final class BrokerProbe {
     Histories.JSON.writerWithDefaultPrettyPrinter().writeValue(out.toFile(), root);
   }
 
-  private static long read(Connection c, String queue, ArrayNode into, boolean ack) throws Exception {
+  /**
+   * Reads a queue's messages without acknowledging them. A message that is not one of the run's tasks
+   * (not a task of its uid, or dead-lettered as malformed) is marked {@code rejected}: it speaks for
+   * no task, whatever index its body names.
+   */
+  private static long read(Connection c, String queue, ArrayNode into, String uid) throws Exception {
     long n = 0;
     try (Channel ch = c.createChannel()) {
       ch.basicQos(0);
       GetResponse r;
-      while ((r = ch.basicGet(queue, ack)) != null) {
+      while ((r = ch.basicGet(queue, false)) != null) {
         n++;
         ObjectNode m = into.addObject();
         m.put("queue", queue);
+        String ofUid = null;
         try {
           JsonNode body = Histories.JSON.readTree(r.getBody());
           m.put("index", body.path("index").asInt(-1));
           m.put("attempt", body.path("attempt").asInt(0));
+          ofUid = body.path("jobUid").asText(null);
         } catch (IOException e) {
           m.put("index", -1);
         }
         Map<String, Object> h = r.getProps().getHeaders();
-        m.put("reason", h == null ? null : reason(h));
+        String reason = h == null ? null : reason(h);
+        m.put("reason", reason);
+        m.put("rejected", !uid.equals(ofUid) || "malformed".equals(reason));
         if (n >= 100_000) {
           break;
         }

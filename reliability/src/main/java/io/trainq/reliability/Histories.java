@@ -33,9 +33,16 @@ public final class Histories {
   /**
    * What the job's status counts at the end: {@code trainq run}'s state file (its {@code progress}),
    * and the run's exit code.
+   *
+   * @param rejectedMessages dead-lettered messages the status counts apart as none of the job's tasks
    */
   public record Status(int total, int succeeded, int deadLettered, long retried, BitSet succeededIndexes,
-      BitSet failedIndexes, boolean finished, int exitCode) {}
+      BitSet failedIndexes, boolean finished, int exitCode, long rejectedMessages) {
+    public Status(int total, int succeeded, int deadLettered, long retried, BitSet succeededIndexes, BitSet failedIndexes,
+        boolean finished, int exitCode) {
+      this(total, succeeded, deadLettered, retried, succeededIndexes, failedIndexes, finished, exitCode, 0);
+    }
+  }
 
   /** A message the broker holds at the end: a task still queued, waiting for a retry, or a dead letter. */
   public record Held(String queue, int index, int attempt, String reason) {}
@@ -47,8 +54,14 @@ public final class Histories {
    * @param held every message read from those queues (returned to them afterwards)
    * @param deadLetters every dead letter the job produced, from a queue bound to the dead-letter
    *     exchange for the whole run (the run deletes its own dead-letter queue when it counts none)
+   * @param rejected dead letters that are none of the run's tasks (forged, another job's, dead-lettered
+   *     as malformed): they speak for no task, whatever index they name (held ones are left out too)
    */
-  public record Broker(Map<String, Long> depths, List<Held> held, List<Held> deadLetters) {}
+  public record Broker(Map<String, Long> depths, List<Held> held, List<Held> deadLetters, List<Held> rejected) {
+    public Broker(Map<String, Long> depths, List<Held> held, List<Held> deadLetters) {
+      this(depths, held, deadLetters, List.of());
+    }
+  }
 
   /** Reads the JSON-lines execution log; a torn last line (a writer killed mid-write) is skipped. */
   public static List<Execution> readExecutions(Path file) throws IOException {
@@ -78,7 +91,8 @@ public final class Histories {
     JsonNode p = s.path("progress");
     return new Status(p.path("total").asInt(), p.path("succeeded").asInt(), p.path("deadLettered").asInt(),
         p.path("retried").asLong(), intervals(p.path("succeededIndexes").asText("")),
-        intervals(p.path("failedIndexes").asText("")), s.path("finished").asBoolean(), exitCode);
+        intervals(p.path("failedIndexes").asText("")), s.path("finished").asBoolean(), exitCode,
+        p.path("rejectedMessages").asLong());
   }
 
   /** Reads what {@link BrokerProbe#snapshot} wrote. */
@@ -86,12 +100,15 @@ public final class Histories {
     JsonNode b = JSON.readTree(file.toFile());
     Map<String, Long> depths = new LinkedHashMap<>();
     b.path("depths").fields().forEachRemaining(e -> depths.put(e.getKey(), e.getValue().asLong()));
-    return new Broker(depths, held(b.path("held")), held(b.path("deadLetters")));
+    return new Broker(depths, held(b.path("held"), false), held(b.path("deadLetters"), false), held(b.path("deadLetters"), true));
   }
 
-  private static List<Held> held(JsonNode array) {
+  private static List<Held> held(JsonNode array, boolean rejected) {
     List<Held> out = new ArrayList<>();
     for (JsonNode h : array) {
+      if (h.path("rejected").asBoolean(false) != rejected) {
+        continue;
+      }
       out.add(new Held(h.path("queue").asText(""), h.path("index").asInt(-1), h.path("attempt").asInt(0),
           h.path("reason").isNull() ? null : h.path("reason").asText(null)));
     }

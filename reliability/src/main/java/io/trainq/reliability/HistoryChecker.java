@@ -74,14 +74,19 @@ public final class HistoryChecker {
    * @param retried retries the status counts (failed attempts that were retried)
    * @param finished the run ended by itself with every task finished, with the exit code that says so
    *     (0 when nothing was dead-lettered, 1 otherwise)
+   * @param rejected messages the status counts apart as none of the job's tasks
+   * @param expectedRejected the forged messages the scenario put on the job's queues (0 elsewhere)
+   * @param rejectedDeadLetters dead letters the broker holds that are none of the job's tasks
    * @param problems one line per inconsistency found, for the report
    */
   public record Result(int tasks, int succeeded, int deadLettered, int expectedDeadLettered, int unexpectedDeadLettered,
       int missingDeadLetters, int lost, int countedTwice, int executedTwice, int executions, List<Double> recoverySeconds,
-      double maxGapSeconds, long retried, boolean finished, List<TaskVerdict> verdicts, List<String> problems) {
+      double maxGapSeconds, long retried, boolean finished, long rejected, int expectedRejected, long rejectedDeadLetters,
+      List<TaskVerdict> verdicts, List<String> problems) {
 
     public boolean ok() {
-      return lost == 0 && countedTwice == 0 && unexpectedDeadLettered == 0 && missingDeadLetters == 0 && finished;
+      return lost == 0 && countedTwice == 0 && unexpectedDeadLettered == 0 && missingDeadLetters == 0 && finished
+          && rejected == expectedRejected && rejectedDeadLetters >= expectedRejected;
     }
 
     /** The verdicts of tasks with anything to report. */
@@ -96,6 +101,16 @@ public final class HistoryChecker {
    */
   public static Result check(int tasks, List<Execution> executions, Status status, Broker broker,
       Map<Integer, String> expectedDeadLetters, List<Fault> faults) {
+    return check(tasks, executions, status, broker, expectedDeadLetters, faults, 0);
+  }
+
+  /**
+   * @param expectedRejected messages forged onto the job's queues that no worker may run: the status
+   *     must count exactly these apart (a dead letter delivered twice counts once), and the broker
+   *     must have dead-lettered each at least once
+   */
+  public static Result check(int tasks, List<Execution> executions, Status status, Broker broker,
+      Map<Integer, String> expectedDeadLetters, List<Fault> faults, int expectedRejected) {
     Map<Integer, List<Execution>> runs = new HashMap<>();
     List<String> problems = new ArrayList<>();
     for (Execution e : executions) {
@@ -203,8 +218,18 @@ public final class HistoryChecker {
     for (int k = 1; k < starts.size(); k++) {
       gap = Math.max(gap, starts.get(k) - starts.get(k - 1));
     }
+    if (status.rejectedMessages() != expectedRejected) {
+      problems.add("the status counts " + status.rejectedMessages() + " rejected message(s) (none of the job's tasks); "
+          + expectedRejected + " were forged");
+    }
+    long rejectedDeadLetters = broker.rejected().size();
+    if (rejectedDeadLetters < expectedRejected) {
+      problems.add("the broker dead-lettered " + rejectedDeadLetters + " message(s) that are none of the job's tasks; "
+          + expectedRejected + " were forged");
+    }
     return new Result(tasks, status.succeeded(), status.deadLettered(), expectedDl, unexpectedDl, missingDl, lost,
-        countedTwice, executedTwice, executions.size(), recovery, gap, status.retried(), finished, verdicts, problems);
+        countedTwice, executedTwice, executions.size(), recovery, gap, status.retried(), finished, status.rejectedMessages(),
+        expectedRejected, rejectedDeadLetters, verdicts, problems);
   }
 
   /** The p-th percentile (nearest rank) of {@code values}, 0 when empty. */

@@ -22,9 +22,12 @@ import java.util.TreeMap;
  * The harness's Java side (scripts/reliability.sh):
  * <pre>
  * witness  --addresses H:P,.. --state FILE --name JOB --queue Q [--previous-uid U]   bind a queue that keeps the run's dead letters
+ * forge    --addresses H:P,.. --state FILE --name JOB --tasks N --max-attempts N [--previous-uid U] --out forged.json
+ *                                                       put forged messages on the run's queues (Forger)
  * snapshot --addresses H:P,.. --management URL,.. --state FILE --name JOB --witness Q --out broker.json
  * check    --scenario S --broker V --seed N --tasks N --executions F --state F --exit-code N --broker-file F
- *          [--faults F] [--expect-dead 3=failed,7=delivery-limit] [--wall SECONDS] --out result.json
+ *          [--faults F] [--expect-dead 3=failed,7=delivery-limit] [--expect-rejected N] [--worker-restarts N]
+ *          [--max-worker-restarts N] [--problem TEXT] [--wall SECONDS] --out result.json
  * report   --out DIR result.json...                                    report.json and report.md
  * </pre>
  * Exit status of check: 0 when the scenario holds (nothing lost, nothing counted twice, no unexpected
@@ -59,6 +62,17 @@ public final class Main {
       case "snapshot" -> {
         BrokerProbe p = new BrokerProbe(addresses(o.get("addresses")), user, pass, List.of(o.get("management").split(",")));
         p.snapshot(Path.of(o.get("state")), ns, o.get("name"), o.get("witness"), Path.of(o.get("out")));
+      }
+      case "forge" -> {
+        List<Address> where = addresses(o.get("addresses"));
+        String uid = BrokerProbe.awaitUid(Path.of(o.get("state")), o.get("previous-uid"), Duration.ofMinutes(3));
+        String queue = new io.trainq.protocol.JobTopology(ns, o.get("name"), uid).taskQueue();
+        new BrokerProbe(where, user, pass, List.of()).awaitQueue(queue, Duration.ofMinutes(1));
+        Thread.sleep(2000); // tasks are running
+        Forger.Forged f = new Forger(where, user, pass).forge(uid, ns, o.get("name"), Integer.parseInt(o.get("tasks")),
+            Integer.parseInt(o.get("max-attempts")));
+        Forger.write(f, Path.of(o.get("out")));
+        System.out.println(f.rejectedMessages());
       }
       case "check" -> System.exit(check(o));
       case "report" -> report(Path.of(o.get("out")), rest);
@@ -100,7 +114,20 @@ public final class Main {
     faults.sort(java.util.Comparator.comparingDouble(Histories.Fault::time));
     Result r = HistoryChecker.check(tasks, executions,
         Histories.readStatus(Path.of(o.get("state")), Integer.parseInt(o.getOrDefault("exit-code", "-1"))),
-        Histories.readBroker(Path.of(o.get("broker-file"))), expectations(o.get("expect-dead")), faults);
+        Histories.readBroker(Path.of(o.get("broker-file"))), expectations(o.get("expect-dead")), faults,
+        Integer.parseInt(o.getOrDefault("expect-rejected", "0")));
+    int restarts = Integer.parseInt(o.getOrDefault("worker-restarts", "0"));
+    int maxRestarts = Integer.parseInt(o.getOrDefault("max-worker-restarts", "-1"));
+    boolean restartsOk = maxRestarts < 0 || restarts <= maxRestarts;
+    List<String> problems = new ArrayList<>(r.problems());
+    if (!restartsOk) {
+      problems.add(restarts + " worker process(es) exited and were restarted; this scenario allows " + maxRestarts);
+    }
+    // a finding of the script's own (the run's log lacks what the scenario must show)
+    if (o.containsKey("problem")) {
+      problems.add(o.get("problem"));
+    }
+    boolean ok = r.ok() && restartsOk && !o.containsKey("problem");
     ObjectNode s = Histories.JSON.createObjectNode();
     s.put("name", o.get("scenario"));
     s.put("broker", o.get("broker"));
@@ -118,6 +145,9 @@ public final class Main {
     s.put("executedTwice", r.executedTwice());
     s.put("executions", r.executions());
     s.put("faults", faults.size());
+    s.put("rejected", r.rejected());
+    s.put("expectedRejected", r.expectedRejected());
+    s.put("workerRestarts", restarts);
     Map<String, Integer> kinds = new TreeMap<>();
     faults.forEach(f -> kinds.merge(f.kind(), 1, Integer::sum));
     s.set("faultKinds", Histories.JSON.valueToTree(kinds));
@@ -127,9 +157,9 @@ public final class Main {
     s.put("maxGapSeconds", round(r.maxGapSeconds()));
     s.put("wallSeconds", round(Double.parseDouble(o.getOrDefault("wall", "0"))));
     s.put("exitCode", Integer.parseInt(o.getOrDefault("exit-code", "-1")));
-    s.put("ok", r.ok());
-    ArrayNode problems = s.putArray("problems");
-    r.problems().stream().limit(200).forEach(problems::add);
+    s.put("ok", ok);
+    ArrayNode problemsOut = s.putArray("problems");
+    problems.stream().limit(200).forEach(problemsOut::add);
     ArrayNode notable = s.putArray("notableTasks");
     for (TaskVerdict v : r.notable().stream().limit(200).toList()) {
       notable.add(Histories.JSON.valueToTree(v));
@@ -138,11 +168,12 @@ public final class Main {
     Files.createDirectories(out.toAbsolutePath().getParent());
     Histories.JSON.writerWithDefaultPrettyPrinter().writeValue(out.toFile(), s);
     System.out.printf(Locale.ROOT, "%s: %s tasks %d, succeeded %d, retries %d, dead-lettered %d (unexpected %d, missing %d), lost %d, "
-            + "counted twice %d, executed twice %d, faults %d%n", o.get("scenario"), r.ok() ? "OK" : "FAILED", r.tasks(),
-        r.succeeded(), r.retried(), r.deadLettered(), r.unexpectedDeadLettered(), r.missingDeadLetters(), r.lost(), r.countedTwice(),
-        r.executedTwice(), faults.size());
-    r.problems().stream().limit(20).forEach(p -> System.out.println("  " + p));
-    return r.ok() ? 0 : 1;
+            + "counted twice %d, executed twice %d, faults %d, rejected %d of %d forged, worker restarts %d%n", o.get("scenario"),
+        ok ? "OK" : "FAILED", r.tasks(), r.succeeded(), r.retried(), r.deadLettered(), r.unexpectedDeadLettered(),
+        r.missingDeadLetters(), r.lost(), r.countedTwice(), r.executedTwice(), faults.size(), r.rejected(), r.expectedRejected(),
+        restarts);
+    problems.stream().limit(20).forEach(p -> System.out.println("  " + p));
+    return ok ? 0 : 1;
   }
 
   private static double round(double d) {
@@ -157,10 +188,10 @@ public final class Main {
     ArrayNode scenarios = root.putArray("scenarios");
     StringBuilder md = new StringBuilder("# trainq reliability report\n\n");
     md.append("| scenario | broker | seed | tasks | succeeded | retries | dead-lettered | unexpected DL | lost | counted twice "
-        + "| executed twice | faults | recovery p50 / max (s) | longest stall (s) | wall (s) | ok |\n");
-    md.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+        + "| executed twice | faults | rejected / forged | worker restarts | recovery p50 / max (s) | longest stall (s) | wall (s) | ok |\n");
+    md.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     StringBuilder details = new StringBuilder();
-    List<String> order = List.of("load", "retry", "crash", "nemesis", "poison", "interrupt");
+    List<String> order = List.of("load", "retry", "crash", "nemesis", "poison", "interrupt", "forged", "alarm");
     List<JsonNode> all = new ArrayList<>();
     for (String f : results) {
       all.add(Histories.JSON.readTree(Files.readString(Path.of(f), StandardCharsets.UTF_8)));
@@ -179,13 +210,17 @@ public final class Main {
       entry.set("executions", s.path("executions"));
       entry.set("retried", s.path("retried"));
       entry.set("maxGapSeconds", s.path("maxGapSeconds"));
+      entry.set("rejected", s.path("rejected"));
+      entry.set("expectedRejected", s.path("expectedRejected"));
+      entry.set("workerRestarts", s.path("workerRestarts"));
       entry.set("ok", s.path("ok"));
       scenarios.add(entry);
-      md.append(String.format(Locale.ROOT, "| %s | %s | %s | %d | %d | %d | %d | %d | %d | %d | %d | %d %s | %.1f / %.1f | %.1f | %.0f | %s |%n",
+      md.append(String.format(Locale.ROOT, "| %s | %s | %s | %d | %d | %d | %d | %d | %d | %d | %d | %d %s | %d / %d | %d | %.1f / %.1f | %.1f | %.0f | %s |%n",
           s.path("name").asText(), s.path("broker").asText(), s.path("seed").asText(), s.path("tasks").asInt(),
           s.path("succeeded").asInt(), s.path("retried").asInt(), s.path("deadLettered").asInt(), s.path("unexpectedDeadLettered").asInt(),
           s.path("lost").asInt(), s.path("countedTwice").asInt(), s.path("executedTwice").asInt(), s.path("faults").asInt(),
           s.path("faultKinds").isEmpty() ? "" : s.path("faultKinds").toString().replace("\"", ""),
+          s.path("rejected").asLong(), s.path("expectedRejected").asInt(), s.path("workerRestarts").asInt(),
           s.path("recoverySeconds").path("p50").asDouble(), s.path("recoverySeconds").path("max").asDouble(),
           s.path("maxGapSeconds").asDouble(), s.path("wallSeconds").asDouble(), s.path("ok").asBoolean() ? "yes" : "**NO**"));
       if (s.path("problems").size() > 0) {

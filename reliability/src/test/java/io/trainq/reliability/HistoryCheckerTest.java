@@ -136,4 +136,36 @@ class HistoryCheckerTest {
     assertThat(Histories.intervals("0-3,7").toString()).isEqualTo("{0, 1, 2, 3, 7}");
     assertThat(Main.expectations("3=failed, 7=delivery-limit")).containsExactly(Map.entry(3, "failed"), Map.entry(7, "delivery-limit"));
   }
+
+  @Test
+  void forgedMessagesMustAllBeCountedApartAndSpeakForNoTask(@TempDir Path dir) throws Exception {
+    // the witness held a real dead letter of task 1, and two forged ones that name task 0 in their body
+    Path broker = dir.resolve("broker.json");
+    Files.writeString(broker, "{\"depths\":{},\"held\":[],\"deadLetters\":["
+        + "{\"queue\":\"rel.dl\",\"index\":1,\"attempt\":3,\"reason\":\"failed\",\"rejected\":false},"
+        + "{\"queue\":\"rel.dl\",\"index\":0,\"attempt\":1,\"reason\":\"malformed\",\"rejected\":true},"
+        + "{\"queue\":\"rel.dl\",\"index\":0,\"attempt\":1,\"reason\":\"failed\",\"rejected\":true}]}");
+    Broker b = Histories.readBroker(broker);
+    assertThat(b.deadLetters()).extracting(Held::index).containsExactly(1);
+    assertThat(b.rejected()).hasSize(2);
+    List<Execution> runs = List.of(run(0, 1, "succeeded", 1), run(1, 1, "failed", 1), run(1, 2, "failed", 2), run(1, 3, "failed", 3));
+    Status counted = new Status(2, 1, 1, 2, Histories.intervals("0"), Histories.intervals("1"), true, 1, 2);
+    Result r = HistoryChecker.check(2, runs, counted, b, Map.of(1, "failed"), List.of(), 2);
+    assertThat(r.ok()).isTrue();
+    assertThat(r.verdicts().get(0).deadLettered()).as("a forged dead letter naming task 0 is not task 0's").isFalse();
+    assertThat(r.problems()).isEmpty();
+
+    // one forgery the status missed (or, elsewhere, a rejection where nothing was forged) fails the check
+    Status missed = new Status(2, 1, 1, 2, Histories.intervals("0"), Histories.intervals("1"), true, 1, 1);
+    Result m = HistoryChecker.check(2, runs, missed, b, Map.of(1, "failed"), List.of(), 2);
+    assertThat(m.ok()).isFalse();
+    assertThat(m.problems()).containsExactly("the status counts 1 rejected message(s) (none of the job's tasks); 2 were forged");
+    Result none = HistoryChecker.check(2, runs, counted, b, Map.of(1, "failed"), List.of());
+    assertThat(none.ok()).isFalse();
+    // and so does a forgery the broker never dead-lettered
+    Result lost = HistoryChecker.check(2, runs, counted, new Broker(Map.of(), List.of(), b.deadLetters(), b.rejected().subList(0, 1)),
+        Map.of(1, "failed"), List.of(), 2);
+    assertThat(lost.ok()).isFalse();
+    assertThat(lost.problems()).containsExactly("the broker dead-lettered 1 message(s) that are none of the job's tasks; 2 were forged");
+  }
 }

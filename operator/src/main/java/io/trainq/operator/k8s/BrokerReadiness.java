@@ -7,6 +7,7 @@ import io.trainq.api.TrainingJobSpec;
 import io.trainq.engine.Conditions;
 import io.trainq.engine.TopologyDeclarer;
 import io.trainq.operator.OperatorConfig;
+import io.trainq.protocol.Connections;
 import java.io.IOException;
 import java.time.Duration;
 
@@ -39,7 +40,13 @@ final class BrokerReadiness {
    * @param secret that Secret, or null when it does not exist
    */
   record State(Conditions.Broker state, String message, Brokers.Broker broker, String secretName, Secret secret) {
+    /** The queues are there: workers may run (a blocked broker holds back publishes only). */
     boolean ready() {
+      return state.queuesReady();
+    }
+
+    /** Tasks may be published: the queues are there and no resource alarm blocks the connection. */
+    boolean canPublish() {
       return state == Conditions.Broker.READY;
     }
   }
@@ -96,6 +103,20 @@ final class BrokerReadiness {
         }
         if (rt.topologyReady) {
           brokerState = Conditions.Broker.READY;
+          String blocked = Connections.blockedReason(broker.connection);
+          if (blocked != null) {
+            brokerState = Conditions.Broker.BLOCKED;
+            brokerMessage = "RabbitMQ blocks publishing: " + blocked + " (a resource alarm); running tasks go on, "
+                + "their outcomes and new tasks wait until it clears, and nothing is lost";
+          }
+          if (!java.util.Objects.equals(blocked, rt.brokerBlocked)) {
+            if (blocked != null) {
+              events.record(job, EventRecorder.Reason.BrokerBlocked, brokerMessage);
+            } else {
+              events.record(job, EventRecorder.Reason.BrokerUnblocked, "RabbitMQ publishes again: the resource alarm cleared");
+            }
+            rt.brokerBlocked = blocked;
+          }
         }
       }
     }

@@ -35,6 +35,8 @@ final class EventRecorder {
     QueuesDeclared(false),
     TopologyMismatch(true),
     BrokerUnavailable(true),
+    BrokerBlocked(true),
+    BrokerUnblocked(false),
     ConnectionSecretMissing(true),
     InvalidSpec(true),
     PublishingStarted(false),

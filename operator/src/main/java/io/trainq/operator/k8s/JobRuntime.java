@@ -75,6 +75,8 @@ final class JobRuntime {
   volatile String kueueAdmittedTo;
   /** Kueue: when the eviction last reported happened. */
   volatile String kueueEvictedAt;
+  /** Why the broker blocks publishing (a resource alarm) as last reported, or null. */
+  volatile String brokerBlocked;
 
   /** For metrics: folded outcomes, task durations, events dropped by the guard. */
   private final JobMeters meters;

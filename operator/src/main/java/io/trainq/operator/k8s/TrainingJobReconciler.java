@@ -148,7 +148,7 @@ public class TrainingJobReconciler implements Reconciler<TrainingJob>, Cleaner<T
     DeadLetterRequeue.Requeue requeue = null;
     if (!DeadLetterRequeue.asked(job)) {
       rt.requeueSinceMillis = 0;
-    } else if (ready) {
+    } else if (broker.canPublish()) {
       requeue = deadLetters.take(rt, broker.broker(), nowMs);
     }
     long cursor = publish(job, rt, broker, problems);
@@ -161,7 +161,8 @@ public class TrainingJobReconciler implements Reconciler<TrainingJob>, Cleaner<T
     JobProgress progress = snap.progress();
     boolean done = progress.done();
     long queued = 0;
-    if (ready && !publishing && !done && !spec.suspended()) {
+    // (not while a resource alarm blocks publishing: the audit may republish)
+    if (broker.canPublish() && !publishing && !done && !spec.suspended()) {
       // the broker is asked at most once per resync interval: the depth sizes the pool, the audit finds lost tasks
       if (System.nanoTime() - rt.queuedAtNanos > config.resyncInterval().toNanos() || rt.queuedAtNanos == 0) {
         try {
@@ -223,7 +224,7 @@ public class TrainingJobReconciler implements Reconciler<TrainingJob>, Cleaner<T
     long cursor = Math.max(rt.cursor, job.getStatus() == null || job.getStatus().getPublishCursor() == null ? 0
         : job.getStatus().getPublishCursor());
     int total = rt.total();
-    if (!broker.ready() || job.getSpec().suspended() || cursor >= total) {
+    if (!broker.canPublish() || job.getSpec().suspended() || cursor >= total) {
       return cursor;
     }
     ConfirmingPublisher p = broker.broker().borrow();
