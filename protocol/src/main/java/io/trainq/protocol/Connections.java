@@ -26,6 +26,10 @@ public final class Connections {
   private static final Logger log = LoggerFactory.getLogger(Connections.class);
   /** Why the broker blocks each connection this class opened (a resource alarm), for those it blocks. */
   private static final Map<Connection, String> BLOCKED = Collections.synchronizedMap(new WeakHashMap<>());
+  /** How the log says a connection is blocked ("... {name}: {reason} (a resource alarm..."); {@code trainq run} relays it. */
+  public static final String BLOCKED_LOG = "RabbitMQ blocks connection ";
+  public static final String BLOCKED_LOG_END = " (a resource alarm";
+  public static final String UNBLOCKED_LOG = "RabbitMQ unblocked connection ";
 
   private Connections() {}
 
@@ -44,14 +48,13 @@ public final class Connections {
       @Override
       public void handleBlocked(String reason) {
         BLOCKED.put(c, reason);
-        log.warn("RabbitMQ blocks connection {}: {} (a resource alarm: publishing waits until it clears; nothing is lost)",
-            name, reason);
+        log.warn(BLOCKED_LOG + "{}: {}" + BLOCKED_LOG_END + ": publishing waits until it clears; nothing is lost)", name, reason);
       }
 
       @Override
       public void handleUnblocked() {
         if (BLOCKED.remove(c) != null) {
-          log.info("RabbitMQ unblocked connection {}: publishing goes on", name);
+          log.info(UNBLOCKED_LOG + "{}: publishing goes on", name);
         }
       }
     });

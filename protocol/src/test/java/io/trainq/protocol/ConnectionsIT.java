@@ -137,7 +137,7 @@ class ConnectionsIT {
       });
 
       String node = broker.nodeName(0);
-      String pid = broker.ctl(node, "rabbitmqctl", "list_connections", "pid", "user_provided_name", "--silent").lines()
+      String pid = broker.ctl(node, "rabbitmqctl", "list_connections", "pid", "client_properties", "--silent").lines()
           .filter(l -> l.contains(name)).map(l -> l.split("\t")[0].trim()).findFirst().orElseThrow();
       broker.ctl(node, "rabbitmqctl", "close_connection", pid, "connections-it");
       assertThat(recovered.await(30, TimeUnit.SECONDS)).as("the connection recovered").isTrue();

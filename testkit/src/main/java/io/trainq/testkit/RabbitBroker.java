@@ -349,6 +349,25 @@ public final class RabbitBroker {
   }
 
   /**
+   * Raises a memory alarm on the first node (its watermark set far below what it uses), which makes
+   * the broker block every publishing connection of the cluster; closing the result restores the
+   * watermark the node had, and the alarm clears.
+   */
+  public AutoCloseable memoryAlarm() {
+    String node = nodeName(0);
+    String before = ctl(node, "rabbitmqctl", "eval", "vm_memory_monitor:get_vm_memory_high_watermark().").trim();
+    if (!before.matches("[0-9.]+")) {
+      throw new IllegalStateException(node + ": cannot read its memory watermark (got '" + before + "')");
+    }
+    log.info("raising a memory alarm on {} (watermark {} -> 0.00001)", node, before);
+    ctl(node, "rabbitmqctl", "set_vm_memory_high_watermark", "0.00001");
+    return () -> {
+      log.info("clearing the memory alarm on {} (watermark {})", node, before);
+      ctl(node, "rabbitmqctl", "set_vm_memory_high_watermark", before);
+    };
+  }
+
+  /**
    * Starts every node that is down and waits until the cluster reports all of them
    * running. For {@code @AfterEach}/{@code @AfterAll}, so a failed fault test leaves a
    * healthy cluster behind.

@@ -224,6 +224,7 @@ public final class LocalRun {
     Path logFile = stateFile.resolveSibling(ns + "." + name + ".log");
     Consumer<String> workerLog = fileLog(logFile, view);
     view.log("Worker logs: " + logFile);
+    BrokerAlarmNotice alarm = new BrokerAlarmNotice(view::log);
 
     List<Map<String, String>> envs = workerEnvs(topology, settings, spec, plan.size(), groups, rabbit, view);
     Path workDir = spec.getWorkingDir() == null ? null : Path.of(spec.getWorkingDir());
@@ -232,6 +233,7 @@ public final class LocalRun {
          WorkerSupervisor workers = new WorkerSupervisor(envs, spec.getCommand(), workDir, line -> {
            if (line.startsWith("[worker ")) {
              workerLog.accept(line);
+             alarm.see(line);
            } else {
              view.log(line);
              workerLog.accept(line);

@@ -121,6 +121,30 @@ class HostileConditionsIT {
     ch.basicPublish(JobTopology.EVENTS_EXCHANGE, job.key(), true, Messages.eventProperties(e), Messages.encodeEvent(e));
   }
 
+  /** A memory alarm blocks publishing: the job says so (Ready=False, BrokerBlocked) and publishes once it clears. */
+  @Test
+  void aBrokerResourceAlarmIsReportedAndPublishingGoesOnWhenItClears() throws Exception {
+    TrainingJob tj;
+    try (AutoCloseable alarm = broker.memoryAlarm()) {
+      tj = create(ns, "alarm", 6, s -> {});
+      await("Ready=False BrokerBlocked").atMost(WAIT).ignoreExceptions().untilAsserted(() -> {
+        Condition ready = condition(status(ns, "alarm"), "Ready");
+        assertThat(ready.getStatus()).isEqualTo("False");
+        assertThat(ready.getReason()).isEqualTo("BrokerBlocked");
+        assertThat(ready.getMessage()).startsWith("RabbitMQ blocks publishing: ").contains("nothing is lost");
+      });
+      assertThat(eventReasons(tj)).contains("BrokerBlocked");
+    }
+    await("published after the alarm").atMost(WAIT).ignoreExceptions().untilAsserted(() -> {
+      TrainingJobStatus s = status(ns, "alarm");
+      assertThat(condition(s, "Ready").getReason()).isEqualTo("QueuesReady");
+      assertThat(s.getCounts().getPublished()).isEqualTo(6);
+    });
+    assertThat(eventReasons(tj)).contains("BrokerUnblocked");
+    // every task is queued (a publish that timed out while blocked may have left copies: each counts once)
+    await("six tasks queued").atMost(WAIT).until(() -> broker.readyCount(topology(tj).taskQueue()) >= 6);
+  }
+
   /** Findings: forged events with another uid, huge attempts or GPU-seconds, other indexes; garbage with a real task's id. */
   @Test
   void forgedEventsAndMessagesNeverChangeTheCounts() throws Exception {
