@@ -709,6 +709,10 @@ do_kill_node() {
   local deadline=$((SECONDS + 10))
   while is_node_vm "$pid" "$name" && [ $SECONDS -lt "$deadline" ]; do sleep 0.1; done
   ! is_node_vm "$pid" "$name" || die "$name (pid $pid) survived SIGKILL"
+  # An exiting process loses its command line before its file descriptors: until it is gone (or a
+  # zombie) its listening sockets may still accept a connection.
+  while [ -e "/proc/$pid" ] && [ "$(sed 's/^.*) //' "/proc/$pid/stat" 2>/dev/null | cut -d' ' -f1)" != Z ] &&
+    [ $SECONDS -lt "$deadline" ]; do sleep 0.05; done
   log "killed $name (beam.smp pid $pid)"
 }
 
