@@ -7,7 +7,6 @@ import io.trainq.api.TrainingJobSpec;
 import io.trainq.engine.Conditions;
 import io.trainq.engine.TopologyDeclarer;
 import io.trainq.operator.OperatorConfig;
-import io.trainq.protocol.Connections;
 import java.io.IOException;
 import java.time.Duration;
 
@@ -103,7 +102,7 @@ final class BrokerReadiness {
         }
         if (rt.topologyReady) {
           brokerState = Conditions.Broker.READY;
-          String blocked = Connections.blockedReason(broker.connection);
+          String blocked = broker.blockedReason();
           if (blocked != null) {
             brokerState = Conditions.Broker.BLOCKED;
             brokerMessage = "RabbitMQ blocks publishing: " + blocked + " (a resource alarm); running tasks go on, "

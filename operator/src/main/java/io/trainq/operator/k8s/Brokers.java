@@ -1,5 +1,6 @@
 package io.trainq.operator.k8s;
 
+import com.rabbitmq.client.Channel;
 import com.rabbitmq.client.Connection;
 import io.trainq.engine.EventStream;
 import io.trainq.engine.TopologyDeclarer;
@@ -17,6 +18,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.TimeUnit;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -72,6 +74,34 @@ final class Brokers implements AutoCloseable {
       } else {
         p.close();
       }
+    }
+
+    /** An empty message to nowhere (the default exchange, no such queue), sent now and then. */
+    private static final String PROBE_KEY = "trainq.alarm-probe";
+    private static final long PROBE_EVERY_NANOS = TimeUnit.SECONDS.toNanos(5);
+    private Channel probe;
+    private long probedAtNanos;
+
+    /**
+     * Why the broker blocks this connection (a memory or disk alarm), or null. The broker tells only
+     * a connection that publishes, so one that has nothing to publish sends an empty, unroutable
+     * message every few seconds: a blocked job is then reported while its workers run, not only when
+     * it next publishes tasks.
+     */
+    synchronized String blockedReason() {
+      String reason = Connections.blockedReason(connection);
+      if (reason == null && System.nanoTime() - probedAtNanos > PROBE_EVERY_NANOS) {
+        probedAtNanos = System.nanoTime();
+        try {
+          if (probe == null || !probe.isOpen()) {
+            probe = connection.createChannel();
+          }
+          probe.basicPublish("", PROBE_KEY, false, null, new byte[0]);
+        } catch (IOException | RuntimeException e) {
+          log.debug("alarm probe on {}: {}", settings, e.toString());
+        }
+      }
+      return reason;
     }
 
     /** Why the events stream does not run, or null when it does. */
