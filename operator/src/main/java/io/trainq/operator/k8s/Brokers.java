@@ -42,18 +42,25 @@ final class Brokers implements AutoCloseable {
     this.handler = handler;
   }
 
-  /** One broker: a connection, its declarer, publishers and events stream. */
+  /**
+   * One broker: a connection for declarations, inspections and the events stream, its declarer, and
+   * a second connection that publishes. A resource alarm blocks a connection that publishes, and a
+   * blocked connection is not read at all, so a declaration or a consumer's ack on it would wait for
+   * the alarm too; apart, only publishing waits.
+   */
   static final class Broker {
     final RabbitSettings settings;
     final Connection connection;
+    private final Connection publishing;
     final TopologyDeclarer declarer;
     private final LinkedBlockingQueue<ConfirmingPublisher> idle = new LinkedBlockingQueue<>();
     private volatile EventStream events;
     private volatile String eventsProblem;
 
-    Broker(RabbitSettings settings, Connection connection) {
+    Broker(RabbitSettings settings, Connection connection, Connection publishing) {
       this.settings = settings;
       this.connection = connection;
+      this.publishing = publishing;
       this.declarer = new TopologyDeclarer(connection);
     }
 
@@ -65,7 +72,7 @@ final class Brokers implements AutoCloseable {
           return p;
         }
       }
-      return new ConfirmingPublisher(connection.createChannel());
+      return new ConfirmingPublisher(publishing.createChannel());
     }
 
     void release(ConfirmingPublisher p) {
@@ -83,18 +90,18 @@ final class Brokers implements AutoCloseable {
     private long probedAtNanos;
 
     /**
-     * Why the broker blocks this connection (a memory or disk alarm), or null. The broker tells only
-     * a connection that publishes, so one that has nothing to publish sends an empty, unroutable
-     * message every few seconds: a blocked job is then reported while its workers run, not only when
-     * it next publishes tasks.
+     * Why the broker blocks publishing (a memory or disk alarm), or null. The broker tells only a
+     * connection that publishes, so one that has nothing to publish sends an empty, unroutable message
+     * every few seconds: a blocked job is then reported while its workers run, not only when it next
+     * publishes tasks.
      */
     synchronized String blockedReason() {
-      String reason = Connections.blockedReason(connection);
+      String reason = Connections.blockedReason(publishing);
       if (reason == null && System.nanoTime() - probedAtNanos > PROBE_EVERY_NANOS) {
         probedAtNanos = System.nanoTime();
         try {
           if (probe == null || !probe.isOpen()) {
-            probe = connection.createChannel();
+            probe = publishing.createChannel();
           }
           probe.basicPublish("", PROBE_KEY, false, null, new byte[0]);
         } catch (IOException | RuntimeException e) {
@@ -119,10 +126,12 @@ final class Brokers implements AutoCloseable {
         e.close();
       }
       idle.forEach(ConfirmingPublisher::close);
-      try {
-        connection.close(5000);
-      } catch (IOException | RuntimeException ex) {
-        log.debug("closing {}: {}", settings, ex.toString());
+      for (Connection c : List.of(publishing, connection)) {
+        try {
+          c.close(5000);
+        } catch (IOException | RuntimeException ex) {
+          log.debug("closing {}: {}", settings, ex.toString());
+        }
       }
     }
   }
@@ -144,7 +153,15 @@ final class Brokers implements AutoCloseable {
           QuietExceptionHandler errors = new QuietExceptionHandler("at " + settings.addressList() + job);
           Connection c = Connections.connect(settings, f -> f.setExceptionHandler(errors), "trainq-operator " + identity,
               CONNECT_TIMEOUT);
-          b = new Broker(settings, c);
+          Connection p;
+          try {
+            p = Connections.connect(settings, f -> f.setExceptionHandler(errors), "trainq-operator " + identity + " publisher",
+                CONNECT_TIMEOUT);
+          } catch (IOException | RuntimeException e) {
+            c.abort();
+            throw e;
+          }
+          b = new Broker(settings, c, p);
           brokers.put(key, b);
           log.info("connected to RabbitMQ at {}", settings.addressList());
         }
