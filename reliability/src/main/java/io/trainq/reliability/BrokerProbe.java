@@ -39,7 +39,7 @@ public final class BrokerProbe {
     this.management = management;
   }
 
-  private Connection connect(String name) throws Exception {
+  Connection connect(String name) throws Exception {
     ConnectionFactory f = new ConnectionFactory();
     f.setUsername(user);
     f.setPassword(password);
@@ -158,8 +158,7 @@ public final class BrokerProbe {
         }
       }
     }
-    Files.createDirectories(out.toAbsolutePath().getParent());
-    Histories.JSON.writerWithDefaultPrettyPrinter().writeValue(out.toFile(), root);
+    Histories.writeJson(out, root);
   }
 
   /**

@@ -1,18 +1,13 @@
 package io.trainq.reliability;
 
-import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.rabbitmq.client.AMQP;
-import com.rabbitmq.client.Address;
 import com.rabbitmq.client.Channel;
 import com.rabbitmq.client.Connection;
-import com.rabbitmq.client.ConnectionFactory;
 import io.trainq.protocol.JobTopology;
 import io.trainq.protocol.Messages;
 import io.trainq.protocol.TaskEvent;
 import io.trainq.protocol.TaskMessage;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
-import java.nio.file.Path;
 import java.time.Duration;
 import java.util.Arrays;
 import java.util.HashMap;
@@ -37,15 +32,7 @@ final class Forger {
   record Forged(int rejectedMessages, int forgedEvents, List<Integer> duplicated, List<Integer> poisonTargets,
       List<Integer> maskedTargets) {}
 
-  private final List<Address> addresses;
-  private final String user;
-  private final String password;
-
-  Forger(List<Address> addresses, String user, String password) {
-    this.addresses = addresses;
-    this.user = user;
-    this.password = password;
-  }
+  private Forger() {}
 
   /**
    * The indexes the forgeries aim at, for a job of {@code tasks} tasks: outcome forgeries at the
@@ -56,7 +43,8 @@ final class Forger {
     return List.of(tasks - 10, tasks - 9, tasks - 8, tasks - 7, tasks - 6, tasks - 5, tasks - 4, tasks - 3);
   }
 
-  Forged forge(String uid, String namespace, String name, int tasks, int maxAttempts) throws Exception {
+  /** Forges on {@code c} (a connection with the broker's credentials) against the run with {@code uid}. */
+  static Forged forge(Connection c, String uid, String namespace, String name, int tasks, int maxAttempts) throws Exception {
     JobTopology t = new JobTopology(namespace, name, uid);
     String other = UUID.randomUUID().toString();
     List<Integer> poison = poisonTargets(tasks);
@@ -64,13 +52,9 @@ final class Forger {
     int masked2 = tasks - 19;
     int masked3 = tasks - 18;
     int copied = tasks - 15;
-    ConnectionFactory f = new ConnectionFactory();
-    f.setUsername(user);
-    f.setPassword(password);
-    f.setAutomaticRecoveryEnabled(false);
     int rejected = 0;
     int events = 0;
-    try (Connection c = f.newConnection(addresses, "trainq-reliability forger"); Channel ch = c.createChannel()) {
+    try (Channel ch = c.createChannel()) {
       ch.confirmSelect();
       String q = t.taskQueue();
 
@@ -147,9 +131,4 @@ final class Forger {
     return p.builder().headers(h).build();
   }
 
-  static void write(Forged f, Path out) throws Exception {
-    ObjectNode n = Histories.JSON.valueToTree(f);
-    Files.createDirectories(out.toAbsolutePath().getParent());
-    Histories.JSON.writerWithDefaultPrettyPrinter().writeValue(out.toFile(), n);
-  }
 }

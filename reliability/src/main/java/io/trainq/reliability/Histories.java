@@ -63,6 +63,12 @@ public final class Histories {
     }
   }
 
+  /** Writes {@code value} as indented JSON, making the file's directory when it is missing. */
+  static void writeJson(Path out, Object value) throws IOException {
+    Files.createDirectories(out.toAbsolutePath().getParent());
+    JSON.writerWithDefaultPrettyPrinter().writeValue(out.toFile(), value);
+  }
+
   /** Reads the JSON-lines execution log; a torn last line (a writer killed mid-write) is skipped. */
   public static List<Execution> readExecutions(Path file) throws IOException {
     List<Execution> out = new ArrayList<>();

@@ -64,14 +64,15 @@ public final class Main {
         p.snapshot(Path.of(o.get("state")), ns, o.get("name"), o.get("witness"), Path.of(o.get("out")));
       }
       case "forge" -> {
-        List<Address> where = addresses(o.get("addresses"));
+        BrokerProbe p = new BrokerProbe(addresses(o.get("addresses")), user, pass, List.of());
         String uid = BrokerProbe.awaitUid(Path.of(o.get("state")), o.get("previous-uid"), Duration.ofMinutes(3));
-        String queue = new io.trainq.protocol.JobTopology(ns, o.get("name"), uid).taskQueue();
-        new BrokerProbe(where, user, pass, List.of()).awaitQueue(queue, Duration.ofMinutes(1));
+        p.awaitQueue(new io.trainq.protocol.JobTopology(ns, o.get("name"), uid).taskQueue(), Duration.ofMinutes(1));
         Thread.sleep(2000); // tasks are running
-        Forger.Forged f = new Forger(where, user, pass).forge(uid, ns, o.get("name"), Integer.parseInt(o.get("tasks")),
-            Integer.parseInt(o.get("max-attempts")));
-        Forger.write(f, Path.of(o.get("out")));
+        Forger.Forged f;
+        try (var c = p.connect("trainq-reliability forger")) {
+          f = Forger.forge(c, uid, ns, o.get("name"), Integer.parseInt(o.get("tasks")), Integer.parseInt(o.get("max-attempts")));
+        }
+        Histories.writeJson(Path.of(o.get("out")), f);
         System.out.println(f.rejectedMessages());
       }
       case "check" -> System.exit(check(o));
@@ -165,8 +166,7 @@ public final class Main {
       notable.add(Histories.JSON.valueToTree(v));
     }
     Path out = Path.of(o.get("out"));
-    Files.createDirectories(out.toAbsolutePath().getParent());
-    Histories.JSON.writerWithDefaultPrettyPrinter().writeValue(out.toFile(), s);
+    Histories.writeJson(out, s);
     System.out.printf(Locale.ROOT, "%s: %s tasks %d, succeeded %d, retries %d, dead-lettered %d (unexpected %d, missing %d), lost %d, "
             + "counted twice %d, executed twice %d, faults %d, rejected %d of %d forged, worker restarts %d%n", o.get("scenario"),
         ok ? "OK" : "FAILED", r.tasks(), r.succeeded(), r.retried(), r.deadLettered(), r.unexpectedDeadLettered(),
@@ -231,8 +231,7 @@ public final class Main {
     if (details.length() > 0) {
       md.append("\n## Findings\n").append(details);
     }
-    Files.createDirectories(dir);
-    Histories.JSON.writerWithDefaultPrettyPrinter().writeValue(dir.resolve("report.json").toFile(), root);
+    Histories.writeJson(dir.resolve("report.json"), root);
     Files.writeString(dir.resolve("report.md"), md.toString(), StandardCharsets.UTF_8);
     System.out.print(md);
   }

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import com.fasterxml.jackson.dataformat.yaml.YAMLFactory;
+import io.trainq.api.SchemaDefaults;
 import io.trainq.api.TrainingJob;
 import io.trainq.cli.validate.CrdSchemaValidator;
 import java.io.IOException;
@@ -16,7 +17,7 @@ import java.util.List;
 public final class JobFile {
   private static final ObjectMapper YAML = new ObjectMapper(new YAMLFactory());
   private static final CrdSchemaValidator VALIDATOR =
-      CrdSchemaValidator.fromClasspathCrd("META-INF/fabric8/" + TrainingJob.CRD_NAME + "-v1.yml");
+      CrdSchemaValidator.fromClasspathCrd(SchemaDefaults.CRD_RESOURCE);
 
   private JobFile() {}
 
