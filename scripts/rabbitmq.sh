@@ -385,9 +385,12 @@ launch_node() {
     setsid chroot --userspec="$(rabbitmq_ids)" "$CHROOT" /usr/bin/env -i "${envs[@]}" \
       "$RMQ_BIN/rabbitmq-server" </dev/null >>"$out" 2>&1 7>&- 8>&- 9>&- &
   else
-    # shellcheck disable=SC2016 # expanded by the inner shell
+    # runuser's PAM session (pam_limits) lowers the soft open-files limit to 1024, too few for a
+    # node that serves many clients: the node raises it back to its hard limit, as the 4.0 one has.
+    # shellcheck disable=SC2016 # expanded by the inner shells
     setsid unshare --mount --propagation private -- /bin/sh -c \
-      'mount --bind "$1" "$2" && shift 2 && cd / && exec runuser -u rabbitmq -- "$@"' launch \
+      'mount --bind "$1" "$2" && shift 2 && cd / &&
+       exec runuser -u rabbitmq -- /bin/sh -c '\''ulimit -n "$(ulimit -Hn)" && exec "$@"'\'' node "$@"' launch \
       "$STATE_ROOT" "$NODE_STATE_ROOT" /usr/bin/env -i "${envs[@]}" "$HOST_RMQ_BIN/rabbitmq-server" \
       </dev/null >>"$out" 2>&1 7>&- 8>&- 9>&- &
   fi

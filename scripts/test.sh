@@ -112,7 +112,7 @@ fi
 # scripts/bench.sh --smoke runs every peer (the original worker, Celery, PerfTest, trainq in both
 # runner modes) on a tiny workload: a broken harness or a peer's failed run fails the suite; the
 # figures themselves gate nothing (the full benchmark writes them: docs/performance.md).
-bench_note=""
+bench_note="" fail_detail=""
 if [ $status -ne 0 ]; then
   bench_note="benchmark smoke run not run: the steps before failed"
 elif [ $# -gt 0 ] && [ "${TRAINQ_BENCH_SMOKE:-}" != 1 ]; then
@@ -127,6 +127,7 @@ else
     status=1
     tail -n 40 "$root/target/bench-smoke.log"
     bench_note="benchmark smoke run FAILED after $(elapsed $s) (log: target/bench-smoke.log)"
+    fail_detail=$(tail -n 15 "$root/target/bench-smoke.log")
   fi
   echo "$bench_note"
 fi
@@ -153,6 +154,7 @@ else
     status=1
     tail -n 40 "$root/target/reliability.log"
     rel_note="reliability suite FAILED after $(elapsed $s) (log: target/reliability.log)"
+    fail_detail=$(grep -E 'FAIL|lost|twice|unexpected|error|Error' "$root/target/reliability.log" | tail -n 25)
   fi
   [ ! -f "$root/target/reliability/report.md" ] || cat "$root/target/reliability/report.md"
   echo "$rel_note"
@@ -183,5 +185,10 @@ python3 scripts/test-summary.py "$root" || true
 [ -z "$bench_note" ] || echo "$bench_note"
 [ -z "$rel_note" ] || echo "$rel_note"
 [ -z "$e2e_note" ] || echo "$e2e_note"
+# the end of the output is what a CI page shows: a failed script step's own lines go last
+if [ -n "$fail_detail" ]; then
+  echo "--- why the failed step failed (its log's lines):"
+  echo "$fail_detail"
+fi
 echo "total $(elapsed $t0)"
 exit $status
