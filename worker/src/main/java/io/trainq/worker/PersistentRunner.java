@@ -18,8 +18,10 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Semaphore;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -43,16 +45,19 @@ final class PersistentRunner implements AttemptRunner {
   private final Path socketDir;
   private final String pythonPath;
   private final int slot;
+  /** Shared by the slots: a start-up holds a permit from its spawn until the runner is ready or failed. */
+  private final Semaphore starts;
   private Runner runner;
   private int generation;
   private boolean closed;
 
-  PersistentRunner(WorkerConfig config, ExecutorService pumps, Path socketDir, String pythonPath, int slot) {
+  PersistentRunner(WorkerConfig config, ExecutorService pumps, Path socketDir, String pythonPath, int slot, Semaphore starts) {
     this.config = config;
     this.pumps = pumps;
     this.socketDir = socketDir;
     this.pythonPath = pythonPath;
     this.slot = slot;
+    this.starts = starts;
   }
 
   /** What the runner's connection delivered, in order. */
@@ -83,11 +88,21 @@ final class PersistentRunner implements AttemptRunner {
     volatile boolean readerDone;
     /** When the slot's thread first saw the process dead, or 0. */
     long deadSince;
+    /** When it was spawned: spec.runner.startTimeout counts from here, not from the wait for a start permit. */
+    final long spawnedNanos = System.nanoTime();
+    private final AtomicBoolean startPermit = new AtomicBoolean(true);
 
     Runner(TaskRun process, ServerSocketChannel server, Path socket) {
       this.process = process;
       this.server = server;
       this.socket = socket;
+    }
+
+    /** Hands back its start permit (once): it is ready, or its start-up failed. */
+    void startEnded() {
+      if (startPermit.compareAndSet(true, false)) {
+        starts.release();
+      }
     }
 
     /** Accepts the runner's one connection, then reads its lines until the end of the stream. */
@@ -208,6 +223,7 @@ final class PersistentRunner implements AttemptRunner {
     /** Terminates the process tree (SIGTERM, then SIGKILL after the grace) and closes the connection. */
     void kill() throws InterruptedException {
       retiring = true;
+      startEnded();
       process.terminate();
       if (!process.waitFor(TaskRun.TERM_GRACE)) {
         process.forceKill();
@@ -249,13 +265,25 @@ final class PersistentRunner implements AttemptRunner {
     long t0 = System.nanoTime();
     boolean fresh = r == null;
     if (fresh) {
-      r = spawn(s);
+      try {
+        starts.acquire();
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new IOException("interrupted while waiting to start the runner");
+      }
+      try {
+        r = spawn(s);
+      } catch (IOException | RuntimeException e) {
+        starts.release();
+        throw e;
+      }
     }
     r.label = Integer.toString(t.index());
     // a fresh runner's start-up output counts until the task is sent: it explains a runner that never gets ready
     return new TaskAttempt(r, t, paramsFile, t0, fresh ? 0 : r.process.stderrMark());
   }
 
+  /** Spawns the slot's runner; the caller holds a start permit, which the runner then holds. */
   private Runner spawn(Slot s) throws IOException {
     generation++;
     Path socket = socketDir.resolve("runner-" + slot + "-" + generation + ".sock");
@@ -344,7 +372,14 @@ final class PersistentRunner implements AttemptRunner {
     public Result await(Duration timeout) throws InterruptedException {
       // The output label (set in start) stays until the next task; the answer waits until what the runner
       // flushed before it is logged, so that it is still this task's.
-      Result notReady = r.ready ? null : awaitReady();
+      Result notReady = null;
+      if (!r.ready) {
+        try {
+          notReady = awaitReady();
+        } finally {
+          r.startEnded();
+        }
+      }
       if (notReady != null) {
         return notReady;
       }
@@ -379,7 +414,7 @@ final class PersistentRunner implements AttemptRunner {
 
     /** Waits for the runner's connection and its {@code ready}; a result when it failed to get there. */
     private Result awaitReady() throws InterruptedException {
-      long deadline = startNanos + config.job().runner().startTimeout().toNanos();
+      long deadline = r.spawnedNanos + config.job().runner().startTimeout().toNanos();
       boolean connected = false;
       while (true) {
         Inbound m = r.inbox.poll(POLL_MS, TimeUnit.MILLISECONDS);
@@ -397,7 +432,7 @@ final class PersistentRunner implements AttemptRunner {
             return violation(v.getMessage(), m);
           }
           r.ready = true;
-          log.info("slot {}: runner {} ready in {} ms", slot, r.process.pid(), (System.nanoTime() - startNanos) / 1_000_000);
+          log.info("slot {}: runner {} ready in {} ms", slot, r.process.pid(), (System.nanoTime() - r.spawnedNanos) / 1_000_000);
           return null;
         }
         if (m instanceof Bad b) {

@@ -10,12 +10,13 @@ import java.util.List;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.ConcurrentMap;
 import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Semaphore;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
  * The slots' attempt runners, as the job's spec.runner says: one {@link ProcessRunner} for all slots, or a
- * {@link PersistentRunner} per slot, started with the slot's first task. Also puts the Python helper
+ * {@link PersistentRunner} per slot, started with the slot's first task (at most one start-up per CPU at a time). Also puts the Python helper
  * (trainq_task.py, shipped in the worker's jar) where the tasks' PYTHONPATH finds it.
  */
 final class Runners implements AutoCloseable {
@@ -28,6 +29,12 @@ final class Runners implements AutoCloseable {
   private final String pythonPath;
   private final ProcessRunner processes;
   private final ConcurrentMap<Integer, PersistentRunner> persistent = new ConcurrentHashMap<>();
+  /**
+   * Runner start-ups under way at once: at most one per CPU. Started together, every slot's runner
+   * shares the CPUs and all get ready late together; in turn, the first is ready (and its task runs)
+   * after one start-up, and the last no later than before.
+   */
+  private final Semaphore starts = new Semaphore(Math.max(1, Runtime.getRuntime().availableProcessors()), true);
 
   Runners(WorkerConfig config, ExecutorService pumps, Path dir) {
     this.config = config;
@@ -41,7 +48,7 @@ final class Runners implements AutoCloseable {
     if (!config.job().runner().persistent()) {
       return processes;
     }
-    return persistent.computeIfAbsent(slot.id, id -> new PersistentRunner(config, pumps, dir, pythonPath, id));
+    return persistent.computeIfAbsent(slot.id, id -> new PersistentRunner(config, pumps, dir, pythonPath, id, starts));
   }
 
   /** Stops the slots' runners: every idle one is told to exit at once, then each is waited for. */

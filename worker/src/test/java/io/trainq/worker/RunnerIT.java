@@ -279,6 +279,38 @@ class RunnerIT {
     }
   }
 
+  /**
+   * Runner start-ups take turns, one per CPU (here the worker sees one): each runner is spawned only
+   * once the one before said ready, so the first task runs after one start-up, not after all of them.
+   */
+  @Test
+  void runnerStartUpsTakeTurnsOnePerCpu() throws Exception {
+    try (JobFixture job = new JobFixture(broker, persistent(1, Duration.ofMinutes(1), 0, Duration.ofSeconds(30)))) {
+      List<String> task = Scripts.pythonProgram(dir, "task.py", String.join("\n",
+          "started = time.time()",
+          "time.sleep(0.4)  # a start-up: imports, a CUDA context",
+          "append('startups.log', f'{os.getpid()} {started} {time.time()}')",
+          "for task in tasks():",
+          "    append('runs.log', f'{task.index} {task.attempt} {os.getpid()}')",
+          "    time.sleep(0.3)"));
+      job.publishTasks(6);
+      Map<String, String> env = new HashMap<>(job.workerEnv(3));
+      env.put("JAVA_TOOL_OPTIONS", "-XX:ActiveProcessorCount=1");
+      try (WorkerProcess w = WorkerProcess.start("w1", env, dir, task)) {
+        job.awaitSucceeded(6, Duration.ofMinutes(1), w);
+        List<double[]> startups = Scripts.lines(dir.resolve("startups.log")).stream()
+            .map(l -> l.split(" ")).map(f -> new double[] {Double.parseDouble(f[1]), Double.parseDouble(f[2])})
+            .sorted(java.util.Comparator.comparingDouble(s -> s[0])).toList();
+        assertThat(startups).as("a runner per slot").hasSize(3);
+        for (int k = 1; k < startups.size(); k++) {
+          assertThat(startups.get(k)[0]).as("runner %d started after runner %d was ready", k, k - 1)
+              .isGreaterThanOrEqualTo(startups.get(k - 1)[1]);
+        }
+        assertThat(runs().stream().map(r -> r[2]).distinct()).as("three runners ran the tasks").hasSize(3);
+      }
+    }
+  }
+
   /** The helper in Process mode: tasks() yields the one task of the environment, so one program serves both modes. */
   @Test
   void theHelperRunsTheTaskOfTheEnvironmentInProcessMode() throws Exception {
