@@ -38,6 +38,8 @@ public final class WorkerEnv {
   public static final int DEFAULT_LOOKAHEAD = 1;
   /** Attempts shorter than this (on average) count as short, for the lookahead; default 2000. */
   public static final String LOOKAHEAD_BELOW_MS = "TRAINQ_LOOKAHEAD_BELOW_MS";
+  /** Persistent runners: how long a slot waits for its turn to start its runner, then starts it anyway; default 1000. */
+  public static final String RUNNER_START_TURN_MS = "TRAINQ_RUNNER_START_TURN_MS";
   /** Port of /metrics, /healthz and /readyz; 0 turns the HTTP server off. */
   public static final String HTTP_PORT = "TRAINQ_HTTP_PORT";
   public static final String STATUS_INTERVAL_MS = "TRAINQ_STATUS_INTERVAL_MS";

@@ -45,7 +45,7 @@ final class PersistentRunner implements AttemptRunner {
   private final Path socketDir;
   private final String pythonPath;
   private final int slot;
-  /** Shared by the slots: a start-up holds a permit from its spawn until the runner is ready or failed. */
+  /** Shared by the slots: a start-up in turn holds a permit from its spawn until the runner is ready or failed. */
   private final Semaphore starts;
   private Runner runner;
   private int generation;
@@ -90,12 +90,13 @@ final class PersistentRunner implements AttemptRunner {
     long deadSince;
     /** When it was spawned: spec.runner.startTimeout counts from here, not from the wait for a start permit. */
     final long spawnedNanos = System.nanoTime();
-    private final AtomicBoolean startPermit = new AtomicBoolean(true);
+    private final AtomicBoolean startPermit;
 
-    Runner(TaskRun process, ServerSocketChannel server, Path socket) {
+    Runner(TaskRun process, ServerSocketChannel server, Path socket, boolean startPermit) {
       this.process = process;
       this.server = server;
       this.socket = socket;
+      this.startPermit = new AtomicBoolean(startPermit);
     }
 
     /** Hands back its start permit (once): it is ready, or its start-up failed. */
@@ -265,16 +266,19 @@ final class PersistentRunner implements AttemptRunner {
     long t0 = System.nanoTime();
     boolean fresh = r == null;
     if (fresh) {
+      boolean permit;
       try {
-        starts.acquire();
+        permit = starts.tryAcquire(config.dispatch().runnerStartTurn().toMillis(), TimeUnit.MILLISECONDS);
       } catch (InterruptedException e) {
         Thread.currentThread().interrupt();
         throw new IOException("interrupted while waiting to start the runner");
       }
       try {
-        r = spawn(s);
+        r = spawn(s, permit);
       } catch (IOException | RuntimeException e) {
-        starts.release();
+        if (permit) {
+          starts.release();
+        }
         throw e;
       }
     }
@@ -283,8 +287,8 @@ final class PersistentRunner implements AttemptRunner {
     return new TaskAttempt(r, t, paramsFile, t0, fresh ? 0 : r.process.stderrMark());
   }
 
-  /** Spawns the slot's runner; the caller holds a start permit, which the runner then holds. */
-  private Runner spawn(Slot s) throws IOException {
+  /** Spawns the slot's runner; a start permit the caller holds passes to the runner. */
+  private Runner spawn(Slot s, boolean permit) throws IOException {
     generation++;
     Path socket = socketDir.resolve("runner-" + slot + "-" + generation + ".sock");
     if (socket.toString().length() > MAX_SOCKET_PATH) {
@@ -306,7 +310,7 @@ final class PersistentRunner implements AttemptRunner {
       }
       Runner[] holder = new Runner[1];
       process = TaskRun.start(pb, () -> holder[0] == null ? "-" : holder[0].label, pumps);
-      r = new Runner(process, server, socket);
+      r = new Runner(process, server, socket, permit);
       holder[0] = r;
     } catch (IOException | RuntimeException e) {
       server.close();

@@ -30,9 +30,10 @@ final class Runners implements AutoCloseable {
   private final ProcessRunner processes;
   private final ConcurrentMap<Integer, PersistentRunner> persistent = new ConcurrentHashMap<>();
   /**
-   * Runner start-ups under way at once: at most one per CPU. Started together, every slot's runner
-   * shares the CPUs and all get ready late together; in turn, the first is ready (and its task runs)
-   * after one start-up, and the last no later than before.
+   * Runner start-ups under way at once: one per CPU. Started together, every slot's runner shares the
+   * CPUs and all get ready late together; in turn, the first is ready (and its task runs) after one
+   * start-up. A slot waits at most the dispatch's runnerStartTurn for its turn: start-ups that wait on
+   * something other than the CPUs (a GPU, storage) are delayed by that much at most.
    */
   private final Semaphore starts = new Semaphore(Math.max(1, Runtime.getRuntime().availableProcessors()), true);
 

@@ -54,9 +54,12 @@ public record WorkerConfig(
    * @param startedDelay STARTED goes out only for attempts still running after this long (an outcome implies its start)
    * @param lookahead deliveries held beyond the slots while attempts are short (0: never)
    * @param lookaheadBelow attempts shorter than this, on average, are short
+   * @param runnerStartTurn persistent runners start one per CPU at a time; a slot waits this long for its
+   *     turn, then starts its runner anyway (bounds what the turns cost runners whose start-up is not CPU-bound)
    */
-  public record Dispatch(Duration startedDelay, int lookahead, Duration lookaheadBelow) {
-    public static final Dispatch DEFAULT = new Dispatch(Duration.ofSeconds(1), WorkerEnv.DEFAULT_LOOKAHEAD, Duration.ofSeconds(2));
+  public record Dispatch(Duration startedDelay, int lookahead, Duration lookaheadBelow, Duration runnerStartTurn) {
+    public static final Dispatch DEFAULT = new Dispatch(Duration.ofSeconds(1), WorkerEnv.DEFAULT_LOOKAHEAD, Duration.ofSeconds(2),
+        Duration.ofSeconds(1));
   }
 
   /** Worker settings outside the shared contract: how long the first connect may take. */
@@ -137,9 +140,10 @@ public record WorkerConfig(
         throw new ConfigException(WorkerEnv.LOOKAHEAD + " must be between 0 and 1000, got " + lookahead);
       }
       Duration below = nonNegative(env, WorkerEnv.LOOKAHEAD_BELOW_MS, Dispatch.DEFAULT.lookaheadBelow().toMillis());
+      Duration turn = nonNegative(env, WorkerEnv.RUNNER_START_TURN_MS, Dispatch.DEFAULT.runnerStartTurn().toMillis());
       return new WorkerConfig(topology, job, rabbit, slots, command, taskEnv(env), idle, extra, (int) port, status, grace,
           connect, workerName, workingDir, tempDir, level, format, (int) taskCount,
-          new Dispatch(startedDelay, (int) lookahead, below));
+          new Dispatch(startedDelay, (int) lookahead, below, turn));
     } catch (IllegalArgumentException e) {
       // the protocol's parsers name the variable in their messages
       throw new ConfigException(e.getMessage());

@@ -281,7 +281,8 @@ class RunnerIT {
 
   /**
    * Runner start-ups take turns, one per CPU (here the worker sees one): each runner is spawned only
-   * once the one before said ready, so the first task runs after one start-up, not after all of them.
+   * once the one before said ready (within TRAINQ_RUNNER_START_TURN_MS), so the first task runs after
+   * one start-up, not after all of them.
    */
   @Test
   void runnerStartUpsTakeTurnsOnePerCpu() throws Exception {
@@ -296,6 +297,8 @@ class RunnerIT {
       job.publishTasks(6);
       Map<String, String> env = new HashMap<>(job.workerEnv(3));
       env.put("JAVA_TOOL_OPTIONS", "-XX:ActiveProcessorCount=1");
+      // turns without a time limit: a loaded machine may take longer than the default second per start-up
+      env.put(io.trainq.protocol.WorkerEnv.RUNNER_START_TURN_MS, "60000");
       try (WorkerProcess w = WorkerProcess.start("w1", env, dir, task)) {
         job.awaitSucceeded(6, Duration.ofMinutes(1), w);
         List<double[]> startups = Scripts.lines(dir.resolve("startups.log")).stream()
