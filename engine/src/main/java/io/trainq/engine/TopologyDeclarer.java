@@ -144,6 +144,25 @@ public final class TopologyDeclarer {
     }
   }
 
+  /**
+   * Where the broker can hold a job's unfinished tasks, for {@link QueueAudit}: the task queue (and
+   * whether it exists), the retry queues, and the events not folded yet.
+   *
+   * @param eventsQueue the queue the job's events are folded from
+   * @param unacknowledgedEvents events delivered to the fold and not acknowledged yet
+   * @param heldBound most deliveries the job's live workers can hold
+   */
+  public QueueAudit.Observation observe(JobTopology job, JobSettings settings, String eventsQueue, long unacknowledgedEvents,
+      long heldBound) throws IOException {
+    Optional<QueueState> task = inspect(job.taskQueue());
+    long retrying = 0;
+    for (Duration delay : JobTopology.retryDelays(settings)) {
+      retrying += inspect(job.retryQueue(delay)).map(QueueState::ready).orElse(0L);
+    }
+    long unfolded = inspect(eventsQueue).map(QueueState::ready).orElse(0L) + unacknowledgedEvents;
+    return new QueueAudit.Observation(task.isPresent(), task.map(QueueState::ready).orElse(0L), retrying, heldBound, unfolded);
+  }
+
   /** Ready messages in the job's task and retry queues (those that exist). */
   public long messagesIn(JobTopology job, JobSettings settings) throws IOException {
     long n = inspect(job.taskQueue()).map(QueueState::ready).orElse(0L);

@@ -11,6 +11,7 @@ import io.trainq.engine.JobEvent;
 import io.trainq.engine.JobProgress;
 import io.trainq.engine.JobSpecs;
 import io.trainq.engine.JobStatusFold;
+import io.trainq.engine.QueueAudit;
 import io.trainq.engine.RateLimitedLog;
 import io.trainq.engine.TaskPlan;
 import io.trainq.engine.TaskPublisher;
@@ -49,6 +50,8 @@ import java.util.function.Consumer;
 public final class LocalRun {
   private static final int PUBLISH_BATCH = 2_000;
   private static final Duration CONFIRM_TIMEOUT = Duration.ofSeconds(30);
+  /** How often the job's queues are compared with its accounting once every task is published. */
+  private static final Duration AUDIT_EVERY = Duration.ofSeconds(2);
 
   /** Command-line options. */
   public static final class Options {
@@ -244,6 +247,9 @@ public final class LocalRun {
       TaskPublisher publisher = new TaskPublisher(confirming, TaskPublisher.DEFAULT_WINDOW);
       long cursor = initial.publishCursor();
       int publishFailures = 0;
+      QueueAudit audit = new QueueAudit();
+      long heldPerWorker = JobSpecs.heldPerWorker(spec);
+      long nextAudit = System.nanoTime();
       while (!interrupted) {
         JobProgress p;
         synchronized (lock) {
@@ -274,6 +280,15 @@ public final class LocalRun {
         }
         if (p.done()) {
           break;
+        }
+        if (System.nanoTime() - nextAudit >= 0) {
+          nextAudit = System.nanoTime() + AUDIT_EVERY.toNanos();
+          auditQueues(audit, declarer, topology, settings, plan, eventsQueue, events, publisher, workers,
+              (long) workers.alive() * heldPerWorker, () -> {
+                synchronized (lock) {
+                  return fold.progress();
+                }
+              }, view);
         }
         Thread.sleep(200);
       }
@@ -307,6 +322,43 @@ public final class LocalRun {
       }
       cleanUp(conn, declarer, topology, settings, eventsQueue, p, view);
       return p.deadLettered() == 0 ? 0 : 1;
+    }
+  }
+
+  /**
+   * Finds tasks lost with the task queue (deleted by hand, or deleted and declared again, or purged):
+   * when the broker holds fewer of them than are unfinished ({@link QueueAudit}, as the operator
+   * checks), the queues are declared again, the missing tasks published again and the workers that
+   * exited with the queue started again. A broker that cannot be read now is read at the next audit.
+   */
+  private static void auditQueues(QueueAudit audit, TopologyDeclarer declarer, JobTopology topology, JobSettings settings,
+      TaskPlan plan, String eventsQueue, EventStream events, TaskPublisher publisher, WorkerSupervisor workers,
+      long heldBound, java.util.function.Supplier<JobProgress> progress, ProgressView view) throws InterruptedException {
+    try {
+      // observed before the accounting is read: what is folded meanwhile only makes the deficit smaller
+      QueueAudit.Observation o = declarer.observe(topology, settings, eventsQueue, events.unacknowledged(), heldBound);
+      JobProgress p = progress.get();
+      QueueAudit.Verdict v = audit.check(p, o, System.currentTimeMillis());
+      if (v.kind() != QueueAudit.Verdict.Kind.LOST) {
+        return;
+      }
+      String what = o.taskQueueExists() ? "was emptied (deleted and declared again, or purged)" : "was deleted";
+      view.log("task queue " + topology.taskQueue() + " " + what + " with " + p.remaining() + " unfinished task(s); "
+          + "republishing the " + v.republish().cardinality() + " not running");
+      TopologyDeclarer.Result declared = declarer.declare(topology, settings);
+      if (!declared.ok()) {
+        view.log("cannot declare the job's queues again (" + declared.object() + ": " + declared.detail() + "); trying again");
+        return;
+      }
+      TaskPublisher.Result r = publisher.republish(topology, plan, v.republish(), CONFIRM_TIMEOUT);
+      if (!r.complete()) {
+        view.log("republishing stopped after " + r.confirmed() + " task(s): " + r.failure().getMessage() + "; trying again");
+        return;
+      }
+      int revived = workers.revive();
+      view.log("republished " + r.confirmed() + " task(s)" + (revived > 0 ? "; started " + revived + " worker(s) again" : ""));
+    } catch (IOException e) {
+      view.log("cannot read the job's queues (" + e.getMessage() + "); trying again");
     }
   }
 

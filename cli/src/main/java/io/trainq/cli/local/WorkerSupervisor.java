@@ -44,12 +44,34 @@ public final class WorkerSupervisor implements AutoCloseable {
     }
   }
 
-  public void start() {
+  public synchronized void start() {
     for (Slot s : slots) {
       s.thread = new Thread(s::superviseLoop, "supervise-worker-" + s.id);
       s.thread.setDaemon(true);
       s.thread.start();
     }
+  }
+
+  /**
+   * Starts again the workers that finished (exit 0: a worker also exits so when the job's queue is
+   * deleted under it); crashed ones restart by themselves, and a configuration error stays fatal.
+   *
+   * @return how many were started again
+   */
+  public synchronized int revive() {
+    if (stopping || fatal != null) {
+      return 0;
+    }
+    int n = 0;
+    for (Slot s : slots) {
+      if (s.thread != null && !s.thread.isAlive()) {
+        s.thread = new Thread(s::superviseLoop, "supervise-worker-" + s.id);
+        s.thread.setDaemon(true);
+        s.thread.start();
+        n++;
+      }
+    }
+    return n;
   }
 
   public int restarts() {

@@ -103,6 +103,52 @@ class QuickstartIT {
     assertThat(TrainqProcess.summary(done.output(), "tasks")).isEqualTo(40);
   }
 
+  /**
+   * The job's task queue deleted by hand mid-run: its workers exit with it, and the run finds the
+   * unfinished tasks missing from the broker, declares the queue again, republishes them and starts
+   * the workers again; every task ends succeeded, counted once.
+   */
+  @Test
+  void aTaskQueueDeletedMidRunIsDeclaredAgainAndItsTasksRepublished() throws Exception {
+    Path job = state.resolve("deleted.yaml");
+    Files.writeString(job, """
+        apiVersion: trainq.io/v1alpha1
+        kind: TrainingJob
+        metadata: {name: deleted-%d}
+        spec:
+          image: python:3.12-slim
+          command: ["python3", "samples/tasks/dummy_train.py"]
+          tasks: {count: 40}
+          workers:
+            env:
+            - {name: DUMMY_SECONDS, value: "0.5"}
+            - {name: DUMMY_FAIL_RATE, value: "0"}
+            - {name: DUMMY_CRASH_RATE, value: "0"}
+          retry: {maxAttempts: 3, backoff: {initial: 1s, max: 2s}}
+        """.formatted(System.nanoTime() % 100000));
+    Process run = start(job);
+    Path out = lastOutput();
+    long deadline = System.nanoTime() + Duration.ofMinutes(3).toNanos();
+    while (!Files.readString(out).matches("(?s).*\\b([4-9]|[1-3]\\d)/40 done.*") && System.nanoTime() < deadline) {
+      Thread.sleep(200);
+    }
+    String before = Files.readString(out);
+    assertThat(before).as("some tasks done, not all, within 3 minutes").matches("(?s).*\\b([4-9]|[1-3]\\d)/40 done.*");
+    Matcher q = Pattern.compile("queue (tq\\.\\S+\\.tasks)").matcher(before);
+    assertThat(q.find()).as(before).isTrue();
+    com.rabbitmq.client.ConnectionFactory f = new com.rabbitmq.client.ConnectionFactory();
+    f.setUri(broker.uri(0));
+    try (com.rabbitmq.client.Connection c = f.newConnection("quickstart-it"); com.rabbitmq.client.Channel ch = c.createChannel()) {
+      ch.queueDelete(q.group(1));
+    }
+    TrainqProcess.Result done = TrainqProcess.await(run, Duration.ofMinutes(3), out);
+    assertThat(done.code()).as(done.output()).isZero();
+    assertThat(done.output()).contains("task queue " + q.group(1) + " was deleted with").contains("republished ");
+    assertThat(TrainqProcess.summary(done.output(), "succeeded")).isEqualTo(40);
+    assertThat(TrainqProcess.summary(done.output(), "tasks")).isEqualTo(40);
+    assertThat(TrainqProcess.summary(done.output(), "dead-lettered")).isZero();
+  }
+
   private static int count(String output, String regex) {
     Matcher m = Pattern.compile(regex).matcher(output);
     assertThat(m.find()).as("/%s/ in:\n%s", regex, output).isTrue();

@@ -8,11 +8,9 @@ import io.trainq.engine.TaskPublisher;
 import io.trainq.engine.TopologyDeclarer;
 import io.trainq.operator.OperatorConfig;
 import io.trainq.protocol.ConfirmingPublisher;
-import io.trainq.protocol.JobTopology;
 import java.io.IOException;
 import java.time.Duration;
 import java.time.Instant;
-import java.util.Optional;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
@@ -38,19 +36,13 @@ final class QueueChecks {
   void audit(TrainingJob job, JobRuntime rt, Brokers.Broker broker, JobProgress progress, long heldBound,
       long nowMs) throws IOException, InterruptedException, ConfirmingPublisher.PublishException {
     TopologyDeclarer d = broker.declarer;
-    Optional<TopologyDeclarer.QueueState> task = d.inspect(rt.topology.taskQueue());
-    long retrying = 0;
-    for (Duration delay : JobTopology.retryDelays(rt.settings)) {
-      retrying += d.inspect(rt.topology.retryQueue(delay)).map(TopologyDeclarer.QueueState::ready).orElse(0L);
-    }
     EventStream stream = broker.events();
-    long unfolded = d.inspect(config.eventsQueue()).map(TopologyDeclarer.QueueState::ready).orElse(0L)
-        + (stream == null ? 0 : stream.unacknowledged());
-    rt.queued = task.map(TopologyDeclarer.QueueState::ready).orElse(0L);
     // Events folded after this reconciliation's snapshot are not acknowledged before its status is
     // stored, so they are among the unacknowledged ones: the deficit never counts them as lost.
-    QueueAudit.Verdict v = rt.audit.check(progress,
-        new QueueAudit.Observation(task.isPresent(), rt.queued, retrying, heldBound, unfolded), nowMs);
+    QueueAudit.Observation o = d.observe(rt.topology, rt.settings, config.eventsQueue(),
+        stream == null ? 0 : stream.unacknowledged(), heldBound);
+    rt.queued = o.ready();
+    QueueAudit.Verdict v = rt.audit.check(progress, o, nowMs);
     if (v.kind() == QueueAudit.Verdict.Kind.SUSPECT) {
       log.info("{} unfinished task(s) are not on the broker by its counts; checking again before republishing", v.deficit());
       return;
@@ -59,7 +51,7 @@ final class QueueChecks {
       rt.tasksLostPending = false;
       return;
     }
-    String what = task.isPresent() ? "was emptied (deleted and declared again, or purged)" : "was deleted";
+    String what = o.taskQueueExists() ? "was emptied (deleted and declared again, or purged)" : "was deleted";
     rt.tasksLostPending = true;
     rt.tasksLost = "task queue " + rt.topology.taskQueue() + " " + what + " with " + progress.remaining() + " unfinished task(s); "
         + v.republish().cardinality() + " not running were republished at " + Instant.ofEpochMilli(nowMs);

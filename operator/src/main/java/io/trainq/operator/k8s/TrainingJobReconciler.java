@@ -21,6 +21,7 @@ import io.trainq.api.TrainingJobStatus;
 import io.trainq.operator.OperatorConfig;
 import io.trainq.engine.Conditions;
 import io.trainq.engine.JobProgress;
+import io.trainq.engine.JobSpecs;
 import io.trainq.engine.TaskPublisher;
 import io.trainq.protocol.ConfirmingPublisher;
 import java.io.IOException;
@@ -166,7 +167,7 @@ public class TrainingJobReconciler implements Reconciler<TrainingJob>, Cleaner<T
       // the broker is asked at most once per resync interval: the depth sizes the pool, the audit finds lost tasks
       if (System.nanoTime() - rt.queuedAtNanos > config.resyncInterval().toNanos() || rt.queuedAtNanos == 0) {
         try {
-          queueChecks.audit(job, rt, broker.broker(), progress, (long) pods.live().size() * WorkerPods.prefetch(spec), nowMs);
+          queueChecks.audit(job, rt, broker.broker(), progress, (long) pods.live().size() * JobSpecs.heldPerWorker(spec), nowMs);
           rt.queuedAtNanos = System.nanoTime();
         } catch (IOException e) {
           problems.add("inspecting " + rt.topology.taskQueue() + ": " + e.getMessage());

@@ -12,6 +12,7 @@ import io.fabric8.kubernetes.api.model.Secret;
 import io.fabric8.kubernetes.api.model.Toleration;
 import io.trainq.api.TrainingJob;
 import io.trainq.api.TrainingJobSpec;
+import io.trainq.engine.JobSpecs;
 import io.trainq.api.WorkerSpec;
 import io.trainq.api.Durations;
 import io.trainq.operator.OperatorConfig;
@@ -59,28 +60,7 @@ final class WorkerPods {
 
   /** Tasks one pod runs at once. */
   static int slotsPerPod(TrainingJobSpec spec) {
-    return Math.max(1, gpusPerPod(spec) / spec.getGpusPerTask());
-  }
-
-  /**
-   * Most deliveries one worker pod can hold: a delivery per slot, the extra prefetch, and the
-   * lookahead it holds while attempts are short ({@code TRAINQ_LOOKAHEAD}, as the spec's worker env sets it).
-   */
-  static int prefetch(TrainingJobSpec spec) {
-    int lookahead = WorkerEnv.DEFAULT_LOOKAHEAD;
-    if (spec.getWorkers().getEnv() != null) {
-      for (var v : spec.getWorkers().getEnv()) {
-        if (WorkerEnv.LOOKAHEAD.equals(v.getName()) && v.getValue() != null) {
-          try {
-            lookahead = Math.max(0, Integer.parseInt(v.getValue().trim()));
-          } catch (NumberFormatException e) {
-            // the worker refuses it and does not start: nothing held
-            lookahead = 0;
-          }
-        }
-      }
-    }
-    return slotsPerPod(spec) + spec.getWorkers().getExtraPrefetch() + lookahead;
+    return JobSpecs.slotsPerWorker(spec);
   }
 
   /**
