@@ -5,7 +5,7 @@
 #
 #   scripts/reliability.sh [--broker 4.0|3.10] [--profile ci|full] [--seed N] [scenario...]
 #
-# Scenarios: load retry crash nemesis poison interrupt forged alarm (all by default). Writes target/reliability/report.md
+# Scenarios: load retry crash nemesis poison interrupt forged alarm deleted (all by default). Writes target/reliability/report.md
 # and report.json (and each scenario's histories under target/reliability/<broker>/<scenario>/).
 # Exits 1 when a scenario lost a task, counted one twice, or dead-lettered one unexpectedly.
 # What is guaranteed and the figures: docs/reliability.md.
@@ -25,9 +25,9 @@ while [ $# -gt 0 ]; do
 done
 case $broker in 4.0 | 3.10) ;; *) echo "reliability.sh: --broker must be 4.0 or 3.10" >&2; exit 2 ;; esac
 case $profile in ci | full) ;; *) echo "reliability.sh: --profile must be ci or full" >&2; exit 2 ;; esac
-[ ${#scenarios[@]} -gt 0 ] || scenarios=(load retry crash nemesis poison interrupt forged alarm)
+[ ${#scenarios[@]} -gt 0 ] || scenarios=(load retry crash nemesis poison interrupt forged alarm deleted)
 for s in "${scenarios[@]}"; do
-  case $s in load | retry | crash | nemesis | poison | interrupt | forged | alarm) ;; *) echo "reliability.sh: unknown scenario $s" >&2; exit 2 ;; esac
+  case $s in load | retry | crash | nemesis | poison | interrupt | forged | alarm | deleted) ;; *) echo "reliability.sh: unknown scenario $s" >&2; exit 2 ;; esac
 done
 # one seed for the whole invocation: it drives the nemesis's schedule and the task programs' draws
 seed=${seed:-$(( $(date +%s) % 100000 ))}
@@ -194,7 +194,8 @@ reap_orphans() {
 
 # run_scenario NAME TASKS DEADLINE_S EXPECT_DEAD USE_NEMESIS JOB_ARGS...
 # USE_NEMESIS: no, yes (the nemesis), interrupt (stop and start the run), forge (forged messages),
-# alarm (a memory alarm on node 1 from 6 s to 18 s into the run).
+# alarm (a memory alarm on node 1 from 6 s to 18 s into the run), delete-queue (the task queue deleted
+# by hand 5 s into the run).
 # max_restarts (a variable): worker processes that may exit and be restarted; -1 for any number.
 run_scenario() {
   local name=$1 tasks=$2 deadline=$3 expect=$4 use_nemesis=$5
@@ -242,6 +243,12 @@ run_scenario() {
       alarm_on=''
       say "  memory alarm cleared"
     fi
+    if [ "$use_nemesis" = delete-queue ] && [ "$waited" -eq 5 ]; then
+      local queue
+      queue=$(grep -o -m1 'queue tq\.[^ ]*\.tasks' "$dir/run.log" | cut -d' ' -f2 || true)
+      fault delete-queue "${queue:-unknown}"
+      [ -z "$queue" ] || rmq ctl --version "$broker" --nodes 3 --node 1 -- delete_queue "$queue" >/dev/null
+    fi
     if [ "$use_nemesis" = interrupt ] && [ "$waited" -eq 8 ]; then
       # stopped mid-job, then the same command again: the run continues from its state file. SIGTERM,
       # which the runner handles as Ctrl-C: a background job of a script starts with SIGINT ignored
@@ -265,6 +272,10 @@ run_scenario() {
   if [ "$use_nemesis" = alarm ] && ! { grep -q "RabbitMQ blocks publishing" "$dir/run.log" &&
     grep -q "RabbitMQ lets the workers publish again" "$dir/run.log"; }; then
     notes+=(--problem "trainq run did not say that the memory alarm blocked its workers and cleared")
+  fi
+  if [ "$use_nemesis" = delete-queue ] && ! { grep -q "was deleted with" "$dir/run.log" &&
+    grep -q "republished [0-9]* task" "$dir/run.log"; }; then
+    notes+=(--problem "trainq run did not say that it found the task queue deleted and republished its tasks")
   fi
   if [ -n "$forger_pid" ]; then
     if wait "$forger_pid"; then forged=$(cat "$dir/forged.count"); else say "$name: the forger failed: $(cat "$dir/forger.err")"; forged=-1; fi
@@ -308,7 +319,7 @@ else
 fi
 for s in "${scenarios[@]}"; do
   # where nothing kills a worker, none may exit
-  case $s in load | retry | forged | alarm) max_restarts=0 ;; *) max_restarts=-1 ;; esac
+  case $s in load | retry | forged | alarm | deleted) max_restarts=0 ;; *) max_restarts=-1 ;; esac
   case $s in
     load) # every task succeeds at its first attempt
       run_scenario load "$load_tasks" 1800 "" no 3 200ms 2s 1m 10 REL_SECONDS="$load_seconds" ;;
@@ -329,6 +340,9 @@ for s in "${scenarios[@]}"; do
         forge 3 200ms 1s 1m 10 REL_SECONDS=0.3,0.6 REL_POISON_FAIL=140,141,142,143,144,145,146,147 ;;
     alarm) # a memory alarm blocks every publisher for 12 s mid-run; then the job goes on
       run_scenario alarm 150 300 "" alarm 3 200ms 2s 1m 10 REL_SECONDS=0.3,0.6 ;;
+    deleted) # the task queue is deleted by hand 5 s into the run: the run declares it again and
+      # republishes the tasks lost with it (QueueAudit), and the workers that exited start again
+      run_scenario deleted 150 300 "" delete-queue 3 200ms 2s 1m 10 REL_SECONDS=0.3,0.6 ;;
   esac
 done
 

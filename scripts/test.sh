@@ -108,6 +108,20 @@ if [ $status -eq 0 ]; then
   echo "RabbitMQ 3.10 run finished in $(elapsed $s) (exit $status)"
 fi
 
+# The steps below need the 4.0 brokers only (the e2e step starts the local cluster itself): what this
+# run started for the tests above stops now, so the timed scripts do not share 2 CPUs with idle
+# RabbitMQ 3.10 nodes and a Kubernetes control plane.
+if [ "${TRAINQ_KEEP_BROKERS:-0}" != 1 ]; then
+  for inst in "${started[@]+"${started[@]}"}"; do
+    read -r version nodes <<<"$inst"
+    [ "$version" = 3.10 ] || continue
+    scripts/rabbitmq.sh stop --version "$version" --nodes "$nodes" >/dev/null 2>&1 || true
+  done
+fi
+if [ $kube_local_was_up = 0 ] && [[ "$(scripts/kube-local.sh status 2>/dev/null || true)" == *": running"* ]]; then
+  scripts/kube-local.sh down >/dev/null 2>&1 || true
+fi
+
 # --- the benchmark still works ---------------------------------------------------------
 # scripts/bench.sh --smoke runs every peer (the original worker, Celery, PerfTest, trainq in both
 # runner modes) on a tiny workload: a broken harness or a peer's failed run fails the suite; the
