@@ -340,6 +340,13 @@ public final class LocalRun {
       JobProgress p = progress.get();
       QueueAudit.Verdict v = audit.check(p, o, System.currentTimeMillis());
       if (v.kind() != QueueAudit.Verdict.Kind.LOST) {
+        // a worker still stopping when the lost tasks were republished exits afterwards: work is left for it
+        if (o.taskQueueExists() && o.ready() + o.retrying() > 0) {
+          int revived = workers.revive();
+          if (revived > 0) {
+            view.log("started " + revived + " worker(s) again: tasks are waiting and they had exited");
+          }
+        }
         return;
       }
       String what = o.taskQueueExists() ? "was emptied (deleted and declared again, or purged)" : "was deleted";
