@@ -26,8 +26,8 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * One slot's long-lived runner ({@code spec.runner.mode: Persistent}): the task command, started on the
- * slot's first task with the slot's CUDA_VISIBLE_DEVICES, handed one task after another over the runner
+ * One slot's long-lived runner ({@code spec.runner.mode: Persistent}): the task command, started with the
+ * worker (or with the task that needs a new one) with the slot's CUDA_VISIBLE_DEVICES, handed one task after another over the runner
  * protocol ({@link RunnerProtocol}). A runner that exits, times out or breaks the protocol fails its task
  * and is replaced on the next one; after {@code maxTasksPerProcess} tasks it is told to exit and replaced.
  * Only the slot's thread starts and awaits attempts; {@link #close} comes from the worker's shutdown.
@@ -48,6 +48,8 @@ final class PersistentRunner implements AttemptRunner {
   /** Shared by the slots: a start-up in turn holds a permit from its spawn until the runner is ready or failed. */
   private final Semaphore starts;
   private Runner runner;
+  /** Held while a runner is spawned: the slot's thread and the starter thread never spawn two. */
+  private final Object spawning = new Object();
   private int generation;
   private boolean closed;
 
@@ -114,6 +116,7 @@ final class PersistentRunner implements AttemptRunner {
       } catch (IOException e) {
         // closed: the runner was stopped before it connected
         readerDone = true;
+        startEnded();
         return;
       } finally {
         closeServer();
@@ -146,6 +149,7 @@ final class PersistentRunner implements AttemptRunner {
         inbox.add(new Closed("the connection failed: " + e.getMessage()));
       } finally {
         readerDone = true;
+        startEnded();
       }
     }
 
@@ -171,6 +175,8 @@ final class PersistentRunner implements AttemptRunner {
       if (line.isBlank()) {
         return;
       }
+      // its first line (ready, or what is wrong) ends its start-up: the next runner's turn
+      startEnded();
       try {
         inbox.add(new Line(RunnerProtocol.parse(line)));
       } catch (RunnerProtocol.Violation v) {
@@ -273,18 +279,60 @@ final class PersistentRunner implements AttemptRunner {
         Thread.currentThread().interrupt();
         throw new IOException("interrupted while waiting to start the runner");
       }
+      synchronized (spawning) {
+        Runner now;
+        synchronized (this) {
+          now = runner;
+        }
+        if (now != null && !now.retiring && now.process.isAlive()) {
+          // the starter spawned it while this slot waited for its turn
+          if (permit) {
+            starts.release();
+          }
+          r = now;
+        } else {
+          try {
+            r = spawn(s, permit);
+          } catch (IOException | RuntimeException e) {
+            if (permit) {
+              starts.release();
+            }
+            throw e;
+          }
+        }
+      }
+    }
+    r.label = Integer.toString(t.index());
+    // a runner's start-up output counts until its first task is sent: it explains a runner that never gets ready
+    return new TaskAttempt(r, t, paramsFile, t0, r.ready ? r.process.stderrMark() : 0);
+  }
+
+  /**
+   * Starts the slot's runner ahead of its first task, in turn with the other slots' (from the worker's
+   * runner-starter thread, while the worker connects). It gets ready on its own; the first task waits
+   * for that, and a runner that cannot start fails that task as if it had been started for it.
+   */
+  void prestart(Slot s) throws InterruptedException {
+    boolean permit = starts.tryAcquire(config.dispatch().runnerStartTurn().toMillis(), TimeUnit.MILLISECONDS);
+    synchronized (spawning) {
+      synchronized (this) {
+        if (closed || runner != null) {
+          if (permit) {
+            starts.release();
+          }
+          return;
+        }
+      }
       try {
-        r = spawn(s, permit);
+        spawn(s, permit);
       } catch (IOException | RuntimeException e) {
         if (permit) {
           starts.release();
         }
-        throw e;
+        log.warn("slot {}: cannot start the runner ahead of the first task ({}); the first task starts one", slot,
+            e.getMessage());
       }
     }
-    r.label = Integer.toString(t.index());
-    // a fresh runner's start-up output counts until the task is sent: it explains a runner that never gets ready
-    return new TaskAttempt(r, t, paramsFile, t0, fresh ? 0 : r.process.stderrMark());
   }
 
   /** Spawns the slot's runner; a start permit the caller holds passes to the runner. */
@@ -320,6 +368,15 @@ final class PersistentRunner implements AttemptRunner {
     Runner started = r;
     pumps.execute(started::read);
     synchronized (this) {
+      if (closed) {
+        // closed while it was being spawned (the starter thread): it never serves
+        try {
+          r.kill();
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+        }
+        throw new IOException("the worker is stopping");
+      }
       runner = r;
     }
     log.info("slot {}: started runner {} (pid {}{})", slot, generation, process.pid(),

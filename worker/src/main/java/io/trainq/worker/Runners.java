@@ -16,8 +16,8 @@ import org.slf4j.LoggerFactory;
 
 /**
  * The slots' attempt runners, as the job's spec.runner says: one {@link ProcessRunner} for all slots, or a
- * {@link PersistentRunner} per slot, started with the slot's first task (at most one start-up per CPU at a time). Also puts the Python helper
- * (trainq_task.py, shipped in the worker's jar) where the tasks' PYTHONPATH finds it.
+ * {@link PersistentRunner} per slot, started with the worker, one start-up per CPU at a time. Also puts the
+ * Python helper (trainq_task.py, shipped in the worker's jar) where the tasks' PYTHONPATH finds it.
  */
 final class Runners implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(Runners.class);
@@ -50,6 +50,29 @@ final class Runners implements AutoCloseable {
       return processes;
     }
     return persistent.computeIfAbsent(slot.id, id -> new PersistentRunner(config, pumps, dir, pythonPath, id, starts));
+  }
+
+  /**
+   * Persistent runners only: starts every slot's runner ahead of its first task, in turns, from a
+   * thread of its own (the worker connects meanwhile); a runner that cannot start fails its first task.
+   */
+  void prestart(List<Slot> slots) {
+    if (!config.job().runner().persistent()) {
+      return;
+    }
+    // every slot's runner object exists before close() can run: none is spawned after it
+    List<PersistentRunner> all = slots.stream().map(s -> (PersistentRunner) forSlot(s)).toList();
+    Thread starter = new Thread(() -> {
+      try {
+        for (int i = 0; i < slots.size(); i++) {
+          all.get(i).prestart(slots.get(i));
+        }
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+      }
+    }, "runner-starter");
+    starter.setDaemon(true);
+    starter.start();
   }
 
   /** Stops the slots' runners: every idle one is told to exit at once, then each is waited for. */

@@ -42,7 +42,7 @@ final class TaskExecutor {
   private final Runners runners;
 
   TaskExecutor(WorkerConfig config, Reporter reporter, Settler settler, TaskConsumer consumer, Metrics metrics,
-      ExecutorService pumps, ScheduledExecutorService timers, Lookahead lookahead, Path paramsDir,
+      ExecutorService pumps, ScheduledExecutorService timers, Lookahead lookahead, Path paramsDir, Runners runners,
       BooleanSupplier shutdownDeadlinePassed) {
     this.config = config;
     this.reporter = reporter;
@@ -54,7 +54,7 @@ final class TaskExecutor {
     this.pumps = pumps;
     this.paramsDir = paramsDir;
     this.shutdownDeadlinePassed = shutdownDeadlinePassed;
-    this.runners = new Runners(config, pumps, paramsDir);
+    this.runners = runners;
   }
 
   /** Stops the slots' persistent runners (the worker is closing). */

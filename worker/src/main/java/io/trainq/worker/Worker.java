@@ -69,19 +69,20 @@ public final class Worker {
    * @throws ConfigException when the broker or the job's queues are not there
    */
   public int run() throws ConfigException, InterruptedException, IOException {
-    Connection connection;
-    try {
-      connection = Connections.connect(config.rabbit(), f -> f.setSharedExecutor(new InlineExecutor()),
-          "trainq-worker " + config.workerName(), config.connectTimeout());
-    } catch (IOException e) {
-      throw new ConfigException(e.getMessage(), e);
-    }
     try (Resources resources = new Resources()) {
+      Local local = local(resources);
+      Connection connection;
+      try {
+        connection = Connections.connect(config.rabbit(), f -> f.setSharedExecutor(new InlineExecutor()),
+            "trainq-worker " + config.workerName(), config.connectTimeout());
+      } catch (IOException e) {
+        throw new ConfigException(e.getMessage(), e);
+      }
       resources.onClose(() -> connection.close(5000));
       String brokerVersion = String.valueOf(connection.getServerProperties().get("version"));
       checkBrokerVersion(brokerVersion);
       checkTopology(connection);
-      Wiring w = wire(connection, brokerVersion, resources);
+      Wiring w = wire(connection, brokerVersion, resources, local);
 
       // from here a signal goes through the control loop, which hands back what was delivered
       consuming = true;
@@ -99,23 +100,22 @@ public final class Worker {
   private record Wiring(List<Slot> slots, Dispatcher dispatcher, Metrics metrics, TaskConsumer consumer,
       TaskConsumer lookaheadConsumer, Lookahead lookahead, Settler settler) {}
 
-  /** Builds the slots, the publisher, the consumer, the executor and the endpoints; registers how to close each. */
-  private Wiring wire(Connection connection, String brokerVersion, Resources resources) throws IOException {
+  /** What the worker sets up before it connects: its temp directory, the slots and their runners. */
+  private record Local(Path paramsDir, List<Slot> slots, ExecutorService pumps, Runners runners) {}
+
+  /**
+   * Sets up the slots and starts their persistent runners at once (spec.runner.mode: Persistent): a
+   * runner's start-up (an interpreter, imports, a CUDA context) then overlaps the worker's own start
+   * and its connection, instead of following the first delivery.
+   */
+  private Local local(Resources resources) throws IOException {
     Path paramsDir = Files.createDirectories(config.tempDir()).resolve("trainq-worker-" + ProcessHandle.current().pid());
     Files.createDirectories(paramsDir);
     resources.onClose(() -> deleteTree(paramsDir));
-
     List<Slot> slots = new ArrayList<>();
     for (int i = 0; i < config.slots().slots(); i++) {
       slots.add(new Slot(i, config.slots().devices().get(i)));
     }
-    Dispatcher dispatcher = new Dispatcher(slots);
-    Metrics metrics = new Metrics(slots.size(), config.prefetch(), dispatcher::busy, version,
-        config.topology().namespace() + "/" + config.topology().name(), config.workerName());
-    metrics.brokerVersion(brokerVersion);
-    metrics.connected(true);
-    connection.addShutdownListener(cause -> metrics.connected(false));
-
     AtomicInteger pumpIds = new AtomicInteger();
     ExecutorService pumps = Executors.newCachedThreadPool(r -> {
       Thread t = new Thread(r, "task-output-" + pumpIds.incrementAndGet());
@@ -123,6 +123,25 @@ public final class Worker {
       return t;
     });
     resources.onClose(pumps::shutdown);
+    Runners runners = new Runners(config, pumps, paramsDir);
+    // also when the worker ends before the executor exists (no broker, no queue); closing twice is harmless
+    resources.onClose(runners::close);
+    runners.prestart(slots);
+    return new Local(paramsDir, slots, pumps, runners);
+  }
+
+  /** Builds the publisher, the consumer, the executor and the endpoints; registers how to close each. */
+  private Wiring wire(Connection connection, String brokerVersion, Resources resources, Local local) throws IOException {
+    Path paramsDir = local.paramsDir();
+    List<Slot> slots = local.slots();
+    ExecutorService pumps = local.pumps();
+    Dispatcher dispatcher = new Dispatcher(slots);
+    Metrics metrics = new Metrics(slots.size(), config.prefetch(), dispatcher::busy, version,
+        config.topology().namespace() + "/" + config.topology().name(), config.workerName());
+    metrics.brokerVersion(brokerVersion);
+    metrics.connected(true);
+    connection.addShutdownListener(cause -> metrics.connected(false));
+
     Publisher publisher = new Publisher(connection, metrics);
     resources.onClose(publisher::close);
     if (connection instanceof com.rabbitmq.client.Recoverable r) {
@@ -166,7 +185,7 @@ public final class Worker {
     resources.onClose(timers::shutdownNow);
     Lookahead lookahead = new Lookahead(config.dispatch().lookaheadBelow());
     TaskExecutor executor = new TaskExecutor(config, reporter, settler, consumer, metrics, pumps, timers, lookahead, paramsDir,
-        () -> System.nanoTime() > requeueDeadlineNanos);
+        local.runners(), () -> System.nanoTime() > requeueDeadlineNanos);
     // closed before the consumer and the publisher: a persistent runner is told to exit once its slot is idle
     resources.onClose(executor::close);
     for (Slot s : slots) {
