@@ -35,21 +35,7 @@ class ConcurrentRunIT {
 
   @Test
   void aSecondRunOfTheSameJobExitsAtOnceNamingTheFirst() throws Exception {
-    Path job = dir.resolve("twice.yaml");
-    Files.writeString(job, """
-        apiVersion: trainq.io/v1alpha1
-        kind: TrainingJob
-        metadata: {name: twice-%d}
-        spec:
-          image: python:3.12-slim
-          command: ["python3", "samples/tasks/dummy_train.py"]
-          tasks: {count: 60}
-          workers:
-            env:
-            - {name: DUMMY_SECONDS, value: "1"}
-            - {name: DUMMY_FAIL_RATE, value: "0"}
-            - {name: DUMMY_CRASH_RATE, value: "0"}
-        """.formatted(System.nanoTime() % 100000));
+    Path job = TrainqProcess.dummyJob(dir.resolve("twice.yaml"), "twice", 60, "1", "");
     Path state = dir.resolve("state");
     Path out1 = dir.resolve("first.txt");
     Process first = start(job, state, out1);

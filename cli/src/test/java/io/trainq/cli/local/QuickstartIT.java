@@ -61,22 +61,8 @@ class QuickstartIT {
 
   @Test
   void interruptedRunContinuesAndCountsEveryTaskOnce() throws Exception {
-    Path job = state.resolve("resume.yaml");
-    Files.writeString(job, """
-        apiVersion: trainq.io/v1alpha1
-        kind: TrainingJob
-        metadata: {name: resume-%d}
-        spec:
-          image: python:3.12-slim
-          command: ["python3", "samples/tasks/dummy_train.py"]
-          tasks: {count: 40}
-          workers:
-            env:
-            - {name: DUMMY_SECONDS, value: "1"}
-            - {name: DUMMY_FAIL_RATE, value: "0"}
-            - {name: DUMMY_CRASH_RATE, value: "0"}
-          retry: {maxAttempts: 3, backoff: {initial: 1s, max: 2s}}
-        """.formatted(System.nanoTime() % 100000));
+    Path job = TrainqProcess.dummyJob(state.resolve("resume.yaml"), "resume", 40, "1",
+        "  retry: {maxAttempts: 3, backoff: {initial: 1s, max: 2s}}\n");
     Process first = start(job);
     Path out = lastOutput();
     // wait for some progress, then Ctrl-C (SIGINT) the runner
@@ -110,22 +96,8 @@ class QuickstartIT {
    */
   @Test
   void aTaskQueueDeletedMidRunIsDeclaredAgainAndItsTasksRepublished() throws Exception {
-    Path job = state.resolve("deleted.yaml");
-    Files.writeString(job, """
-        apiVersion: trainq.io/v1alpha1
-        kind: TrainingJob
-        metadata: {name: deleted-%d}
-        spec:
-          image: python:3.12-slim
-          command: ["python3", "samples/tasks/dummy_train.py"]
-          tasks: {count: 40}
-          workers:
-            env:
-            - {name: DUMMY_SECONDS, value: "0.5"}
-            - {name: DUMMY_FAIL_RATE, value: "0"}
-            - {name: DUMMY_CRASH_RATE, value: "0"}
-          retry: {maxAttempts: 3, backoff: {initial: 1s, max: 2s}}
-        """.formatted(System.nanoTime() % 100000));
+    Path job = TrainqProcess.dummyJob(state.resolve("deleted.yaml"), "deleted", 40, "0.5",
+        "  retry: {maxAttempts: 3, backoff: {initial: 1s, max: 2s}}\n");
     Process run = start(job);
     Path out = lastOutput();
     long deadline = System.nanoTime() + Duration.ofMinutes(3).toNanos();

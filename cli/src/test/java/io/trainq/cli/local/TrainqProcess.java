@@ -23,6 +23,30 @@ final class TrainqProcess {
   private TrainqProcess() {}
 
   /**
+   * Writes a job of the sample dummy program whose tasks all succeed, each taking {@code seconds}; its
+   * name gets a number that differs from run to run.
+   *
+   * @param extra more lines of the spec (indented as its fields), or ""
+   */
+  static Path dummyJob(Path file, String name, int tasks, String seconds, String extra) throws IOException {
+    Files.writeString(file, """
+        apiVersion: trainq.io/v1alpha1
+        kind: TrainingJob
+        metadata: {name: %s-%d}
+        spec:
+          image: python:3.12-slim
+          command: ["python3", "samples/tasks/dummy_train.py"]
+          tasks: {count: %d}
+          workers:
+            env:
+            - {name: DUMMY_SECONDS, value: "%s"}
+            - {name: DUMMY_FAIL_RATE, value: "0"}
+            - {name: DUMMY_CRASH_RATE, value: "0"}
+        """.formatted(name, System.nanoTime() % 100000, tasks, seconds) + extra);
+    return file;
+  }
+
+  /**
    * Starts {@code trainq ARGS} from the project root. As from a terminal: SIGINT at its default
    * disposition (a build started in the background by a non-interactive shell inherits it ignored, and
    * the JVM then never sees Ctrl-C); exec keeps the pid, so a signal to the process reaches the JVM.
