@@ -18,8 +18,8 @@ import java.nio.file.Path;
 import java.time.Duration;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.ExecutorService;
-import java.util.concurrent.Semaphore;
 import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.Semaphore;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicBoolean;
 import org.slf4j.Logger;
@@ -27,10 +27,12 @@ import org.slf4j.LoggerFactory;
 
 /**
  * One slot's long-lived runner ({@code spec.runner.mode: Persistent}): the task command, started with the
- * worker (or with the task that needs a new one) with the slot's CUDA_VISIBLE_DEVICES, handed one task after another over the runner
- * protocol ({@link RunnerProtocol}). A runner that exits, times out or breaks the protocol fails its task
- * and is replaced on the next one; after {@code maxTasksPerProcess} tasks it is told to exit and replaced.
- * Only the slot's thread starts and awaits attempts; {@link #close} comes from the worker's shutdown.
+ * worker (or with the task that needs a new one) with the slot's CUDA_VISIBLE_DEVICES, handed one task
+ * after another over the runner protocol ({@link RunnerProtocol}). A runner that exits, times out or
+ * breaks the protocol fails its task and is replaced on the next one; after {@code maxTasksPerProcess}
+ * tasks it is told to exit and replaced. Only the slot's thread starts and awaits attempts (the
+ * worker's runner-starter thread spawns the first runner, under the same lock); {@link #close} comes
+ * from the worker's shutdown.
  */
 final class PersistentRunner implements AttemptRunner {
   private static final Logger log = LoggerFactory.getLogger(PersistentRunner.class);
@@ -99,6 +101,14 @@ final class PersistentRunner implements AttemptRunner {
       this.server = server;
       this.socket = socket;
       this.startPermit = new AtomicBoolean(startPermit);
+    }
+
+    /**
+     * It has connected: told that there are no more tasks (the end of its input), it exits by itself,
+     * also when it was started ahead of a task that never came.
+     */
+    boolean connected() {
+      return ready || conn != null;
     }
 
     /** Hands back its start permit (once): it is ready, or its start-up failed. */
@@ -369,7 +379,9 @@ final class PersistentRunner implements AttemptRunner {
     pumps.execute(started::read);
     synchronized (this) {
       if (closed) {
-        // closed while it was being spawned (the starter thread): it never serves
+        // closed while it was being spawned (the starter thread): it never serves. Its permit stays
+        // the caller's, which hands it back on this exception.
+        r.startPermit.set(false);
         try {
           r.kill();
         } catch (InterruptedException e) {
@@ -614,7 +626,7 @@ final class PersistentRunner implements AttemptRunner {
       closed = true;
       r = runner;
     }
-    if (r != null && r.ready) {
+    if (r != null && r.connected()) {
       r.sayGoodbye();
     }
   }
@@ -632,7 +644,7 @@ final class PersistentRunner implements AttemptRunner {
       return;
     }
     try {
-      if (r.ready) {
+      if (r.connected()) {
         r.sayGoodbye();
         r.awaitExit();
       } else {

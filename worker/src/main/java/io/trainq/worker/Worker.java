@@ -43,6 +43,8 @@ public final class Worker {
   private volatile boolean stopping;
   private volatile boolean consuming;
   private volatile long requeueDeadlineNanos = Long.MAX_VALUE;
+  /** The slots' runners, from before the worker connects (what {@link #shutdown} stops if it comes that early). */
+  private volatile Runners prestarted;
 
   public Worker(WorkerConfig config, String version) {
     this.config = config;
@@ -56,6 +58,11 @@ public final class Worker {
    */
   public boolean shutdown() {
     if (!consuming) {
+      // the process ends without closing what it opened: the runners started ahead of it go first
+      Runners r = prestarted;
+      if (r != null) {
+        r.close();
+      }
       return false;
     }
     signals.offer(Signal.SHUTDOWN);
@@ -126,6 +133,7 @@ public final class Worker {
     Runners runners = new Runners(config, pumps, paramsDir);
     // also when the worker ends before the executor exists (no broker, no queue); closing twice is harmless
     resources.onClose(runners::close);
+    prestarted = runners;
     runners.prestart(slots);
     return new Local(paramsDir, slots, pumps, runners);
   }

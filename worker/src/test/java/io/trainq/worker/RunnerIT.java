@@ -314,6 +314,35 @@ class RunnerIT {
     }
   }
 
+  /**
+   * Every slot's runner starts with the worker, also a slot that never gets a task; at shutdown that
+   * idle runner is told there are no more tasks and leaves its loop by itself, like the busy one.
+   */
+  @Test
+  void runnersStartWithTheWorkerAndAnIdleOneExitsByItselfAtShutdown() throws Exception {
+    try (JobFixture job = new JobFixture(broker, persistent(1, Duration.ofMinutes(1), 0, Duration.ofSeconds(30)))) {
+      List<String> task = Scripts.pythonProgram(dir, "task.py", String.join("\n",
+          "append('starts.log', str(os.getpid()))",
+          "for task in tasks():",
+          "    append('runs.log', f'{task.index} {task.attempt} {os.getpid()}')",
+          "append('exits.log', str(os.getpid()))"));
+      job.publishTasks(1);
+      try (WorkerProcess w = WorkerProcess.start("w1", job.workerEnv(2), dir, task)) {
+        job.awaitSucceeded(1, Duration.ofMinutes(1), w);
+        long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
+        while (Scripts.lines(dir.resolve("starts.log")).size() < 2 && System.nanoTime() < deadline) {
+          Thread.sleep(50);
+        }
+        List<String> started = Scripts.lines(dir.resolve("starts.log"));
+        assertThat(started).as("a runner per slot, for one task").hasSize(2);
+        assertThat(runs()).hasSize(1);
+        w.term();
+        assertThat(w.awaitExit(Duration.ofSeconds(20))).as(WorkerProcess.logs(w)).isZero();
+        assertThat(Scripts.lines(dir.resolve("exits.log"))).as("both runners left their loop").containsExactlyInAnyOrderElementsOf(started);
+      }
+    }
+  }
+
   /** The helper in Process mode: tasks() yields the one task of the environment, so one program serves both modes. */
   @Test
   void theHelperRunsTheTaskOfTheEnvironmentInProcessMode() throws Exception {
