@@ -52,6 +52,8 @@ public final class LocalRun {
   private static final Duration CONFIRM_TIMEOUT = Duration.ofSeconds(30);
   /** How often the job's queues are compared with its accounting once every task is published. */
   private static final Duration AUDIT_EVERY = Duration.ofSeconds(2);
+  /** A broker that cannot be read (a node restarting) is said once a minute, not every audit. */
+  private final RateLimitedLog auditProblems = new RateLimitedLog(Duration.ofMinutes(1));
 
   /** Command-line options. */
   public static final class Options {
@@ -331,7 +333,7 @@ public final class LocalRun {
    * checks), the queues are declared again, the missing tasks published again and the workers that
    * exited with the queue started again. A broker that cannot be read now is read at the next audit.
    */
-  private static void auditQueues(QueueAudit audit, TopologyDeclarer declarer, JobTopology topology, JobSettings settings,
+  private void auditQueues(QueueAudit audit, TopologyDeclarer declarer, JobTopology topology, JobSettings settings,
       TaskPlan plan, String eventsQueue, EventStream events, TaskPublisher publisher, WorkerSupervisor workers,
       long heldBound, java.util.function.Supplier<JobProgress> progress, ProgressView view) throws InterruptedException {
     try {
@@ -365,7 +367,11 @@ public final class LocalRun {
       int revived = workers.revive();
       view.log("republished " + r.confirmed() + " task(s)" + (revived > 0 ? "; started " + revived + " worker(s) again" : ""));
     } catch (IOException e) {
-      view.log("cannot read the job's queues (" + e.getMessage() + "); trying again");
+      long suppressed = auditProblems.permit("read");
+      if (suppressed >= 0) {
+        view.log("cannot read the job's queues to check them (" + e.getMessage() + "); trying again every "
+            + AUDIT_EVERY.toSeconds() + " s" + (suppressed > 0 ? " (" + suppressed + " more since the last report)" : ""));
+      }
     }
   }
 
