@@ -168,7 +168,10 @@ else
     status=1
     tail -n 40 "$root/target/reliability.log"
     rel_note="reliability suite FAILED after $(elapsed $s) (log: target/reliability.log)"
-    fail_detail=$(grep -E 'FAIL|lost|twice|unexpected|error|Error' "$root/target/reliability.log" | tail -n 25)
+    # a failed scenario's line and its problems (indented under it), and what the script itself said
+    fail_detail=$({ grep -E -A20 '^[a-z]+: FAILED' "$root/target/reliability.log" | grep -E '^[a-z]+: FAILED|^  ' | head -n 30
+      grep -E '^\[reliability .*(failed|not finished|appears in:)|Exception|rabbitmq.sh: ' "$root/target/reliability.log" |
+        tail -n 10; } || true)
   fi
   [ ! -f "$root/target/reliability/report.md" ] || cat "$root/target/reliability/report.md"
   echo "$rel_note"
