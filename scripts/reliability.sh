@@ -329,8 +329,10 @@ for s in "${scenarios[@]}"; do
       run_scenario crash "$n_tasks" 300 "" no 3 200ms 2s 1m 10 REL_SECONDS=0.2,0.5 REL_CRASH_RATE=0.05 ;;
     nemesis) # a fault every few seconds while tasks run; the seed reproduces the schedule
       run_scenario nemesis "$nemesis_tasks" "$nemesis_deadline" "" yes 3 200ms 2s 1m 20 REL_SECONDS=0.5,1.5 ;;
-    interrupt) # the run is stopped after 8 s and started again with the same command
-      run_scenario interrupt 150 300 "" interrupt 3 200ms 2s 1m 10 REL_SECONDS=0.2,0.5 REL_FAIL_RATE=0.1 ;;
+    interrupt) # the run is stopped after 8 s and started again with the same command; 10% of attempts
+      # fail, and ten attempts make a dead letter a one-in-10^10 event per task (with three, one of the
+      # 150 tasks was dead-lettered in one run out of seven: 150 x 0.1^3)
+      run_scenario interrupt 150 300 "" interrupt 10 200ms 2s 1m 10 REL_SECONDS=0.2,0.5 REL_FAIL_RATE=0.1 ;;
     poison) # index 3 always fails, 7 always kills its worker, 11 always hangs past the 4 s timeout
       run_scenario poison 60 300 "3=failed,7=delivery-limit,11=timeout" no 3 200ms 1s 4s 4 REL_SECONDS=0.2,0.5 \
         REL_POISON_FAIL=3 REL_POISON_KILL=7 REL_POISON_HANG=11 REL_HANG_SECONDS=120 ;;
