@@ -58,6 +58,8 @@ public record TaskEvent(
     public static final String EXPIRED = "expired";
     public static final String SPAWN_FAILED = "spawn-failed";
     public static final String SHUTDOWN = "shutdown";
+    /** The job's task queue was deleted under a running attempt: stopped, not spent (REQUEUED). */
+    public static final String QUEUE_DELETED = "queue-deleted";
     /** A persistent runner exited (or closed its connection) during the task. */
     public static final String RUNNER_EXITED = "runner-exited";
     /** A persistent runner did not connect and say ready within the job's spec.runner.startTimeout. */

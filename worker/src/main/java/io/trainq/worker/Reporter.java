@@ -24,6 +24,8 @@ final class Reporter {
   private static final Logger log = LoggerFactory.getLogger(Reporter.class);
   /** Message ids of tasks that succeeded while their delivery was lost, so a redelivery is acked, not run. */
   private static final int RECENTLY_DONE = 4096;
+  /** How long a REQUEUED event for an attempt stopped with its deleted queue may wait for its confirm. */
+  static final Duration QUEUE_DELETED_CONFIRM = Duration.ofSeconds(5);
 
   private final WorkerConfig config;
   private final Publisher publisher;
@@ -155,6 +157,27 @@ final class Reporter {
     consumer.nack(d, true);
     metrics.requeued.increment();
     log.info("attempt {} stopped by the shutdown and returned to the queue", t.attempt());
+  }
+
+  /**
+   * An attempt stopped because the job's task queue was deleted: its delivery went with the queue, so
+   * nothing is acknowledged; REQUEUED (no attempt spent) tells the accounting that it no longer runs,
+   * so that whoever republishes the queue's lost tasks (the operator, trainq run) takes this one too.
+   */
+  void stoppedWithQueue(TaskMessage t, int slot, CompletableFuture<Void> started, long durationNanos) {
+    Publisher.Message ev = event(TaskEvent.Type.REQUEUED, t.index(), t.attempt(), slot, null, durationNanos,
+        TaskEvent.Reason.QUEUE_DELETED, null);
+    long deadline = System.nanoTime() + QUEUE_DELETED_CONFIRM.toNanos();
+    BooleanSupplier giveUp = () -> System.nanoTime() > deadline;
+    try {
+      if (!((started == null || publisher.awaitOrRepublish(started, startedEvent(t, slot), giveUp))
+          && publisher.publishConfirmed(ev, giveUp))) {
+        log.warn("no confirm for the REQUEUED event of attempt {} within {} s", t.attempt(), QUEUE_DELETED_CONFIRM.toSeconds());
+      }
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+    log.info("attempt {} stopped: the job's queue was deleted (reported as requeued, no attempt spent)", t.attempt());
   }
 
   /**

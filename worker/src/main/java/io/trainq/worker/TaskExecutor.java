@@ -152,7 +152,7 @@ final class TaskExecutor {
     }
     switch (r.stoppedBy()) {
       case JOB_DELETED -> {
-        log.info("attempt {} stopped: the job's queue was deleted", t.attempt());
+        reporter.stoppedWithQueue(t, slot.id, started, r.durationNanos());
         return;
       }
       case SHUTDOWN -> {

@@ -545,6 +545,14 @@ class WorkerIT {
         job.channel().queueDelete(job.topology.taskQueue());
         assertThat(w.awaitExit(Duration.ofSeconds(20))).as(WorkerProcess.logs(w)).isZero();
         assertThat(w.log()).contains("was deleted");
+        // the accounting learns that it no longer runs (no attempt spent), so its republishing takes it too
+        List<TaskEvent> requeued = ofType(job.awaitEvents(e -> ofType(e, Type.REQUEUED).size() == 1, Duration.ofSeconds(10), w),
+            Type.REQUEUED);
+        assertThat(requeued).singleElement().satisfies(e -> {
+          assertThat(e.index()).isZero();
+          assertThat(e.attempt()).isEqualTo(1);
+          assertThat(e.reason()).isEqualTo(TaskEvent.Reason.QUEUE_DELETED);
+        });
         long pid = Long.parseLong(Files.readString(pidFile).trim());
         assertThat(ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false)).isFalse();
       }

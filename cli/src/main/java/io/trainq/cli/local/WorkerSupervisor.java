@@ -192,7 +192,7 @@ public final class WorkerSupervisor implements AutoCloseable {
           return;
         }
         if (code == 0) {
-          log.accept("worker " + id + " exited with code 0 (idle, or its queue was deleted)");
+          log.accept("worker " + id + " finished (exit code 0: idle, or its queue was deleted)");
           return;
         }
         if (code == WorkerEnv.EXIT_BAD_CONFIG) {
