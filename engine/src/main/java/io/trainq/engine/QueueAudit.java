@@ -39,10 +39,21 @@ public final class QueueAudit {
    */
   public record Observation(boolean taskQueueExists, long ready, long retrying, long heldBound, long unfoldedBound) {}
 
-  /** The verdict: nothing lost, a deficit being confirmed, or the tasks to publish again. */
+  /**
+   * The verdict: nothing lost, a deficit being confirmed, tasks lost with their queue, or tasks
+   * stranded — running when their queue was found lost, and stopped since without an outcome — to
+   * publish again.
+   */
   public record Verdict(Kind kind, long deficit, BitSet republish) {
-    public enum Kind { INTACT, SUSPECT, LOST }
+    public enum Kind { INTACT, SUSPECT, LOST, STRANDED }
   }
+
+  /**
+   * Tasks that were running when their queue was found lost: not republished then (they run), but
+   * their deliveries went with the queue. One stopped without an outcome (its worker reports it
+   * REQUEUED when it finds its queue deleted) is nowhere, and is republished alone, at once.
+   */
+  private final BitSet runningAtLoss = new BitSet();
 
   /**
    * Compares the accounting with an observation made at {@code nowMillis}.
@@ -50,6 +61,19 @@ public final class QueueAudit {
    * @param progress the job's progress as folded and stored
    */
   public Verdict check(JobProgress progress, Observation o, long nowMillis) {
+    BitSet running = Intervals.parse(progress.runningIndexes(), progress.total());
+    if (!runningAtLoss.isEmpty()) {
+      BitSet stranded = (BitSet) runningAtLoss.clone();
+      stranded.andNot(running);
+      runningAtLoss.and(running);
+      stranded.andNot(Intervals.parse(progress.succeededIndexes(), progress.total()));
+      stranded.andNot(Intervals.parse(progress.failedIndexes(), progress.total()));
+      // a failed attempt's retry waits in a retry queue, which the loss did not touch
+      progress.retryingIndexes().values().forEach(v -> stranded.andNot(Intervals.parse(v, progress.total())));
+      if (!stranded.isEmpty()) {
+        return new Verdict(Verdict.Kind.STRANDED, stranded.cardinality(), stranded);
+      }
+    }
     long unfinished = progress.remaining();
     long deficit = unfinished - (o.ready() + o.retrying() + o.heldBound() + o.unfoldedBound());
     if (unfinished == 0 || (o.taskQueueExists() && deficit <= 0)) {
@@ -65,6 +89,7 @@ public final class QueueAudit {
       }
     }
     deficitSinceMillis = -1;
+    runningAtLoss.or(running);
     return new Verdict(Verdict.Kind.LOST, Math.max(deficit, 0), missing(progress, o));
   }
 

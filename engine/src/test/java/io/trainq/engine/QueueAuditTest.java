@@ -60,4 +60,27 @@ class QueueAuditTest {
     JobProgress done = new JobProgress(2, 2, 0, 0, 0, "0-1", "", "", new TreeMap<>(), List.of(), 0, 0, 0, List.of());
     assertThat(new QueueAudit().check(done, new Observation(false, 0, 0, 0, 0), 0).kind()).isEqualTo(Kind.INTACT);
   }
+
+  /**
+   * A task running when its queue was deleted is left out of the republishing; once its worker reports
+   * it stopped (REQUEUED: no longer running, not finished) it alone is republished, at once, without
+   * taking the rest of the job for lost again. One that finishes is never republished.
+   */
+  @Test
+  void aTaskRunningWhenItsQueueWasLostIsRepublishedAloneOnceItStopped() {
+    QueueAudit a = new QueueAudit();
+    TreeMap<Integer, String> none = new TreeMap<>();
+    JobProgress atLoss = new JobProgress(10, 3, 1, 2, 1, "0-2", "3", "4,5", none, List.of(), 0, 0, 0, List.of());
+    QueueAudit.Verdict lost = a.check(atLoss, new Observation(false, 0, 0, 2, 0), 0);
+    assertThat(lost.kind()).isEqualTo(Kind.LOST);
+    assertThat(lost.republish().toString()).isEqualTo("{6, 7, 8, 9}");
+    // 4 stopped with the queue (REQUEUED), 5 succeeded; 6-9 are in the queue again
+    JobProgress later = new JobProgress(10, 4, 1, 0, 1, "0-2,5", "3", "", none, List.of(), 0, 0, 0, List.of());
+    QueueAudit.Verdict stranded = a.check(later, new Observation(true, 4, 0, 2, 0), 1_000);
+    assertThat(stranded.kind()).isEqualTo(Kind.STRANDED);
+    assertThat(stranded.republish().toString()).isEqualTo("{4}");
+    // republished: it is not reported again
+    JobProgress after = new JobProgress(10, 4, 1, 0, 1, "0-2,5", "3", "", none, List.of(), 0, 0, 0, List.of());
+    assertThat(a.check(after, new Observation(true, 5, 0, 2, 0), 2_000).kind()).isEqualTo(Kind.INTACT);
+  }
 }

@@ -341,6 +341,12 @@ public final class LocalRun {
       QueueAudit.Observation o = declarer.observe(topology, settings, eventsQueue, events.unacknowledged(), heldBound);
       JobProgress p = progress.get();
       QueueAudit.Verdict v = audit.check(p, o, System.currentTimeMillis());
+      if (v.kind() == QueueAudit.Verdict.Kind.STRANDED) {
+        TaskPublisher.Result r = publisher.republish(topology, plan, v.republish(), CONFIRM_TIMEOUT);
+        view.log("republished " + r.confirmed() + " task(s) that were running when the task queue was lost and stopped with it"
+            + (r.complete() ? "" : " (" + r.failure().getMessage() + "; the queue checks find the rest)"));
+        return;
+      }
       if (v.kind() != QueueAudit.Verdict.Kind.LOST) {
         // a worker still stopping when the lost tasks were republished exits afterwards: work is left for it
         if (o.taskQueueExists() && o.ready() + o.retrying() > 0) {

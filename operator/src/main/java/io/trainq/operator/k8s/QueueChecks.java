@@ -43,6 +43,22 @@ final class QueueChecks {
         stream == null ? 0 : stream.unacknowledged(), heldBound);
     rt.queued = o.ready();
     QueueAudit.Verdict v = rt.audit.check(progress, o, nowMs);
+    if (v.kind() == QueueAudit.Verdict.Kind.STRANDED) {
+      ConfirmingPublisher p = broker.borrow();
+      TaskPublisher.Result r;
+      try {
+        r = new TaskPublisher(p, config.publishWindow()).republish(rt.topology, rt.plan, v.republish(), Duration.ofSeconds(30));
+      } finally {
+        broker.release(p);
+      }
+      metrics.published(r.confirmed());
+      events.record(job, EventRecorder.Reason.TasksRepublished, "republished " + r.confirmed()
+          + " task(s) that were running when " + rt.topology.taskQueue() + " was lost and stopped with it");
+      if (!r.complete()) {
+        throw r.failure();
+      }
+      return;
+    }
     if (v.kind() == QueueAudit.Verdict.Kind.SUSPECT) {
       log.info("{} unfinished task(s) are not on the broker by its counts; checking again before republishing", v.deficit());
       return;
