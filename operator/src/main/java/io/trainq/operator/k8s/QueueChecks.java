@@ -44,14 +44,7 @@ final class QueueChecks {
     rt.queued = o.ready();
     QueueAudit.Verdict v = rt.audit.check(progress, o, nowMs);
     if (v.kind() == QueueAudit.Verdict.Kind.STRANDED) {
-      ConfirmingPublisher p = broker.borrow();
-      TaskPublisher.Result r;
-      try {
-        r = new TaskPublisher(p, config.publishWindow()).republish(rt.topology, rt.plan, v.republish(), Duration.ofSeconds(30));
-      } finally {
-        broker.release(p);
-      }
-      metrics.published(r.confirmed());
+      TaskPublisher.Result r = republish(rt, broker, v);
       events.record(job, EventRecorder.Reason.TasksRepublished, "republished " + r.confirmed()
           + " task(s) that were running when " + rt.topology.taskQueue() + " was lost and stopped with it");
       if (!r.complete()) {
@@ -79,14 +72,7 @@ final class QueueChecks {
       rt.topologyReady = false;
       throw new IOException(declared.object() + ": " + declared.detail());
     }
-    ConfirmingPublisher p = broker.borrow();
-    TaskPublisher.Result r;
-    try {
-      r = new TaskPublisher(p, config.publishWindow()).republish(rt.topology, rt.plan, v.republish(), Duration.ofSeconds(30));
-    } finally {
-      broker.release(p);
-    }
-    metrics.published(r.confirmed());
+    TaskPublisher.Result r = republish(rt, broker, v);
     if (!r.complete()) {
       // the next audit finds what is still missing
       throw r.failure();
@@ -95,6 +81,20 @@ final class QueueChecks {
     rt.queued += r.confirmed();
     events.record(job, EventRecorder.Reason.TasksRepublished, "republished " + r.confirmed() + " task(s) lost with "
         + rt.topology.taskQueue());
+  }
+
+  /** Publishes the verdict's tasks again on the broker's publishing connection. */
+  private TaskPublisher.Result republish(JobRuntime rt, Brokers.Broker broker, QueueAudit.Verdict v)
+      throws IOException, InterruptedException {
+    ConfirmingPublisher p = broker.borrow();
+    TaskPublisher.Result r;
+    try {
+      r = new TaskPublisher(p, config.publishWindow()).republish(rt.topology, rt.plan, v.republish(), Duration.ofSeconds(30));
+    } finally {
+      broker.release(p);
+    }
+    metrics.published(r.confirmed());
+    return r;
   }
 
   /**
