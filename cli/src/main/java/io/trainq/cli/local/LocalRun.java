@@ -372,7 +372,8 @@ public final class LocalRun {
       }
       int revived = workers.revive();
       view.log("republished " + r.confirmed() + " task(s)" + (revived > 0 ? "; started " + revived + " worker(s) again" : ""));
-    } catch (IOException e) {
+    } catch (IOException | RuntimeException e) {
+      // a connection down (a node restarting: AlreadyClosedException) never ends the run; the client recovers it
       long suppressed = auditProblems.permit("read");
       if (suppressed >= 0) {
         view.log("cannot read the job's queues to check them (" + e.getMessage() + "); trying again every "
