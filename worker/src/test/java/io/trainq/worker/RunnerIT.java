@@ -173,11 +173,7 @@ class RunnerIT {
         assertThat(pids.subList(3, 6)).containsOnly(pids.get(3));
         assertThat(Set.of(pids.get(0), pids.get(3), pids.get(6))).as("three runners").hasSize(3);
         // the recycled runners left their task loop and exited by themselves
-        long deadline = System.nanoTime() + Duration.ofSeconds(10).toNanos();
-        while (Scripts.lines(dir.resolve("exits.log")).size() < 2 && System.nanoTime() < deadline) {
-          Thread.sleep(50);
-        }
-        assertThat(Scripts.lines(dir.resolve("exits.log"))).containsExactly(pids.get(0), pids.get(3));
+        assertThat(Scripts.awaitLines(dir.resolve("exits.log"), 2, Duration.ofSeconds(10))).containsExactly(pids.get(0), pids.get(3));
         assertThat(ofType(job.events(), Type.RETRYING)).isEmpty();
 
         // shutdown: the idle runner is told there are no more tasks, and exits on its own
@@ -329,11 +325,7 @@ class RunnerIT {
       job.publishTasks(1);
       try (WorkerProcess w = WorkerProcess.start("w1", job.workerEnv(2), dir, task)) {
         job.awaitSucceeded(1, Duration.ofMinutes(1), w);
-        long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
-        while (Scripts.lines(dir.resolve("starts.log")).size() < 2 && System.nanoTime() < deadline) {
-          Thread.sleep(50);
-        }
-        List<String> started = Scripts.lines(dir.resolve("starts.log"));
+        List<String> started = Scripts.awaitLines(dir.resolve("starts.log"), 2, Duration.ofSeconds(20));
         assertThat(started).as("a runner per slot, for one task").hasSize(2);
         assertThat(runs()).hasSize(1);
         w.term();

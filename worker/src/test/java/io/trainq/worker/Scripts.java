@@ -85,4 +85,13 @@ final class Scripts {
   static List<String> lines(Path file) throws IOException {
     return Files.exists(file) ? Files.readAllLines(file) : List.of();
   }
+
+  /** The file's lines once it has at least {@code n}, or what it has after {@code timeout}. */
+  static List<String> awaitLines(Path file, int n, Duration timeout) throws IOException, InterruptedException {
+    long deadline = System.nanoTime() + timeout.toNanos();
+    while (lines(file).size() < n && System.nanoTime() < deadline) {
+      Thread.sleep(50);
+    }
+    return lines(file);
+  }
 }
