@@ -38,8 +38,9 @@ commands:
   start-node  start the node again and wait until it runs and has rejoined its cluster
   reset       stop the instance and delete its state (users, queues, cluster membership)
 defaults: --version 4.0 --nodes 1; --node also takes a node name (tq40c2@localhost),
-which implies its version and size. Ports (AMQP; management +10000; prometheus +9000;
-distribution +20000): 4.0: 5672 and 5701-5703; 3.10: 5682 and 5711-5713.
+which implies its version and size. Ports (AMQP; amqps +100; management +10000; prometheus
++9000; distribution +20000): 4.0: 5672 and 5701-5703; 3.10: 5682 and 5711-5713. The amqps
+listeners' CA and client certificate: ~/.cache/trainq/state/rabbitmq/<version>-<nodes>/tls/.
 EOF
 }
 
@@ -115,6 +116,7 @@ node_dir=$NODE_STATE_ROOT/$inst   # as the nodes see it
 if [ "$version" = 4.0 ]; then cli_dir=$node_dir; else cli_dir=$inst_dir; fi
 
 port_of() { echo $((base_port + $1 - 1)); }
+tls_port_of() { echo $(($(port_of "$1") + 100)); }
 name_of() { echo "$prefix$1@localhost"; }
 pid_file_of() { echo "$inst_dir/pids/$prefix$1.pid"; }
 indexes() { seq 1 "$nodes"; }
@@ -324,6 +326,37 @@ cluster_nodes() {
 
 # --- instance files -------------------------------------------------------------------
 
+# Throwaway certificates for the TLS listeners, made once per instance under $inst_dir/tls: a CA,
+# a server certificate for localhost and 127.0.0.1 (not 127.0.0.2), and a client certificate
+# (CN trainq-test-client); keys are PKCS#8 PEM, readable by the nodes' user (and root).
+make_tls_files() {
+  local uid=$1 gid=$2 d=$inst_dir/tls
+  if [ ! -s "$d/client.key" ]; then
+    command -v openssl >/dev/null || die_pkg openssl
+    install -d -m 750 -o "$uid" -g "$gid" "$d"
+    local ext
+    ext=$(mktemp)
+    (
+      set -e
+      cd "$d"
+      openssl req -x509 -newkey rsa:2048 -nodes -days 3650 -subj "/CN=trainq test CA ($inst)" \
+        -keyout ca.key -out ca.crt -addext basicConstraints=critical,CA:TRUE \
+        -addext keyUsage=critical,keyCertSign,cRLSign
+      printf 'subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n' >"$ext"
+      openssl req -newkey rsa:2048 -nodes -subj /CN=localhost -keyout server.key -out server.csr
+      openssl x509 -req -in server.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 -extfile "$ext" -out server.crt
+      printf 'extendedKeyUsage=clientAuth\n' >"$ext"
+      openssl req -newkey rsa:2048 -nodes -subj /CN=trainq-test-client -keyout client.key.tmp -out client.csr
+      openssl x509 -req -in client.csr -CA ca.crt -CAkey ca.key -CAcreateserial -days 3650 -extfile "$ext" -out client.crt
+      rm -f server.csr client.csr ca.srl
+      mv client.key.tmp client.key
+    ) >"$d/openssl.log" 2>&1 || { rm -f "$ext"; die "making the TLS certificates failed: $(tail -n 3 "$d/openssl.log")"; }
+    rm -f "$ext"
+  fi
+  chown -R "$uid:$gid" "$d"
+  chmod 640 "$d"/*.key
+}
+
 prepare_instance() {
   local ids uid gid i port d
   ids=$(rabbitmq_ids)
@@ -343,11 +376,22 @@ prepare_instance() {
   : >"$inst_dir/rabbitmq-env.conf"
   echo '[rabbitmq_management,rabbitmq_prometheus].' >"$inst_dir/enabled_plugins"
   chown "$uid:$gid" "$inst_dir/enabled_plugins"
+  make_tls_files "$uid" "$gid"
   for i in $(indexes); do
     port=$(port_of "$i")
     cat >"$inst_dir/conf/$prefix$i.conf" <<EOF
 # Written by scripts/rabbitmq.sh on every start; edits are lost.
 listeners.tcp.1 = 127.0.0.1:$port
+# TLS (amqps) with the instance's throwaway certificates; 127.0.0.2 too, which the server
+# certificate does not name, for hostname-verification tests. Client certificates are verified
+# when sent, not required.
+listeners.ssl.1 = 127.0.0.1:$(tls_port_of "$i")
+listeners.ssl.2 = 127.0.0.2:$(tls_port_of "$i")
+ssl_options.cacertfile = $node_dir/tls/ca.crt
+ssl_options.certfile = $node_dir/tls/server.crt
+ssl_options.keyfile = $node_dir/tls/server.key
+ssl_options.verify = verify_peer
+ssl_options.fail_if_no_peer_cert = false
 management.tcp.ip = 127.0.0.1
 management.tcp.port = $((port + 10000))
 prometheus.tcp.ip = 127.0.0.1

@@ -21,6 +21,18 @@ public class RabbitmqSpec {
   @JsonPropertyDescription("Virtual host.")
   private String vhost;
 
+  @JsonPropertyDescription("TLS (amqps) to the broker; the addresses are then the broker's TLS ports (5671). "
+      + "Absent: plain AMQP.")
+  private RabbitmqTlsSpec tls;
+
+  public RabbitmqTlsSpec getTls() {
+    return tls;
+  }
+
+  public void setTls(RabbitmqTlsSpec tls) {
+    this.tls = tls;
+  }
+
   public SecretRef getSecretRef() {
     return secretRef;
   }

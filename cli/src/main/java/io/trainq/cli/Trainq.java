@@ -101,7 +101,9 @@ public final class Trainq implements Runnable {
 
     @Option(names = "--rabbitmq", paramLabel = "URI", description = {"amqp://user:pass@host:5672/%%2F, or a cluster's every node: "
         + "amqp://user:pass@host1:5672,host2:5672,host3:5672/%%2F (default: TRAINQ_RABBITMQ_URI, else a local RabbitMQ "
-        + "on 127.0.0.1:5672, started with scripts/rabbitmq.sh if none runs)"})
+        + "on 127.0.0.1:5672, started with scripts/rabbitmq.sh if none runs). amqps://...:5671 is TLS: the broker's CA "
+        + "from TRAINQ_RABBITMQ_CA_FILE (else the JVM's trusted CAs), a client certificate from TRAINQ_RABBITMQ_CERT_FILE "
+        + "and TRAINQ_RABBITMQ_KEY_FILE (PEM)"})
     String rabbitmq;
 
     @Option(names = {"-n", "--namespace"}, paramLabel = "NS",

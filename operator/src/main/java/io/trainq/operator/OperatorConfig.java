@@ -34,6 +34,9 @@ import java.util.stream.Collectors;
  * @param statusInterval shortest time between two event-driven status stores of one job
  * @param kueue whether jobs labelled {@code kueue.x-k8s.io/queue-name} go through Kueue where it is
  *     installed ({@code TRAINQ_KUEUE}: {@code auto}, the default, or {@code off})
+ * @param rabbitmqTlsSecret Secret (in the job's namespace) with the CA and client certificate that worker
+ *     pods of jobs without spec.rabbitmq use when the operator's own connection is TLS
+ *     ({@code TRAINQ_RABBITMQ_TLS_SECRET}); null: such pods trust the JVM's CAs
  */
 public record OperatorConfig(
     Set<String> watchNamespaces,
@@ -57,7 +60,8 @@ public record OperatorConfig(
     String eventsQueue,
     int reconcileThreads,
     Duration statusInterval,
-    boolean kueue) {
+    boolean kueue,
+    String rabbitmqTlsSecret) {
 
   public static final String DEFAULT_SECRET = "trainq-rabbitmq-default-user";
 
@@ -66,6 +70,17 @@ public record OperatorConfig(
     if (publishBatch < 1 || publishWindow < 1 || reconcileThreads < 1) {
       throw new IllegalArgumentException("TRAINQ_PUBLISH_BATCH, TRAINQ_PUBLISH_WINDOW and TRAINQ_RECONCILE_THREADS must be >= 1");
     }
+  }
+
+  /** A configuration without a TLS Secret for default-connection worker pods. */
+  public OperatorConfig(Set<String> watchNamespaces, String operatorNamespace, String identity, String workerImage,
+      String workerImagePullPolicy, String rabbitmqSecret, Optional<RabbitSettings> rabbitmq, String defaultVhost,
+      boolean leaderElection, String leaseName, Duration leaseDuration, Duration renewDeadline, Duration retryPeriod,
+      int httpPort, int publishBatch, int publishWindow, Duration resyncInterval, Duration workerMaxGrace, String eventsQueue,
+      int reconcileThreads, Duration statusInterval, boolean kueue) {
+    this(watchNamespaces, operatorNamespace, identity, workerImage, workerImagePullPolicy, rabbitmqSecret, rabbitmq, defaultVhost,
+        leaderElection, leaseName, leaseDuration, renewDeadline, retryPeriod, httpPort, publishBatch, publishWindow, resyncInterval,
+        workerMaxGrace, eventsQueue, reconcileThreads, statusInterval, kueue, null);
   }
 
   /** A configuration that uses Kueue where it is installed. */
@@ -96,7 +111,8 @@ public record OperatorConfig(
   /**
    * Reads the configuration. Malformed values are an IllegalArgumentException naming the variable.
    * The operator's own RabbitMQ connection uses {@link RabbitSettings#fromEnv} (TRAINQ_RABBITMQ_URI or
-   * TRAINQ_RABBITMQ_ADDRESSES, with TRAINQ_RABBITMQ_USERNAME/PASSWORD/VHOST); without either it has none.
+   * TRAINQ_RABBITMQ_ADDRESSES, with TRAINQ_RABBITMQ_USERNAME/PASSWORD/VHOST and the TLS variables of
+   * {@link io.trainq.protocol.RabbitTls}); without either it has none.
    */
   public static OperatorConfig fromEnv(Map<String, String> env) {
     String version = version();
@@ -130,7 +146,8 @@ public record OperatorConfig(
         orDefault(env.get("TRAINQ_EVENTS_QUEUE"), TopologyDeclarer.EVENTS_QUEUE),
         integer("TRAINQ_RECONCILE_THREADS", orDefault(env.get("TRAINQ_RECONCILE_THREADS"), "20")),
         duration(env, "TRAINQ_STATUS_INTERVAL", "250ms"),
-        kueueMode(orDefault(env.get("TRAINQ_KUEUE"), "auto")));
+        kueueMode(orDefault(env.get("TRAINQ_KUEUE"), "auto")),
+        blank(env.get("TRAINQ_RABBITMQ_TLS_SECRET")) ? null : env.get("TRAINQ_RABBITMQ_TLS_SECRET").trim());
   }
 
   private static boolean kueueMode(String v) {

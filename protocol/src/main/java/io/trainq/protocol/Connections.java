@@ -109,6 +109,9 @@ public final class Connections {
         // The client tries every address and throws the last failure: with one node down and the
         // others refusing the login, a later try (in another order) reports the refusal.
         String refusal = refusal(e, s);
+        if (refusal == null) {
+          refusal = tlsProblem(e, s);
+        }
         if (refusal != null) {
           throw new BrokerRefusedException(refusal, e);
         }
@@ -155,6 +158,47 @@ public final class Connections {
             + " (check that the vhost exists and that the user has permissions on it)"
         : where + " refused the login of user '" + s.username() + "' (vhost '" + s.vhost() + "'): " + brokerWords(e)
             + " (check the user name and password)";
+  }
+
+  /**
+   * The error to report for a TLS failure that retrying cannot mend, null for any other: the broker's
+   * certificate not signed by a trusted CA or not naming the host, a port that does not speak TLS,
+   * the broker refusing the client certificate. Names the addresses, never a key.
+   */
+  static String tlsProblem(Throwable e, RabbitSettings s) {
+    if (s.tls() == null) {
+      return null;
+    }
+    boolean tlsFailure = false;
+    StringBuilder words = new StringBuilder();
+    for (Throwable c = e; c != null; c = c.getCause() == c ? null : c.getCause()) {
+      if (c instanceof javax.net.ssl.SSLException || c instanceof java.security.cert.CertificateException
+          || c instanceof java.security.cert.CertPathValidatorException) {
+        tlsFailure = true;
+      }
+      words.append(' ').append(c.getMessage());
+    }
+    if (!tlsFailure) {
+      return null;
+    }
+    String all = words.toString();
+    String where = "RabbitMQ at " + s.addressList() + " over TLS: ";
+    if (all.contains("PKIX path") || all.contains("unable to find valid certification path")) {
+      return where + "the broker's certificate is not signed by a CA trusted here (give the CA that signed it: "
+          + RabbitTls.CA_FILE + ", or the key ca.crt of spec.rabbitmq.tls.secretRef): " + rootMessage(e);
+    }
+    if (all.contains("No subject alternative") || all.contains("No name matching")) {
+      return where + "the broker's certificate does not name the host connected to (host names are verified;"
+          + " connect by a name the certificate holds): " + rootMessage(e);
+    }
+    if (all.contains("Unsupported or unrecognized SSL message") || all.contains("plaintext connection")) {
+      return where + "the port does not speak TLS (use the broker's amqps port, 5671 by default, or amqp://): " + rootMessage(e);
+    }
+    if (all.contains("bad_certificate") || all.contains("certificate_required") || all.contains("unknown_ca")
+        || all.contains("certificate_unknown")) {
+      return where + "the broker refused the client certificate (" + RabbitTls.CERT_FILE + ", or tls.crt): " + rootMessage(e);
+    }
+    return null;
   }
 
   /** The broker's own reply text ("NOT_ALLOWED - vhost x not found"), else the client's message. */

@@ -19,12 +19,14 @@ import java.util.Map;
 import java.util.Objects;
 
 /**
- * How to reach the broker: every node's address, credentials, virtual host. Read from
- * {@code TRAINQ_RABBITMQ_URI} (amqp://user:pass@host:port/vhost), {@code TRAINQ_RABBITMQ_ADDRESSES}
- * (host:port,host:port, overriding the URI's host), {@code TRAINQ_RABBITMQ_USERNAME},
- * {@code TRAINQ_RABBITMQ_PASSWORD} and {@code TRAINQ_RABBITMQ_VHOST}. {@link #toString()} never shows the password.
+ * How to reach the broker: every node's address, credentials, virtual host, and TLS (null: plain
+ * AMQP). Read from {@code TRAINQ_RABBITMQ_URI} (amqp:// or amqps://user:pass@host:port/vhost),
+ * {@code TRAINQ_RABBITMQ_ADDRESSES} (host:port,host:port, overriding the URI's host),
+ * {@code TRAINQ_RABBITMQ_USERNAME}, {@code TRAINQ_RABBITMQ_PASSWORD}, {@code TRAINQ_RABBITMQ_VHOST}
+ * and {@link RabbitTls}'s variables. {@link #toString()} never shows the password.
  */
-public record RabbitSettings(List<Address> addresses, String username, String password, String vhost, Duration heartbeat) {
+public record RabbitSettings(List<Address> addresses, String username, String password, String vhost, Duration heartbeat,
+    RabbitTls tls) {
 
   public RabbitSettings {
     if (addresses == null || addresses.isEmpty()) {
@@ -37,10 +39,21 @@ public record RabbitSettings(List<Address> addresses, String username, String pa
     heartbeat = heartbeat == null ? Duration.ofSeconds(30) : heartbeat;
   }
 
+  /** Plain AMQP (no TLS). */
+  public RabbitSettings(List<Address> addresses, String username, String password, String vhost, Duration heartbeat) {
+    this(addresses, username, password, vhost, heartbeat, null);
+  }
+
+  /** The same settings with {@code tls} (null: plain AMQP). */
+  public RabbitSettings withTls(RabbitTls tls) {
+    return new RabbitSettings(addresses, username, password, vhost, heartbeat, tls);
+  }
+
   /**
    * Parses amqp://user:pass@host:port/vhost (vhost percent-encoded; "/" is %2F). The host part may
    * list every node of a cluster, {@code host1:5672,host2:5672,host3:5672}, as multi-host URIs of
-   * other clients do: connections then go to any node that answers.
+   * other clients do: connections then go to any node that answers. amqps:// is TLS with the JVM's
+   * default trust store (port 5671 by default); {@link #fromEnv} adds a CA and client certificate.
    */
   public static RabbitSettings fromUri(String uri) {
     String text = uri.trim();
@@ -54,13 +67,14 @@ public record RabbitSettings(List<Address> addresses, String username, String pa
         List<Address> all = parseAddresses(hosts);
         String first = all.get(0).getHost() + ":" + all.get(0).getPort();
         RabbitSettings one = fromUri(text.substring(0, from + 3 + at + 1) + first + (slash < 0 ? "" : text.substring(slash)));
-        return new RabbitSettings(all, one.username(), one.password(), one.vhost(), one.heartbeat());
+        return new RabbitSettings(all, one.username(), one.password(), one.vhost(), one.heartbeat(), one.tls());
       }
     }
     try {
       URI u = new URI(text);
-      if (!"amqp".equals(u.getScheme())) {
-        throw new IllegalArgumentException("RabbitMQ URI must start with amqp:// (got " + redact(uri) + ")");
+      boolean tls = "amqps".equals(u.getScheme());
+      if (!tls && !"amqp".equals(u.getScheme())) {
+        throw new IllegalArgumentException("RabbitMQ URI must start with amqp:// or amqps:// (got " + redact(uri) + ")");
       }
       String user = "guest";
       String pass = "guest";
@@ -72,10 +86,11 @@ public record RabbitSettings(List<Address> addresses, String username, String pa
       if (u.getHost() == null) {
         throw new IllegalArgumentException("RabbitMQ URI has no host: " + redact(uri));
       }
-      int port = u.getPort() < 0 ? 5672 : u.getPort();
+      int port = u.getPort() >= 0 ? u.getPort() : tls ? RabbitTls.DEFAULT_PORT : 5672;
       String path = u.getRawPath();
       String vhost = path == null || path.isEmpty() || path.equals("/") ? "/" : decode(path.substring(1));
-      return new RabbitSettings(List.of(new Address(u.getHost(), port)), user, pass, vhost, null);
+      return new RabbitSettings(List.of(new Address(u.getHost(), port)), user, pass, vhost, null,
+          tls ? RabbitTls.SYSTEM_TRUST : null);
     } catch (URISyntaxException e) {
       throw new IllegalArgumentException("invalid RabbitMQ URI " + redact(uri) + ": " + e.getReason());
     }
@@ -102,7 +117,11 @@ public record RabbitSettings(List<Address> addresses, String username, String pa
     return out;
   }
 
-  /** Reads the TRAINQ_RABBITMQ_* variables of an environment. */
+  /**
+   * Reads the TRAINQ_RABBITMQ_* variables of an environment, TLS included ({@link RabbitTls#fromEnv}).
+   *
+   * @throws IllegalArgumentException naming the variable that is missing or wrong
+   */
   public static RabbitSettings fromEnv(Map<String, String> env) {
     String uri = env.get("TRAINQ_RABBITMQ_URI");
     String addresses = env.get("TRAINQ_RABBITMQ_ADDRESSES");
@@ -116,10 +135,13 @@ public record RabbitSettings(List<Address> addresses, String username, String pa
     String user = env.getOrDefault("TRAINQ_RABBITMQ_USERNAME", s.username());
     String pass = env.getOrDefault("TRAINQ_RABBITMQ_PASSWORD", s.password());
     String vhost = env.getOrDefault("TRAINQ_RABBITMQ_VHOST", s.vhost());
-    return new RabbitSettings(addrs, user, pass, vhost, s.heartbeat());
+    return new RabbitSettings(addrs, user, pass, vhost, s.heartbeat(), RabbitTls.fromEnv(env, s.tls() != null));
   }
 
-  /** A connection factory with heartbeats and automatic connection and topology recovery. */
+  /**
+   * A connection factory with heartbeats and automatic connection and topology recovery; with TLS,
+   * the broker's certificate is checked against the CA and its host name against the address.
+   */
   public ConnectionFactory connectionFactory() {
     ConnectionFactory f = new ConnectionFactory();
     f.setUsername(username);
@@ -131,6 +153,10 @@ public record RabbitSettings(List<Address> addresses, String username, String pa
     f.setNetworkRecoveryInterval(1000);
     f.setConnectionTimeout(5000);
     f.setTopologyRecoveryFilter(OPEN_CHANNELS_ONLY);
+    if (tls != null) {
+      f.useSslProtocol(tls.sslContext());
+      f.enableHostnameVerification();
+    }
     return f;
   }
 
@@ -179,16 +205,20 @@ public record RabbitSettings(List<Address> addresses, String username, String pa
 
   /** The settings as environment variables, for a child process (the password included: the caller keeps it off logs). */
   public Map<String, String> toEnv() {
-    return Map.of(
+    Map<String, String> env = new java.util.LinkedHashMap<>(Map.of(
         "TRAINQ_RABBITMQ_ADDRESSES", addressList(),
         "TRAINQ_RABBITMQ_USERNAME", username,
         "TRAINQ_RABBITMQ_PASSWORD", password,
-        "TRAINQ_RABBITMQ_VHOST", vhost);
+        "TRAINQ_RABBITMQ_VHOST", vhost));
+    if (tls != null) {
+      env.putAll(tls.toEnv());
+    }
+    return env;
   }
 
   @Override
   public String toString() {
-    return "amqp://" + username + ":***@" + addressList() + "/" + URLEncoderVhost.encode(vhost);
+    return (tls == null ? "amqp://" : "amqps://") + username + ":***@" + addressList() + "/" + URLEncoderVhost.encode(vhost);
   }
 
   static String redact(String uri) {

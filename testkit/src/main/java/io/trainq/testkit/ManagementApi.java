@@ -54,6 +54,11 @@ final class ManagementApi {
     return names;
   }
 
+  /** {@code GET /api/connections}: one object per client connection, with {@code user_provided_name}, {@code ssl}, {@code peer_cert_subject}. */
+  JsonNode connections() {
+    return get("/api/connections").orElseThrow(() -> new IllegalStateException("GET /api/connections: not found"));
+  }
+
   /** {@code GET /api/nodes}: one object per cluster member, with {@code name} and {@code running}. */
   JsonNode nodes() {
     return get("/api/nodes").orElseThrow(() -> new IllegalStateException("GET /api/nodes: not found"));

@@ -139,6 +139,51 @@ public final class RabbitBroker {
     return amqpPorts.get(index) + 10000;
   }
 
+  /** The node's amqps port (its AMQP port + 100), whose certificate names localhost and 127.0.0.1, not 127.0.0.2. */
+  public int tlsPort(int index) {
+    return amqpPort(index) + 100;
+  }
+
+  /**
+   * A file of the instance's throwaway TLS material, made by {@code scripts/rabbitmq.sh}: {@code ca.crt}
+   * (the CA that signed the nodes' and the client's certificates), {@code client.crt}, {@code client.key}
+   * (PKCS#8 PEM, CN trainq-test-client).
+   */
+  public java.nio.file.Path tlsFile(String name) {
+    String state = System.getenv("TRAINQ_STATE");
+    java.nio.file.Path root = state == null || state.isBlank()
+        ? java.nio.file.Path.of(System.getProperty("user.home"), ".cache", "trainq", "state") : java.nio.file.Path.of(state);
+    java.nio.file.Path file = root.resolve("rabbitmq").resolve(version + "-" + size()).resolve("tls").resolve(name);
+    if (!java.nio.file.Files.isReadable(file)) {
+      fail("no " + file + ": scripts/rabbitmq.sh start --version " + version + " --nodes " + size() + " makes it");
+    }
+    return file;
+  }
+
+  /**
+   * The broker's view of the client connection named {@code clientName} (its {@code ssl},
+   * {@code peer_cert_subject}, {@code user}, ...), waiting up to 15 s for it to be listed.
+   */
+  public JsonNode connectionNamed(String clientName) {
+    long deadline = System.nanoTime() + Duration.ofSeconds(15).toNanos();
+    while (true) {
+      for (JsonNode c : management.connections()) {
+        if (clientName.equals(c.path("user_provided_name").asText())) {
+          return c;
+        }
+      }
+      if (System.nanoTime() > deadline) {
+        fail("the broker lists no connection named " + clientName);
+      }
+      try {
+        Thread.sleep(200);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new IllegalStateException(e);
+      }
+    }
+  }
+
   /** Every node's AMQP address, for {@code ConnectionFactory.newConnection(Address[])}. */
   public Address[] addresses() {
     return amqpPorts.stream().map(p -> new Address("127.0.0.1", p)).toArray(Address[]::new);

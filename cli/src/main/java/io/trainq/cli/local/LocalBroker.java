@@ -1,6 +1,7 @@
 package io.trainq.cli.local;
 
 import io.trainq.protocol.RabbitSettings;
+import io.trainq.protocol.RabbitTls;
 import java.io.BufferedReader;
 import java.io.IOException;
 import java.io.InputStreamReader;
@@ -26,7 +27,9 @@ public final class LocalBroker {
    */
   public static RabbitSettings resolve(String uri, Path projectRoot, Consumer<String> say) throws IOException, InterruptedException {
     if (uri != null && !uri.isBlank()) {
-      return RabbitSettings.fromUri(uri);
+      RabbitSettings s = RabbitSettings.fromUri(uri);
+      // the CA and client certificate come from TRAINQ_RABBITMQ_CA_FILE, _CERT_FILE and _KEY_FILE
+      return s.withTls(RabbitTls.fromEnv(System.getenv(), s.tls() != null));
     }
     if (listening("127.0.0.1", 5672)) {
       say.accept("Using the RabbitMQ on 127.0.0.1:5672 (pass --rabbitmq amqp://user:pass@host:port/vhost for another).");

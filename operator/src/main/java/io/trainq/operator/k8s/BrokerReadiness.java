@@ -58,7 +58,9 @@ final class BrokerReadiness {
     Conditions.Broker brokerState = Conditions.Broker.UNKNOWN;
     String brokerMessage = null;
     Brokers.Broker broker = null;
-    JobConnection.Resolved conn = JobConnection.resolve(spec.getRabbitmq(), secret, ns, config.rabbitmq());
+    String tlsName = JobConnection.tlsSecretName(spec.getRabbitmq());
+    Secret tlsSecret = tlsName == null ? null : secrets.get(ctx, ns, tlsName);
+    JobConnection.Resolved conn = JobConnection.resolve(spec.getRabbitmq(), secret, tlsSecret, ns, config.rabbitmq());
     if (conn.settings() == null) {
       brokerState = Conditions.Broker.SECRET_MISSING;
       brokerMessage = conn.problem();
@@ -70,6 +72,9 @@ final class BrokerReadiness {
         brokerState = Conditions.Broker.UNREACHABLE;
         brokerMessage = e.getMessage();
         secrets.forget(ns, secretName);
+        if (tlsName != null) {
+          secrets.forget(ns, tlsName);
+        }
         events.warnOnce(rt, job, EventRecorder.Reason.BrokerUnavailable, brokerMessage);
       }
     }

@@ -4,6 +4,7 @@ import com.rabbitmq.client.Address;
 import io.fabric8.kubernetes.api.model.Secret;
 import io.trainq.api.RabbitmqSpec;
 import io.trainq.protocol.RabbitSettings;
+import io.trainq.protocol.RabbitTls;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.Base64;
@@ -23,6 +24,21 @@ final class JobConnection {
   record Resolved(RabbitSettings settings, String problem) {}
 
   static Resolved resolve(RabbitmqSpec spec, Secret secret, String namespace, Optional<RabbitSettings> operatorDefault) {
+    return resolve(spec, secret, null, namespace, operatorDefault);
+  }
+
+  /** The Secret named by spec.rabbitmq.tls.secretRef, null when there is none. */
+  static String tlsSecretName(RabbitmqSpec spec) {
+    return spec == null || spec.getTls() == null || spec.getTls().getSecretRef() == null ? null
+        : spec.getTls().getSecretRef().getName();
+  }
+
+  /**
+   * @param tlsSecret the Secret of spec.rabbitmq.tls.secretRef (null when absent or not found): key
+   *     ca.crt, and tls.crt with tls.key for a client certificate
+   */
+  static Resolved resolve(RabbitmqSpec spec, Secret secret, Secret tlsSecret, String namespace,
+      Optional<RabbitSettings> operatorDefault) {
     if (spec == null) {
       return operatorDefault.map(s -> new Resolved(s, null)).orElseGet(() -> new Resolved(null,
           "the job has no spec.rabbitmq and the operator has no default connection (TRAINQ_RABBITMQ_ADDRESSES)"));
@@ -52,8 +68,29 @@ final class JobConnection {
     } catch (IllegalArgumentException e) {
       return new Resolved(null, "spec.rabbitmq: " + e.getMessage());
     }
+    RabbitTls tls = null;
+    if (spec.getTls() != null) {
+      String tlsName = tlsSecretName(spec);
+      if (tlsName == null) {
+        tls = RabbitTls.SYSTEM_TRUST;
+      } else if (tlsSecret == null) {
+        return new Resolved(null, "Secret " + tlsName + " (spec.rabbitmq.tls.secretRef) not found in namespace " + namespace);
+      } else {
+        Map<String, String> pem = decode(tlsSecret);
+        if (pem.get("ca.crt") == null || pem.get("ca.crt").isEmpty()) {
+          return new Resolved(null, "Secret " + tlsName + " (spec.rabbitmq.tls.secretRef) has no key 'ca.crt' (the CA that"
+              + " signed the broker's certificate, PEM)");
+        }
+        try {
+          tls = RabbitTls.ofPem(pem.get("ca.crt"), pem.get("tls.crt"), pem.get("tls.key"));
+          tls.sslContext();
+        } catch (IllegalArgumentException e) {
+          return new Resolved(null, "Secret " + tlsName + " (spec.rabbitmq.tls.secretRef): " + e.getMessage());
+        }
+      }
+    }
     return new Resolved(new RabbitSettings(addresses, data.get("username"), data.get("password"),
-        spec.getVhost() == null ? "/" : spec.getVhost(), null), null);
+        spec.getVhost() == null ? "/" : spec.getVhost(), null, tls), null);
   }
 
   private static Map<String, String> decode(Secret s) {

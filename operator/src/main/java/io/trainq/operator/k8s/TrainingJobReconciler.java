@@ -311,7 +311,9 @@ public class TrainingJobReconciler implements Reconciler<TrainingJob>, Cleaner<T
         String ns = job.getMetadata().getNamespace();
         String secretName = job.getSpec().getRabbitmq() != null ? job.getSpec().getRabbitmq().getSecretRef().getName() : config.rabbitmqSecret();
         Secret secret = job.getSpec().getRabbitmq() == null ? null : secrets.get(ctx, ns, secretName);
-        JobConnection.Resolved conn = JobConnection.resolve(job.getSpec().getRabbitmq(), secret, ns, config.rabbitmq());
+        String tlsName = JobConnection.tlsSecretName(job.getSpec().getRabbitmq());
+        Secret tlsSecret = tlsName == null ? null : secrets.get(ctx, ns, tlsName);
+        JobConnection.Resolved conn = JobConnection.resolve(job.getSpec().getRabbitmq(), secret, tlsSecret, ns, config.rabbitmq());
         String problem = conn.problem();
         if (conn.settings() != null) {
           try {

@@ -16,6 +16,7 @@ import io.trainq.engine.JobSpecs;
 import io.trainq.api.WorkerSpec;
 import io.trainq.api.Durations;
 import io.trainq.operator.OperatorConfig;
+import io.trainq.protocol.RabbitTls;
 import io.trainq.protocol.WorkerEnv;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -41,6 +42,9 @@ final class WorkerPods {
   static final String GPU = "nvidia.com/gpu";
   static final String VOLUME = "trainq";
   static final String MOUNT = WorkerCommand.MOUNT;
+  static final String TLS_VOLUME = "rabbitmq-tls";
+  /** Where a job's RabbitMQ TLS Secret (ca.crt, tls.crt, tls.key) is mounted in the worker container. */
+  static final String TLS_MOUNT = "/etc/trainq/rabbitmq-tls";
   /** Time between SIGTERM's arrival at the worker and the kubelet's SIGKILL that is not given to tasks. */
   static final Duration SHUTDOWN_MARGIN = Duration.ofSeconds(30);
   /** The worker's /metrics, /healthz and /readyz. */
@@ -136,6 +140,16 @@ final class WorkerPods {
       env.add(secretEnv("TRAINQ_RABBITMQ_PORT", secretName, "port"));
       env.add(new EnvVarBuilder().withName("TRAINQ_RABBITMQ_ADDRESSES").withValue("$(TRAINQ_RABBITMQ_HOST):$(TRAINQ_RABBITMQ_PORT)").build());
     }
+    String tlsSecret = null;
+    boolean tls = spec.getRabbitmq() != null ? spec.getRabbitmq().getTls() != null
+        : config.rabbitmq().map(r -> r.tls() != null).orElse(false);
+    if (tls) {
+      tlsSecret = spec.getRabbitmq() != null ? JobConnection.tlsSecretName(spec.getRabbitmq()) : config.rabbitmqTlsSecret();
+      env.add(new EnvVarBuilder().withName(RabbitTls.TLS).withValue("true").build());
+      if (tlsSecret != null) {
+        env.add(new EnvVarBuilder().withName(RabbitTls.TLS_DIR).withValue(TLS_MOUNT).build());
+      }
+    }
     // The user's variables last: they may refer to ours, and may deliberately override one.
     if (w.getEnv() != null) {
       env.addAll(w.getEnv());
@@ -146,7 +160,7 @@ final class WorkerPods {
     Map<String, String> annotations = new HashMap<>();
     annotations.put(Names.JOB_NAME, job.getMetadata().getName());
 
-    return new PodBuilder()
+    Pod pod = new PodBuilder()
         .withNewMetadata()
           .withGenerateName(Names.workerPodPrefix(job.getMetadata().getName()))
           .withNamespace(job.getMetadata().getNamespace())
@@ -197,6 +211,13 @@ final class WorkerPods {
               .build())
         .endSpec()
         .build();
+    if (tlsSecret != null) {
+      pod.getSpec().getVolumes().add(new io.fabric8.kubernetes.api.model.VolumeBuilder().withName(TLS_VOLUME)
+          .withNewSecret().withSecretName(tlsSecret).endSecret().build());
+      pod.getSpec().getContainers().get(0).getVolumeMounts().add(new io.fabric8.kubernetes.api.model.VolumeMountBuilder()
+          .withName(TLS_VOLUME).withMountPath(TLS_MOUNT).withReadOnly(true).build());
+    }
+    return pod;
   }
 
   private static Map<String, String> merged(Map<String, String> own, Map<String, String> added) {
