@@ -121,6 +121,33 @@ class QuickstartIT {
     assertThat(TrainqProcess.summary(done.output(), "dead-lettered")).isZero();
   }
 
+  @Test
+  void overTlsWithAClientCertificateEveryTaskSucceedsAndAnUntrustedBrokerIsSaidAtOnce() throws Exception {
+    Path job = TrainqProcess.dummyJob(state.resolve("tls.yaml"), "tls", 12, "0.2", "");
+    String uri = "amqps://" + RabbitBroker.USERNAME + ":" + RabbitBroker.PASSWORD + "@localhost:" + broker.tlsPort(0) + "/%2F";
+    List<String> args = List.of("run", "-f", job.toString(), "--gpus", "4", "--plain", "--state-dir", state.toString(),
+        "--rabbitmq", uri);
+    // the URI names the TLS port only: workers that did not speak TLS could not run a task
+    Path out = state.resolve("out-tls.txt");
+    TrainqProcess.Result r = TrainqProcess.await(TrainqProcess.start(out, args, java.util.Map.of(
+        "TRAINQ_RABBITMQ_CA_FILE", broker.tlsFile("ca.crt").toString(),
+        "TRAINQ_RABBITMQ_CERT_FILE", broker.tlsFile("client.crt").toString(),
+        "TRAINQ_RABBITMQ_KEY_FILE", broker.tlsFile("client.key").toString())), Duration.ofMinutes(3), out);
+    assertThat(r.code()).as(r.output()).isZero();
+    assertThat(TrainqProcess.summary(r.output(), "succeeded")).isEqualTo(12);
+    assertThat(r.output()).doesNotContain(RabbitBroker.PASSWORD + "@");
+
+    // without the CA: the JVM's trusted CAs do not know the broker's
+    Path job2 = TrainqProcess.dummyJob(state.resolve("tls2.yaml"), "tls-untrusted", 2, "0.1", "");
+    Path out2 = state.resolve("out-tls2.txt");
+    long t0 = System.nanoTime();
+    TrainqProcess.Result refused = TrainqProcess.await(TrainqProcess.start(out2, List.of("run", "-f", job2.toString(), "--gpus", "2", "--plain",
+        "--state-dir", state.resolve("s2").toString(), "--rabbitmq", uri)), Duration.ofMinutes(2), out2);
+    assertThat(refused.code()).as(refused.output()).isNotZero();
+    assertThat(refused.output()).contains("not signed by a CA trusted here").contains("TRAINQ_RABBITMQ_CA_FILE");
+    assertThat(Duration.ofNanos(System.nanoTime() - t0)).as("no minute of retries").isLessThan(Duration.ofSeconds(40));
+  }
+
   private static int count(String output, String regex) {
     Matcher m = Pattern.compile(regex).matcher(output);
     assertThat(m.find()).as("/%s/ in:\n%s", regex, output).isTrue();

@@ -52,11 +52,18 @@ final class TrainqProcess {
    * the JVM then never sees Ctrl-C); exec keeps the pid, so a signal to the process reaches the JVM.
    */
   static Process start(Path out, List<String> args) throws IOException {
+    return start(out, args, java.util.Map.of());
+  }
+
+  /** {@link #start(Path, List)} with more environment variables. */
+  static Process start(Path out, List<String> args, java.util.Map<String, String> env) throws IOException {
     List<String> cmd = new ArrayList<>(List.of("python3", "-c",
         "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); os.execvp(sys.argv[1], sys.argv[1:])",
         ROOT.resolve("trainq").toString()));
     cmd.addAll(args);
-    return new ProcessBuilder(cmd).directory(ROOT.toFile()).redirectErrorStream(true).redirectOutput(out.toFile()).start();
+    ProcessBuilder pb = new ProcessBuilder(cmd).directory(ROOT.toFile()).redirectErrorStream(true).redirectOutput(out.toFile());
+    pb.environment().putAll(env);
+    return pb.start();
   }
 
   static Result await(Process p, Duration timeout, Path out) throws Exception {

@@ -1,6 +1,7 @@
 package io.trainq.operator.k8s;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.tuple;
 
 import io.fabric8.kubernetes.api.model.Container;
 import io.fabric8.kubernetes.api.model.EnvVar;
@@ -12,6 +13,7 @@ import io.fabric8.kubernetes.api.model.ResourceRequirements;
 import io.fabric8.kubernetes.api.model.ResourceRequirementsBuilder;
 import io.fabric8.kubernetes.api.model.SecretBuilder;
 import io.trainq.api.RabbitmqSpec;
+import io.trainq.api.RabbitmqTlsSpec;
 import io.trainq.api.SchemaDefaults;
 import io.trainq.api.SecretRef;
 import io.trainq.api.TrainingJob;
@@ -20,6 +22,8 @@ import io.trainq.operator.KubeTestServer;
 import io.trainq.operator.OperatorConfig;
 import io.trainq.operator.OperatorHarness;
 import io.trainq.protocol.RabbitSettings;
+import io.trainq.protocol.RabbitTls;
+import io.trainq.testkit.TestPems;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -117,6 +121,57 @@ class WorkerPodsTest {
     assertThat(JobConnection.resolve(null, null, "ns", Optional.empty()).problem()).contains("no default connection");
     RabbitSettings dflt = new RabbitSettings(List.of(new com.rabbitmq.client.Address("h", 1)), "a", "b", "/", null);
     assertThat(JobConnection.resolve(null, null, "ns", Optional.of(dflt)).settings()).isSameAs(dflt);
+  }
+
+  @Test
+  void aJobsTlsSecretIsCheckedAndMountedIntoTheWorker(@TempDir Path dir) throws Exception {
+    TestPems pems = TestPems.make(dir);
+    RabbitmqSpec spec = new RabbitmqSpec();
+    spec.setSecretRef(new SecretRef("rabbit-default-user"));
+    var secret = new SecretBuilder().withData(Map.of("username", b64("user"), "password", b64("pw"), "addresses", b64("r:5671"))).build();
+    RabbitmqTlsSpec tls = new RabbitmqTlsSpec();
+    tls.setSecretRef(new SecretRef("rabbit-tls"));
+    spec.setTls(tls);
+    var tlsSecret = new SecretBuilder().withData(Map.of("ca.crt", b64(pems.pem("ca.crt")), "tls.crt", b64(pems.pem("client.crt")),
+        "tls.key", b64(pems.pem("client-pkcs1.key")))).build();
+
+    JobConnection.Resolved r = JobConnection.resolve(spec, secret, tlsSecret, "ns", Optional.empty());
+    assertThat(r.problem()).isNull();
+    assertThat(r.settings().tls().caPem()).isEqualTo(pems.pem("ca.crt").trim());
+    assertThat(r.settings().tls().certPem()).isNotNull();
+    assertThat(r.settings().toString()).startsWith("amqps://user:***@r:5671");
+
+    assertThat(JobConnection.resolve(spec, secret, null, "ns", Optional.empty()).problem())
+        .isEqualTo("Secret rabbit-tls (spec.rabbitmq.tls.secretRef) not found in namespace ns");
+    var noCa = new SecretBuilder().withData(Map.of("tls.crt", b64(pems.pem("client.crt")))).build();
+    assertThat(JobConnection.resolve(spec, secret, noCa, "ns", Optional.empty()).problem()).contains("no key 'ca.crt'");
+    var garbage = new SecretBuilder().withData(Map.of("ca.crt", b64("not PEM at all"))).build();
+    assertThat(JobConnection.resolve(spec, secret, garbage, "ns", Optional.empty()).problem())
+        .startsWith("Secret rabbit-tls (spec.rabbitmq.tls.secretRef): ").contains("the Secret's ca.crt").contains("no PEM certificate");
+    var certWithoutKey = new SecretBuilder().withData(Map.of("ca.crt", b64(pems.pem("ca.crt")), "tls.crt", b64(pems.pem("client.crt")))).build();
+    assertThat(JobConnection.resolve(spec, secret, certWithoutKey, "ns", Optional.empty()).problem()).contains("tls.key is missing");
+    spec.setTls(new RabbitmqTlsSpec());
+    assertThat(JobConnection.resolve(spec, secret, null, "ns", Optional.empty()).settings().tls()).isEqualTo(RabbitTls.SYSTEM_TRUST);
+
+    // the worker gets TLS on, and the Secret as files
+    TrainingJob tj = job(null);
+    spec.setTls(tls);
+    tj.getSpec().setRabbitmq(spec);
+    var p = pod(tj);
+    assertThat(p.getSpec().getVolumes()).anySatisfy(v -> {
+      assertThat(v.getName()).isEqualTo(WorkerPods.TLS_VOLUME);
+      assertThat(v.getSecret().getSecretName()).isEqualTo("rabbit-tls");
+    });
+    var worker = p.getSpec().getContainers().get(0);
+    assertThat(worker.getVolumeMounts()).anySatisfy(m -> {
+      assertThat(m.getMountPath()).isEqualTo("/etc/trainq/rabbitmq-tls");
+      assertThat(m.getReadOnly()).isTrue();
+    });
+    assertThat(worker.getEnv()).extracting(EnvVar::getName, EnvVar::getValue)
+        .contains(tuple(RabbitTls.TLS, "true"), tuple(RabbitTls.TLS_DIR, "/etc/trainq/rabbitmq-tls"));
+    var plain = pod(job(null)).getSpec();
+    assertThat(plain.getVolumes()).noneMatch(v -> v.getName().equals(WorkerPods.TLS_VOLUME));
+    assertThat(plain.getContainers().get(0).getEnv()).noneMatch(e -> e.getName().startsWith("TRAINQ_RABBITMQ_TLS"));
   }
 
   @Test

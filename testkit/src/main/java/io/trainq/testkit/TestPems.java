@@ -1,4 +1,4 @@
-package io.trainq.protocol;
+package io.trainq.testkit;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
@@ -13,14 +13,15 @@ import java.util.concurrent.TimeUnit;
  * signed by it with its key as PKCS#8, PKCS#1 ("RSA PRIVATE KEY") and an EC key in both PKCS#8 and
  * SEC1 ("EC PRIVATE KEY"), and a self-signed certificate no broker trusts.
  */
-final class TestPems {
-  final Path dir;
+public final class TestPems {
+  public final Path dir;
 
   private TestPems(Path dir) {
     this.dir = dir;
   }
 
-  static TestPems make(Path dir) throws IOException, InterruptedException {
+  /** Makes the files in {@code dir} (an empty directory). */
+  public static TestPems make(Path dir) throws IOException, InterruptedException {
     TestPems p = new TestPems(dir);
     p.openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=test CA",
         "-keyout", "ca.key", "-out", "ca.crt", "-addext", "basicConstraints=critical,CA:TRUE");
@@ -36,11 +37,11 @@ final class TestPems {
     return p;
   }
 
-  Path file(String name) {
+  public Path file(String name) {
     return dir.resolve(name);
   }
 
-  String pem(String name) throws IOException {
+  public String pem(String name) throws IOException {
     return Files.readString(dir.resolve(name), StandardCharsets.US_ASCII);
   }
 
