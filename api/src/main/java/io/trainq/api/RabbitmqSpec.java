@@ -21,6 +21,19 @@ public class RabbitmqSpec {
   @JsonPropertyDescription("Virtual host.")
   private String vhost;
 
+  @io.fabric8.generator.annotation.Pattern("^https?://[^\\s]+$")
+  @JsonPropertyDescription("The broker's management API, where the operator makes the job's own broker user "
+      + "(default: the first address's host on port 15672, or 15671 with TLS: the RabbitMQ Cluster Operator's Service).")
+  private String managementUrl;
+
+  public String getManagementUrl() {
+    return managementUrl;
+  }
+
+  public void setManagementUrl(String managementUrl) {
+    this.managementUrl = managementUrl;
+  }
+
   @JsonPropertyDescription("TLS (amqps) to the broker; the addresses are then the broker's TLS ports (5671). "
       + "Absent: plain AMQP.")
   private RabbitmqTlsSpec tls;

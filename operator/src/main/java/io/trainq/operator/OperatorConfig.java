@@ -37,6 +37,11 @@ import java.util.stream.Collectors;
  * @param rabbitmqTlsSecret Secret (in the job's namespace) with the CA and client certificate that worker
  *     pods of jobs without spec.rabbitmq use when the operator's own connection is TLS
  *     ({@code TRAINQ_RABBITMQ_TLS_SECRET}); null: such pods trust the JVM's CAs
+ * @param perJobBrokerUsers whether each job's worker pods get a broker user of their own, limited to
+ *     the job's queues, made through the management API ({@code TRAINQ_WORKER_BROKER_USERS}:
+ *     {@code per-job}, the default, or {@code shared}: the pods use the connection Secret's user)
+ * @param managementUrl the management API of the operator's own connection
+ *     ({@code TRAINQ_RABBITMQ_MANAGEMENT_URL}); null: its first node's host on 15672 (15671 with TLS)
  */
 public record OperatorConfig(
     Set<String> watchNamespaces,
@@ -61,7 +66,9 @@ public record OperatorConfig(
     int reconcileThreads,
     Duration statusInterval,
     boolean kueue,
-    String rabbitmqTlsSecret) {
+    String rabbitmqTlsSecret,
+    boolean perJobBrokerUsers,
+    String managementUrl) {
 
   public static final String DEFAULT_SECRET = "trainq-rabbitmq-default-user";
 
@@ -80,7 +87,15 @@ public record OperatorConfig(
       int reconcileThreads, Duration statusInterval, boolean kueue) {
     this(watchNamespaces, operatorNamespace, identity, workerImage, workerImagePullPolicy, rabbitmqSecret, rabbitmq, defaultVhost,
         leaderElection, leaseName, leaseDuration, renewDeadline, retryPeriod, httpPort, publishBatch, publishWindow, resyncInterval,
-        workerMaxGrace, eventsQueue, reconcileThreads, statusInterval, kueue, null);
+        workerMaxGrace, eventsQueue, reconcileThreads, statusInterval, kueue, null, false, null);
+  }
+
+  /** The same configuration with per-job broker users on or off, and the management API at {@code url} (null: derived). */
+  public OperatorConfig withBrokerUsers(boolean perJob, String url) {
+    return new OperatorConfig(watchNamespaces, operatorNamespace, identity, workerImage, workerImagePullPolicy, rabbitmqSecret,
+        rabbitmq, defaultVhost, leaderElection, leaseName, leaseDuration, renewDeadline, retryPeriod, httpPort, publishBatch,
+        publishWindow, resyncInterval, workerMaxGrace, eventsQueue, reconcileThreads, statusInterval, kueue, rabbitmqTlsSecret,
+        perJob, url);
   }
 
   /** A configuration that uses Kueue where it is installed. */
@@ -147,7 +162,24 @@ public record OperatorConfig(
         integer("TRAINQ_RECONCILE_THREADS", orDefault(env.get("TRAINQ_RECONCILE_THREADS"), "20")),
         duration(env, "TRAINQ_STATUS_INTERVAL", "250ms"),
         kueueMode(orDefault(env.get("TRAINQ_KUEUE"), "auto")),
-        blank(env.get("TRAINQ_RABBITMQ_TLS_SECRET")) ? null : env.get("TRAINQ_RABBITMQ_TLS_SECRET").trim());
+        blank(env.get("TRAINQ_RABBITMQ_TLS_SECRET")) ? null : env.get("TRAINQ_RABBITMQ_TLS_SECRET").trim(),
+        brokerUsersMode(orDefault(env.get("TRAINQ_WORKER_BROKER_USERS"), "per-job")),
+        blank(env.get("TRAINQ_RABBITMQ_MANAGEMENT_URL")) ? null : managementUrl(env.get("TRAINQ_RABBITMQ_MANAGEMENT_URL").trim()));
+  }
+
+  private static boolean brokerUsersMode(String v) {
+    return switch (v.trim().toLowerCase(java.util.Locale.ROOT)) {
+      case "per-job" -> true;
+      case "shared" -> false;
+      default -> throw new IllegalArgumentException("TRAINQ_WORKER_BROKER_USERS must be per-job or shared, not '" + v + "'");
+    };
+  }
+
+  private static String managementUrl(String v) {
+    if (!v.startsWith("http://") && !v.startsWith("https://")) {
+      throw new IllegalArgumentException("TRAINQ_RABBITMQ_MANAGEMENT_URL must be an http:// or https:// URL, not '" + v + "'");
+    }
+    return v;
   }
 
   private static boolean kueueMode(String v) {

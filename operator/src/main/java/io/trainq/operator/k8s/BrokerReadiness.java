@@ -124,10 +124,72 @@ final class BrokerReadiness {
         }
       }
     }
-    if (spec.getRabbitmq() == null && secret == null) {
+    if (spec.getRabbitmq() == null && secret == null && !config.perJobBrokerUsers()) {
       events.warnOnce(rt, job, EventRecorder.Reason.ConnectionSecretMissing, "worker pods read the connection from Secret " + secretName
           + " in namespace " + ns + " (keys username, password, host, port), which does not exist");
     }
+    if (config.perJobBrokerUsers() && brokerState.queuesReady()) {
+      // the worker pods connect as the job's own user instead, from a Secret of the job's own
+      try {
+        Secret own = workerUser(job, ctx, rt, conn.settings());
+        return new State(brokerState, brokerMessage, broker, own.getMetadata().getName(), own);
+      } catch (IOException | RuntimeException e) {
+        rt.workerUserReady = false;
+        String why = "making the job's own broker user: " + e.getMessage();
+        events.warnOnce(rt, job, EventRecorder.Reason.BrokerUnavailable, why);
+        return new State(Conditions.Broker.UNREACHABLE, why, broker, secretName, secret);
+      }
+    }
     return new State(brokerState, brokerMessage, broker, secretName, secret);
+  }
+
+  /**
+   * The Secret with the job's own broker user (username, password, addresses), made with a new
+   * password when missing and owned by the job, so that it goes with it; the user is made (or its
+   * password and permissions set again) through the management API once per operator run.
+   */
+  private Secret workerUser(TrainingJob job, Context<TrainingJob> ctx, JobRuntime rt, io.trainq.protocol.RabbitSettings admin)
+      throws IOException, InterruptedException {
+    String ns = job.getMetadata().getNamespace();
+    String name = Names.brokerUserSecret(job.getMetadata().getName());
+    Secret own = secrets.get(ctx, ns, name);
+    if (own == null) {
+      Secret made = new io.fabric8.kubernetes.api.model.SecretBuilder()
+          .withNewMetadata().withName(name).withNamespace(ns).withLabels(Names.workerLabels(job))
+            .withOwnerReferences(Names.controllerRef(job)).endMetadata()
+          .withType("Opaque")
+          .withStringData(java.util.Map.of("username", BrokerUsers.userName(rt.topology), "password", BrokerUsers.newPassword(),
+              "addresses", admin.addressList()))
+          .build();
+      try {
+        own = ctx.getClient().secrets().inNamespace(ns).resource(made).create();
+      } catch (io.fabric8.kubernetes.client.KubernetesClientException e) {
+        if (e.getCode() != 409) {
+          throw new IOException("creating Secret " + name + ": " + e.getMessage(), e);
+        }
+        own = ctx.getClient().secrets().inNamespace(ns).withName(name).get();
+      }
+      secrets.forget(ns, name);
+      rt.workerUserReady = false;
+    }
+    if (!rt.workerUserReady) {
+      String password = secretValue(own, "password");
+      if (password == null) {
+        throw new IOException("Secret " + name + " has no key 'password'; delete it and the operator makes a new one");
+      }
+      String explicit = job.getSpec().getRabbitmq() != null ? job.getSpec().getRabbitmq().getManagementUrl() : config.managementUrl();
+      BrokerUsers.ensure(admin, BrokerUsers.managementUrl(admin, explicit), rt.topology, password);
+      rt.workerUserReady = true;
+      events.record(job, EventRecorder.Reason.BrokerUserReady, "worker pods connect as broker user " + BrokerUsers.userName(rt.topology)
+          + ", limited to the job's queues (Secret " + name + ")");
+    }
+    return own;
+  }
+
+  private static String secretValue(Secret s, String key) {
+    if (s.getData() != null && s.getData().get(key) != null) {
+      return new String(java.util.Base64.getDecoder().decode(s.getData().get(key)), java.nio.charset.StandardCharsets.UTF_8);
+    }
+    return s.getStringData() == null ? null : s.getStringData().get(key);
   }
 }

@@ -38,6 +38,7 @@ final class EventRecorder {
     BrokerBlocked(true),
     BrokerUnblocked(false),
     ConnectionSecretMissing(true),
+    BrokerUserReady(false),
     InvalidSpec(true),
     PublishingStarted(false),
     TasksPublished(false),

@@ -47,6 +47,8 @@ final class JobRuntime {
 
   // Reconciler-owned state (one reconciliation per job at a time).
   volatile boolean topologyReady;
+  /** The job's own broker user exists with its permissions (per-job broker users); made once per operator run. */
+  volatile boolean workerUserReady;
   volatile long lastDeclareMillis;
   volatile long cursor;
   volatile double allocatedGpuSeconds;

@@ -32,6 +32,12 @@ public final class Names {
    * The {@code metadata.generateName} of a job's worker pods, {@code <job>-worker-}: the API server
    * adds 5 random characters. The job name is cut so that the whole name stays within a hostname.
    */
+  /** The Secret with the job's own broker user (per-job broker users), owned by the job. */
+  public static String brokerUserSecret(String jobName) {
+    String n = jobName + "-broker-user";
+    return n.length() <= 253 ? n : jobName.substring(0, 253 - "-broker-user".length()) + "-broker-user";
+  }
+
   public static String workerPodPrefix(String jobName) {
     String suffix = "-worker-";
     int max = MAX_POD_NAME - GENERATED_CHARS - suffix.length();

@@ -319,6 +319,11 @@ public class TrainingJobReconciler implements Reconciler<TrainingJob>, Cleaner<T
           try {
             List<String> deleted = brokers.get(conn.settings()).declarer.delete(rt.topology, rt.settings);
             log.info("deleted queues {}", deleted);
+            if (config.perJobBrokerUsers()) {
+              // its Secret goes with the job (owner reference); the user is the broker's
+              String explicit = job.getSpec().getRabbitmq() != null ? job.getSpec().getRabbitmq().getManagementUrl() : config.managementUrl();
+              BrokerUsers.delete(conn.settings(), BrokerUsers.managementUrl(conn.settings(), explicit), rt.topology);
+            }
           } catch (IOException e) {
             problem = e.getMessage();
           } catch (InterruptedException e) {

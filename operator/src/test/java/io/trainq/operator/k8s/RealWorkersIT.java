@@ -1,8 +1,13 @@
 package io.trainq.operator.k8s;
 
 import static org.assertj.core.api.Assertions.assertThat;
+import static org.assertj.core.api.Assertions.assertThatThrownBy;
 import static org.awaitility.Awaitility.await;
 
+import com.rabbitmq.client.Channel;
+import com.rabbitmq.client.Connection;
+import com.rabbitmq.client.ConnectionFactory;
+import com.rabbitmq.client.GetResponse;
 import io.fabric8.kubernetes.api.model.ObjectMetaBuilder;
 import io.fabric8.kubernetes.api.model.Pod;
 import io.fabric8.kubernetes.api.model.SecretBuilder;
@@ -17,7 +22,9 @@ import io.trainq.api.WorkerSpec;
 import io.trainq.operator.KubeTestServer;
 import io.trainq.operator.OperatorHarness;
 import io.trainq.operator.WorkerProcesses;
+import io.trainq.protocol.JobTopology;
 import io.trainq.testkit.RabbitBroker;
+import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
@@ -35,7 +42,9 @@ import org.junit.jupiter.api.Test;
  * TrainingJobs run by real worker processes: the operator creates the worker pods on the API
  * server, and since no kubelet runs them here, the test starts each pod's worker (the jlink'd
  * distribution) locally with the pod's own command and resolved environment. The jobs reach their
- * final phase with exact counts.
+ * final phase with exact counts. The workers connect as each job's own broker user: what they do
+ * (consume, retry through the default exchange, publish events and dead letters) needs nothing more,
+ * and those credentials reach no other job's queue.
  */
 @Tag("broker")
 class RealWorkersIT {
@@ -60,7 +69,9 @@ class RealWorkersIT {
         .withStringData(Map.of("username", RabbitBroker.USERNAME, "password", RabbitBroker.PASSWORD,
             "host", "127.0.0.1", "port", Integer.toString(broker.amqpPort(0)))).build()).create();
     eventsQueue = RabbitBroker.uniqueName("trainq.operator.events");
-    operator = OperatorHarness.start(OperatorHarness.config(broker, Set.of(ns), eventsQueue), client);
+    // each job's workers connect as a broker user of the job's own, limited to its queues
+    operator = OperatorHarness.start(OperatorHarness.config(broker, Set.of(ns), eventsQueue)
+        .withBrokerUsers(true, "http://127.0.0.1:" + broker.managementPort(0)), client);
   }
 
   @AfterAll
@@ -178,5 +189,86 @@ class RealWorkersIT {
       assertThat(d.getExitCode()).isEqualTo(3);
       assertThat(d.getLastError()).contains("CUDA error: out of memory (attempt 2)");
     });
+  }
+
+  /**
+   * What a task can do with the credentials it can read from its worker's environment: its own job's
+   * queues and events only. Another job's queue, another job's events, declaring anything: refused.
+   * The user goes with the job.
+   */
+  @Test
+  void theWorkersBrokerUserReachesItsOwnJobOnly() throws Exception {
+    TrainingJob mine = create("mine", 4, "sleep 30");
+    TrainingJob other = create("other", 4, "sleep 30");
+    await("both jobs' users").atMost(Duration.ofSeconds(60)).ignoreExceptions().untilAsserted(() -> {
+      assertThat(pods(mine)).isNotEmpty();
+      assertThat(pods(other)).isNotEmpty();
+    });
+    Pod pod = pods(mine).get(0);
+    String secretName = Names.brokerUserSecret("mine");
+    assertThat(pod.getSpec().getContainers().get(0).getEnv()).filteredOn(e -> e.getName().equals("TRAINQ_RABBITMQ_PASSWORD"))
+        .singleElement().satisfies(e -> assertThat(e.getValueFrom().getSecretKeyRef().getName()).isEqualTo(secretName));
+    var secret = client.secrets().inNamespace(ns).withName(secretName).get();
+    assertThat(secret.getMetadata().getOwnerReferences()).singleElement()
+        .satisfies(o -> assertThat(o.getUid()).isEqualTo(mine.getMetadata().getUid()));
+    String user = decode(secret.getData().get("username"));
+    String password = decode(secret.getData().get("password"));
+    assertThat(password).hasSizeGreaterThanOrEqualTo(40);
+    JobTopology mineQ = new JobTopology(ns, "mine", mine.getMetadata().getUid());
+    JobTopology otherQ = new JobTopology(ns, "other", other.getMetadata().getUid());
+
+    ConnectionFactory f = broker.newConnectionFactory();
+    f.setUsername(user);
+    f.setPassword(password);
+    f.setAutomaticRecoveryEnabled(false);
+    try (Connection c = f.newConnection("real-workers-it-task")) {
+      try (Channel ch = c.createChannel()) {
+        assertThat(ch.queueDeclarePassive(mineQ.taskQueue()).getMessageCount()).isEqualTo(4);
+        GetResponse got = ch.basicGet(mineQ.taskQueue(), false);
+        assertThat(got).isNotNull();
+        ch.basicNack(got.getEnvelope().getDeliveryTag(), false, true);
+        ch.confirmSelect();
+        ch.basicPublish(JobTopology.EVENTS_EXCHANGE, mineQ.key(), null, "{}".getBytes(StandardCharsets.UTF_8));
+        ch.waitForConfirmsOrDie(10_000);
+      }
+      assertRefused(c, ch -> ch.basicGet(otherQ.taskQueue(), false), "read another job's task queue");
+      assertRefused(c, ch -> ch.basicConsume(otherQ.deadLetterQueue(), true, (t, d) -> { }, t -> { }), "consume another job's dead letters");
+      assertRefused(c, ch -> ch.queuePurge(otherQ.taskQueue()), "purge another job's queue");
+      assertRefused(c, ch -> ch.queueDelete(mineQ.taskQueue()), "delete its own queue");
+      assertRefused(c, ch -> ch.queueDeclare("tq.evil", true, false, false, null), "declare a queue");
+      assertRefused(c, ch -> ch.exchangeDeclare("evil", "fanout"), "declare an exchange");
+      assertRefused(c, ch -> {
+        ch.confirmSelect();
+        ch.basicPublish(JobTopology.EVENTS_EXCHANGE, otherQ.key(), null, "{}".getBytes(StandardCharsets.UTF_8));
+        ch.waitForConfirmsOrDie(10_000);
+      }, "publish another job's events");
+    }
+
+    client.resources(TrainingJob.class).inNamespace(ns).withName("mine").delete();
+    await("the user goes with the job").atMost(Duration.ofSeconds(60)).untilAsserted(() ->
+        assertThatThrownBy(() -> f.newConnection("real-workers-it-gone").close()).isInstanceOf(Exception.class));
+    client.resources(TrainingJob.class).inNamespace(ns).withName("other").delete();
+  }
+
+  interface ChannelAction {
+    void run(Channel ch) throws Exception;
+  }
+
+  private static void assertRefused(Connection c, ChannelAction action, String what) throws Exception {
+    Channel ch = c.createChannel();
+    assertThatThrownBy(() -> action.run(ch)).as(what)
+        .satisfies(e -> assertThat(rootText(e)).as(what).contains("ACCESS_REFUSED"));
+  }
+
+  private static String rootText(Throwable e) {
+    StringBuilder b = new StringBuilder();
+    for (Throwable t = e; t != null; t = t.getCause() == t ? null : t.getCause()) {
+      b.append(t).append(' ');
+    }
+    return b.toString();
+  }
+
+  private static String decode(String b64) {
+    return new String(java.util.Base64.getDecoder().decode(b64), StandardCharsets.UTF_8);
   }
 }
