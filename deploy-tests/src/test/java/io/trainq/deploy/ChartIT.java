@@ -94,7 +94,7 @@ class ChartIT {
         "trainq.io/trainingjobs/status:patch,update",
         "trainq.io/trainingjobs/finalizers:update",
         "/pods:create,delete,get,list,watch",
-        "/secrets:get",
+        "/secrets:create,get",
         "/events:create,get,patch",
         "events.k8s.io/events:create,get,patch");
     assertThat(rules(m.get("Role", OPERATOR + "-self"))).containsExactlyInAnyOrder(
@@ -131,6 +131,33 @@ class ChartIT {
     assertThat(m.ofKind("RoleBinding")).extracting(b -> b.at("/metadata/namespace").asText())
         .containsExactlyInAnyOrder("team-a", "team-b", NS);
     assertThat(m.get("ConfigMap", OPERATOR).at("/data/TRAINQ_WATCH_NAMESPACES").asText()).isEqualTo("team-a,team-b");
+  }
+
+  @Test
+  void perJobBrokerUsersByDefaultAndSecretsCreatedOnlyForThem() {
+    Manifests dflt = Helm.template(NS, Map.of());
+    assertThat(dflt.get("ConfigMap", OPERATOR).at("/data/TRAINQ_WORKER_BROKER_USERS").asText()).isEqualTo("per-job");
+    assertThat(dflt.get("ConfigMap", OPERATOR).at("/data").has("TRAINQ_RABBITMQ_MANAGEMENT_URL")).isFalse();
+    Manifests shared = Helm.template(NS, Map.of("rabbitmq.workerUsers", "shared"));
+    assertThat(shared.get("ConfigMap", OPERATOR).at("/data/TRAINQ_WORKER_BROKER_USERS").asText()).isEqualTo("shared");
+    assertThat(rules(shared.get("ClusterRole", OPERATOR))).contains("/secrets:get").doesNotContain("/secrets:create,get");
+    Manifests url = Helm.template(NS, Map.of("rabbitmq.managementUrl", "https://rabbit.trainq.svc:15671"));
+    assertThat(url.get("ConfigMap", OPERATOR).at("/data/TRAINQ_RABBITMQ_MANAGEMENT_URL").asText()).isEqualTo("https://rabbit.trainq.svc:15671");
+    assertThat(Helm.templateRaw(NS, Map.of("rabbitmq.workerUsers", "everyone")).output()).contains("workerUsers");
+  }
+
+  @Test
+  void tlsMountsTheCaSecretIntoTheOperator() {
+    Manifests m = Helm.template(NS, Map.of("rabbitmq.tls.enabled", "true", "rabbitmq.tls.secretName", "rabbit-ca"));
+    JsonNode pod = m.get("Deployment", OPERATOR).at("/spec/template/spec");
+    Map<String, JsonNode> env = env(pod.at("/containers/0"));
+    assertThat(env.get("TRAINQ_RABBITMQ_TLS").path("value").asText()).isEqualTo("true");
+    assertThat(env.get("TRAINQ_RABBITMQ_TLS_DIR").path("value").asText()).isEqualTo("/etc/trainq/rabbitmq-tls");
+    assertThat(env.get("TRAINQ_RABBITMQ_TLS_SECRET").path("value").asText()).isEqualTo("rabbit-ca");
+    assertThat(pod.at("/containers/0/volumeMounts").toString()).contains("/etc/trainq/rabbitmq-tls");
+    assertThat(pod.at("/volumes").toString()).contains("\"secretName\":\"rabbit-ca\"");
+    Map<String, JsonNode> plain = env(Helm.template(NS, Map.of()).get("Deployment", OPERATOR).at("/spec/template/spec/containers/0"));
+    assertThat(plain).doesNotContainKey("TRAINQ_RABBITMQ_TLS");
   }
 
   @Test

@@ -88,7 +88,7 @@ class OperatorRbacIT {
         base.workerImagePullPolicy(), base.rabbitmqSecret(), java.util.Optional.empty(), base.defaultVhost(), true,
         "trainq-operator", Duration.ofSeconds(15), Duration.ofSeconds(10), Duration.ofSeconds(1), -1,
         base.publishBatch(), base.publishWindow(), base.resyncInterval(), base.workerMaxGrace(), eventsQueue, base.reconcileThreads(),
-        base.statusInterval());
+        base.statusInterval()).withBrokerUsers(true, null);
     TrainqOperator operator = OperatorHarness.start(config, asOperator);
     try (Connection amqp = broker.newConnection("OperatorRbacIT")) {
       await("the lease").atMost(Duration.ofSeconds(60)).ignoreExceptions().untilAsserted(() -> {
@@ -99,6 +99,8 @@ class OperatorRbacIT {
       TrainingJob tj = OperatorHarness.job(team, "rbac", 4);
       RabbitmqSpec rabbit = new RabbitmqSpec();
       rabbit.setSecretRef(new SecretRef("rabbit-default-user"));
+      // the job's workers get a broker user of their own: the operator creates its Secret, as the chart's RBAC allows
+      rabbit.setManagementUrl("http://127.0.0.1:" + broker.managementPort(0));
       tj.getSpec().setRabbitmq(rabbit);
       tj.getSpec().setTtlSecondsAfterFinished(1);
       tj = admin.resources(TrainingJob.class).inNamespace(team).resource(tj).create();
@@ -111,8 +113,10 @@ class OperatorRbacIT {
       assertThat(admin.pods().inNamespace(team).withName(pod).get().getSpec().getContainers().get(0).getEnv())
           .anySatisfy(e -> {
             assertThat(e.getName()).isEqualTo("TRAINQ_RABBITMQ_PASSWORD");
-            assertThat(e.getValueFrom().getSecretKeyRef().getName()).isEqualTo("rabbit-default-user");
+            assertThat(e.getValueFrom().getSecretKeyRef().getName()).isEqualTo(Names.brokerUserSecret("rbac"));
           });
+      assertThat(admin.secrets().inNamespace(team).withName(Names.brokerUserSecret("rbac")).get().getMetadata().getOwnerReferences())
+          .singleElement().satisfies(o -> assertThat(o.getUid()).isEqualTo(job.uid()));
       try (FakeWorker w = new FakeWorker(amqp, job, pod)) {
         assertThat(w.drain(10, i -> false)).isEqualTo(4);
       }

@@ -66,6 +66,10 @@ class TrainingJobValidationIT {
             "spec.retry.backoff.initial must not exceed spec.retry.backoff.max"),
         Arguments.of("no attempt", "image: i\ncommand: [a]\ntasks: {count: 1}\nretry: {maxAttempts: 0}", "spec.retry.maxAttempts"),
         Arguments.of("a bad Secret name", "image: i\ncommand: [a]\ntasks: {count: 1}\nrabbitmq: {secretRef: {name: Bad_Name}}", "spec.rabbitmq.secretRef.name"),
+        Arguments.of("a management URL that is not http(s)", "image: i\ncommand: [a]\ntasks: {count: 1}\n"
+            + "rabbitmq: {secretRef: {name: s}, managementUrl: 'ftp://rabbit:15672'}", "spec.rabbitmq.managementUrl"),
+        Arguments.of("a TLS Secret with a bad name", "image: i\ncommand: [a]\ntasks: {count: 1}\n"
+            + "rabbitmq: {secretRef: {name: s}, tls: {secretRef: {name: Bad_Name}}}", "spec.rabbitmq.tls.secretRef.name"),
         Arguments.of("a connection without Secret", "image: i\ncommand: [a]\ntasks: {count: 1}\nrabbitmq: {addresses: ['rabbit:5672']}",
             "spec.rabbitmq.secretRef: Required value"),
         Arguments.of("a negative TTL", "image: i\ncommand: [a]\ntasks: {count: 1}\nttlSecondsAfterFinished: -1", "spec.ttlSecondsAfterFinished"));
