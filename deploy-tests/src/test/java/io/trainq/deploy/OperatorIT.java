@@ -76,7 +76,8 @@ class OperatorIT {
       httpPort = s.getLocalPort();
     }
     Tools.run(List.of(Tools.helm().toString(), "install", Helm.RELEASE, Tools.chart().toString(), "--namespace", ns,
-            "--kubeconfig", api.kubeconfig.toString(), "--skip-crds", "--set", "metrics.port=" + httpPort, "--set", "fullnameOverride=" + FULLNAME),
+            "--kubeconfig", api.kubeconfig.toString(), "--skip-crds", "--set", "metrics.port=" + httpPort, "--set", "fullnameOverride=" + FULLNAME,
+            "--set", "rabbitmq.managementUrl=http://127.0.0.1:" + broker.managementPort(0)),
         null, Map.of(), 180).assertOk("helm install");
     // What the Cluster Operator would create next to its RabbitmqCluster: here, the local cluster's first node.
     api.kubectl("-n", ns, "create", "secret", "generic", "trainq-rabbitmq-default-user",
@@ -167,6 +168,8 @@ class OperatorIT {
       JsonNode spec = pods.get(0).path("spec");
       assertThat(spec.at("/initContainers/0/image").asText()).isEqualTo("ghcr.io/trainq/trainq-worker:" + ChartIT.appVersion());
       assertThat(spec.at("/containers/0/image").asText()).isEqualTo("python:3.12-slim");
+      // the job's own broker user (the chart's default), from the Secret the operator made
+      assertThat(spec.at("/containers/0/env").toString()).contains("\"name\":\"quickstart-broker-user\"");
     });
 
     // The job's queues, on the broker the operator was given.

@@ -84,7 +84,9 @@ class TrainingJobOnPodsIT {
     List<String> helm = new ArrayList<>(List.of(TestCluster.helm().toString(), "install", release, chart,
         "--kubeconfig", kubeconfig, "--namespace", ns, "--skip-crds", "--wait", "--timeout", "5m",
         "--set", "fullnameOverride=" + release,
-        "--set", "image.pullPolicy=Never", "--set", "workerImage.pullPolicy=Never", "--set", "kueue.enabled=true"));
+        "--set", "image.pullPolicy=Never", "--set", "workerImage.pullPolicy=Never", "--set", "kueue.enabled=true",
+        // the workers connect as each job's own broker user (the chart's default), made through this API
+        "--set", "rabbitmq.managementUrl=http://127.0.0.1:" + broker.managementPort(0)));
     if (cluster.hostNetworkOnly()) {
       // 18080, not 8080: the worker pods' metrics port is on the same node's network.
       helm.addAll(List.of("--set", "hostNetwork=true", "--set", "metrics.port=18080"));
