@@ -696,6 +696,11 @@ class TrainingJobOnPodsIT {
         runningSeen |= p.getStatus() != null && "Running".equals(p.getStatus().getPhase());
         statuses(p).stream().filter(s -> s.getLastState() != null && s.getLastState().getTerminated() != null)
             .forEach(s -> lastExitCodes.add(s.getLastState().getTerminated().getExitCode()));
+        // a worker that ended by itself and is not restarted yet (the job may end first and its pod go);
+        // not one stopped by the pod's deletion
+        statuses(p).stream().filter(s -> p.getMetadata().getDeletionTimestamp() == null && "worker".equals(s.getName())
+                && s.getState() != null && s.getState().getTerminated() != null)
+            .forEach(s -> lastExitCodes.add(s.getState().getTerminated().getExitCode()));
         maxRestarts = Math.max(maxRestarts, statuses(p).stream().filter(s -> "worker".equals(s.getName()))
             .mapToInt(s -> s.getRestartCount() == null ? 0 : s.getRestartCount()).max().orElse(0));
       }
