@@ -109,6 +109,31 @@ public final class Messages {
     return new TaskMessage(n.get("jobUid").asText(), n.get("index").intValue(), n.get("attempt").intValue(), params);
   }
 
+  /**
+   * Runs the encoders and decoders a worker uses once, on throwaway values: the first use of each
+   * (class loading, Jackson building its serializers) costs tens of milliseconds that would otherwise
+   * fall between a slot's first task and its second, when all slots end their first tasks together.
+   */
+  public static void warmUp(JobTopology job) {
+    try {
+      TaskMessage t = TaskMessage.first(job.uid(), 0, MAPPER.createObjectNode().put("lr", 0.1));
+      decodeTask(encodeTask(t));
+      decodeTask(encodeTask(t.nextAttempt()));
+      TaskEvent e = new TaskEvent(TaskEvent.SCHEMA, TaskEvent.Type.SUCCEEDED, job.key(), job.uid(), 0, 1, "warm-up", 0, 0, 1L,
+          1.0, null, null, System.currentTimeMillis());
+      TaskEvent f = new TaskEvent(TaskEvent.SCHEMA, TaskEvent.Type.RETRYING, job.key(), job.uid(), 1, 1, "warm-up", 1, 1, 1L,
+          1.0, TaskEvent.Reason.FAILED, "error", System.currentTimeMillis());
+      eventProperties(e);
+      decodeEvent(encodeEvent(e));
+      decodeEvent(encodeEvent(f));
+      List<TaskEvent> both = List.of(e, f);
+      eventBatchProperties(both);
+      decodeEvents(encodeEvents(both));
+    } catch (MalformedMessageException | RuntimeException ignored) {
+      // only a warm-up: the real use reports any problem
+    }
+  }
+
   public static byte[] encodeEvent(TaskEvent e) {
     try {
       return MAPPER.writeValueAsBytes(e);

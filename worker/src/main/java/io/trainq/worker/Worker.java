@@ -5,6 +5,7 @@ import com.rabbitmq.client.Channel;
 import com.rabbitmq.client.Connection;
 import io.trainq.protocol.HttpEndpoints;
 import io.trainq.protocol.Connections;
+import io.trainq.protocol.Messages;
 import io.trainq.protocol.JobTopology;
 import java.io.IOException;
 import java.nio.file.Files;
@@ -77,6 +78,10 @@ public final class Worker {
    */
   public int run() throws ConfigException, InterruptedException, IOException {
     try (Resources resources = new Resources()) {
+      // beside the connect: the first outcomes then do not pay for the encoders' first use
+      Thread warmUp = new Thread(() -> Messages.warmUp(config.topology()), "warm-up");
+      warmUp.setDaemon(true);
+      warmUp.start();
       Local local = local(resources);
       Connection connection;
       try {

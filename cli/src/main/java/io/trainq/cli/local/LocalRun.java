@@ -192,6 +192,10 @@ public final class LocalRun {
         + " slot(s) each, queue " + topology.taskQueue()
         + (resumed ? " (" + initial.progress().progressText() + " done before)" : ""));
 
+    // while the workers start: the first outcomes, which come all at once, then find the decoders warm
+    Thread warmUp = new Thread(() -> io.trainq.protocol.Messages.warmUp(topology), "warm-up");
+    warmUp.setDaemon(true);
+    warmUp.start();
     JobStatusFold fold = JobStatusFold.restore(initial.progress(), settings.gpusPerTask());
     RateLimitedLog rejections = new RateLimitedLog(Duration.ofMinutes(1));
     fold.guardedBy(new EventGuard(topology.uid(), settings.maxAttempts(), settings.gpusPerTask(), settings.taskTimeout(),
