@@ -114,7 +114,7 @@ final class BrokerUsers {
     } catch (IOException e) {
       throw new IOException("RabbitMQ management API at " + api + ": " + method + " " + path + " failed: "
           + e.getClass().getSimpleName() + (e.getMessage() == null ? "" : ": " + e.getMessage())
-          + " (set the management URL where it is not the first node's host on 15672)", e);
+          + " (is the management API there? spec.rabbitmq.managementUrl or TRAINQ_RABBITMQ_MANAGEMENT_URL sets it)", e);
     }
     int code = resp.statusCode();
     if (code / 100 == 2 || ("DELETE".equals(method) && code == 404)) {

@@ -337,7 +337,8 @@ public class TrainingJobReconciler implements Reconciler<TrainingJob>, Cleaner<T
             log.warn("cannot delete the job's queues yet: {}", problem);
             return DeleteControl.noFinalizerRemoval().rescheduleAfter(Duration.ofSeconds(10));
           }
-          events.record(job, EventRecorder.Reason.CleanupFailed, "the job's queues could not be deleted and are left on the broker: " + problem);
+          events.record(job, EventRecorder.Reason.CleanupFailed, "the job's queues" + (config.perJobBrokerUsers() ? " or broker user" : "")
+              + " could not be deleted and are left on the broker: " + problem);
         }
       }
       registry.remove(job.getMetadata().getUid());
