@@ -38,8 +38,8 @@ commands:
   start-node  start the node again and wait until it runs and has rejoined its cluster
   reset       stop the instance and delete its state (users, queues, cluster membership)
 defaults: --version 4.0 --nodes 1; --node also takes a node name (tq40c2@localhost),
-which implies its version and size. Ports (AMQP; amqps +100; management +10000; prometheus
-+9000; distribution +20000): 4.0: 5672 and 5701-5703; 3.10: 5682 and 5711-5713. The amqps
+which implies its version and size. Ports (AMQP; amqps +100; management +10000, over https
++10100; prometheus +9000; distribution +20000): 4.0: 5672 and 5701-5703; 3.10: 5682 and 5711-5713. The amqps
 listeners' CA and client certificate: ~/.cache/trainq/state/rabbitmq/<version>-<nodes>/tls/.
 EOF
 }
@@ -392,6 +392,12 @@ ssl_options.certfile = $node_dir/tls/server.crt
 ssl_options.keyfile = $node_dir/tls/server.key
 ssl_options.verify = verify_peer
 ssl_options.fail_if_no_peer_cert = false
+# The management API over https too (its AMQP port + 10100), with the same certificates.
+management.ssl.ip = 127.0.0.1
+management.ssl.port = $((port + 10100))
+management.ssl.cacertfile = $node_dir/tls/ca.crt
+management.ssl.certfile = $node_dir/tls/server.crt
+management.ssl.keyfile = $node_dir/tls/server.key
 management.tcp.ip = 127.0.0.1
 management.tcp.port = $((port + 10000))
 prometheus.tcp.ip = 127.0.0.1

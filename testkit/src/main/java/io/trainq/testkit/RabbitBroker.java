@@ -144,6 +144,11 @@ public final class RabbitBroker {
     return amqpPort(index) + 100;
   }
 
+  /** The node's management API over https (its AMQP port + 10100), with the same certificate as {@link #tlsPort}. */
+  public int managementTlsPort(int index) {
+    return amqpPort(index) + 10100;
+  }
+
   /**
    * A file of the instance's throwaway TLS material, made by {@code scripts/rabbitmq.sh}: {@code ca.crt}
    * (the CA that signed the nodes' and the client's certificates), {@code client.crt}, {@code client.key}

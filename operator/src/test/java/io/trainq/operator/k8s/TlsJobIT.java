@@ -14,7 +14,11 @@ import io.trainq.api.TrainingJob;
 import io.trainq.api.TrainingJobStatus;
 import io.trainq.operator.KubeTestServer;
 import io.trainq.operator.OperatorHarness;
+import com.rabbitmq.client.Channel;
+import com.rabbitmq.client.Connection;
+import io.trainq.protocol.Connections;
 import io.trainq.protocol.JobTopology;
+import io.trainq.protocol.RabbitSettings;
 import io.trainq.protocol.RabbitTls;
 import io.trainq.testkit.RabbitBroker;
 import java.nio.file.Files;
@@ -29,9 +33,10 @@ import org.junit.jupiter.api.Test;
 
 /**
  * A TrainingJob whose broker is reached over TLS only (its Secret names the amqps port), on a real
- * kube-apiserver and RabbitMQ's TLS listener: with spec.rabbitmq.tls.secretRef the operator publishes
- * the tasks and gives the worker pods the Secret; a broker the job's CA does not vouch for, and a
- * Secret without a usable CA, leave Ready=False saying why.
+ * kube-apiserver and RabbitMQ's TLS listeners: with spec.rabbitmq.tls.secretRef the operator publishes
+ * the tasks, makes the job's own broker user through the management API over https, and gives the
+ * worker pods both Secrets; a broker the job's CA does not vouch for, and a Secret without a usable
+ * CA, leave Ready=False saying why.
  */
 @Tag("broker")
 class TlsJobIT {
@@ -49,7 +54,8 @@ class TlsJobIT {
     broker = RabbitBroker.single();
     ns = kube.newNamespace("tls");
     eventsQueue = RabbitBroker.uniqueName("trainq.operator.events");
-    operator = OperatorHarness.start(OperatorHarness.config(broker, Set.of(ns), eventsQueue), client);
+    // per-job broker users, made through the management API over https with the job's CA
+    operator = OperatorHarness.start(OperatorHarness.config(broker, Set.of(ns), eventsQueue).withBrokerUsers(true, null), client);
     secret("rabbit", Map.of("username", RabbitBroker.USERNAME, "password", RabbitBroker.PASSWORD,
         "addresses", "localhost:" + broker.tlsPort(0)));
     secret("rabbit-tls", Map.of("ca.crt", Files.readString(broker.tlsFile("ca.crt")),
@@ -79,6 +85,7 @@ class TlsJobIT {
       tls.setSecretRef(new SecretRef(tlsSecret));
     }
     r.setTls(tls);
+    r.setManagementUrl("https://localhost:" + broker.managementTlsPort(0));
     tj.getSpec().setRabbitmq(r);
     return client.resources(TrainingJob.class).inNamespace(ns).resource(tj).create();
   }
@@ -93,7 +100,7 @@ class TlsJobIT {
   }
 
   @Test
-  void theOperatorPublishesOverTlsAndTheWorkersGetTheSecret() {
+  void theOperatorPublishesOverTlsAndTheWorkersGetTheSecret() throws Exception {
     TrainingJob tj = create("over-tls", 8, "rabbit-tls");
     JobTopology topology = new JobTopology(ns, "over-tls", tj.getMetadata().getUid());
     await("published over TLS").atMost(WAIT).ignoreExceptions().untilAsserted(() -> {
@@ -107,8 +114,24 @@ class TlsJobIT {
       assertThat(p.getSpec().getVolumes()).anyMatch(v -> v.getSecret() != null && "rabbit-tls".equals(v.getSecret().getSecretName()));
       assertThat(p.getSpec().getContainers().get(0).getEnv())
           .anyMatch(e -> e.getName().equals(RabbitTls.TLS_DIR))
-          .anyMatch(e -> e.getName().equals("TRAINQ_RABBITMQ_ADDRESSES") || e.getName().equals("TRAINQ_RABBITMQ_PASSWORD"));
+          .anyMatch(e -> e.getName().equals("TRAINQ_RABBITMQ_PASSWORD")
+              && e.getValueFrom().getSecretKeyRef().getName().equals(Names.brokerUserSecret("over-tls")));
     });
+    // the job's own user, made over https, connects over TLS and sees its job's tasks
+    var own = client.secrets().inNamespace(ns).withName(Names.brokerUserSecret("over-tls")).get();
+    RabbitSettings asWorker = RabbitSettings.fromEnv(Map.of(
+        "TRAINQ_RABBITMQ_ADDRESSES", "localhost:" + broker.tlsPort(0),
+        "TRAINQ_RABBITMQ_USERNAME", decode(own.getData().get("username")),
+        "TRAINQ_RABBITMQ_PASSWORD", decode(own.getData().get("password")),
+        RabbitTls.CA_FILE, broker.tlsFile("ca.crt").toString()));
+    try (Connection c = Connections.connect(asWorker, "tls-job-it-worker", Duration.ofSeconds(20));
+        Channel ch = c.createChannel()) {
+      assertThat(ch.queueDeclarePassive(topology.taskQueue()).getMessageCount()).isEqualTo(8);
+    }
+  }
+
+  private static String decode(String b64) {
+    return new String(java.util.Base64.getDecoder().decode(b64), java.nio.charset.StandardCharsets.UTF_8);
   }
 
   @Test
