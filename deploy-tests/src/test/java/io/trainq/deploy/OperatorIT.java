@@ -169,7 +169,7 @@ class OperatorIT {
       assertThat(spec.at("/initContainers/0/image").asText()).isEqualTo("ghcr.io/trainq/trainq-worker:" + ChartIT.appVersion());
       assertThat(spec.at("/containers/0/image").asText()).isEqualTo("python:3.12-slim");
       // the job's own broker user (the chart's default), from the Secret the operator made
-      assertThat(spec.at("/containers/0/env").toString()).contains("\"name\":\"quickstart-broker-user\"");
+      assertThat(spec.at("/containers/0/env").toString()).contains("\"name\":\"quickstart-broker-user-");
     });
 
     // The job's queues, on the broker the operator was given.

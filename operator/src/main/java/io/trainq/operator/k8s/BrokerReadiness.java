@@ -151,7 +151,7 @@ final class BrokerReadiness {
   private Secret workerUser(TrainingJob job, Context<TrainingJob> ctx, JobRuntime rt, io.trainq.protocol.RabbitSettings admin)
       throws IOException, InterruptedException {
     String ns = job.getMetadata().getNamespace();
-    String name = Names.brokerUserSecret(job.getMetadata().getName());
+    String name = Names.brokerUserSecret(job);
     Secret own = secrets.get(ctx, ns, name);
     if (own == null) {
       Secret made = new io.fabric8.kubernetes.api.model.SecretBuilder()

@@ -32,10 +32,16 @@ public final class Names {
    * The {@code metadata.generateName} of a job's worker pods, {@code <job>-worker-}: the API server
    * adds 5 random characters. The job name is cut so that the whole name stays within a hostname.
    */
-  /** The Secret with the job's own broker user (per-job broker users), owned by the job. */
-  public static String brokerUserSecret(String jobName) {
-    String n = jobName + "-broker-user";
-    return n.length() <= 253 ? n : jobName.substring(0, 253 - "-broker-user".length()) + "-broker-user";
+  /**
+   * The Secret with the job's own broker user (per-job broker users), owned by the job. The uid is in
+   * the name: a job deleted and created again under the same name never finds its predecessor's
+   * Secret, which the garbage collector may not have removed yet.
+   */
+  public static String brokerUserSecret(TrainingJob job) {
+    String uid = job.getMetadata().getUid().replace("-", "");
+    String suffix = "-broker-user-" + uid.substring(0, Math.min(12, uid.length()));
+    String name = job.getMetadata().getName();
+    return (name.length() + suffix.length() <= 253 ? name : name.substring(0, 253 - suffix.length())) + suffix;
   }
 
   public static String workerPodPrefix(String jobName) {

@@ -105,6 +105,7 @@ class OperatorRbacIT {
       tj.getSpec().setTtlSecondsAfterFinished(1);
       tj = admin.resources(TrainingJob.class).inNamespace(team).resource(tj).create();
       JobTopology job = new JobTopology(team, "rbac", tj.getMetadata().getUid());
+      String ownSecret = Names.brokerUserSecret(tj);
 
       await("published").atMost(Duration.ofSeconds(60)).ignoreExceptions().untilAsserted(() ->
           assertThat(admin.resources(TrainingJob.class).inNamespace(team).withName("rbac").get().getStatus().getCounts().getPublished())
@@ -113,9 +114,9 @@ class OperatorRbacIT {
       assertThat(admin.pods().inNamespace(team).withName(pod).get().getSpec().getContainers().get(0).getEnv())
           .anySatisfy(e -> {
             assertThat(e.getName()).isEqualTo("TRAINQ_RABBITMQ_PASSWORD");
-            assertThat(e.getValueFrom().getSecretKeyRef().getName()).isEqualTo(Names.brokerUserSecret("rbac"));
+            assertThat(e.getValueFrom().getSecretKeyRef().getName()).isEqualTo(ownSecret);
           });
-      assertThat(admin.secrets().inNamespace(team).withName(Names.brokerUserSecret("rbac")).get().getMetadata().getOwnerReferences())
+      assertThat(admin.secrets().inNamespace(team).withName(ownSecret).get().getMetadata().getOwnerReferences())
           .singleElement().satisfies(o -> assertThat(o.getUid()).isEqualTo(job.uid()));
       try (FakeWorker w = new FakeWorker(amqp, job, pod)) {
         assertThat(w.drain(10, i -> false)).isEqualTo(4);

@@ -205,7 +205,7 @@ class RealWorkersIT {
       assertThat(pods(other)).isNotEmpty();
     });
     Pod pod = pods(mine).get(0);
-    String secretName = Names.brokerUserSecret("mine");
+    String secretName = Names.brokerUserSecret(mine);
     assertThat(pod.getSpec().getContainers().get(0).getEnv()).filteredOn(e -> e.getName().equals("TRAINQ_RABBITMQ_PASSWORD"))
         .singleElement().satisfies(e -> assertThat(e.getValueFrom().getSecretKeyRef().getName()).isEqualTo(secretName));
     var secret = client.secrets().inNamespace(ns).withName(secretName).get();
@@ -247,6 +247,26 @@ class RealWorkersIT {
     client.resources(TrainingJob.class).inNamespace(ns).withName("mine").delete();
     await("the user goes with the job").atMost(Duration.ofSeconds(60)).untilAsserted(() ->
         assertThatThrownBy(() -> f.newConnection("real-workers-it-gone").close()).isInstanceOf(Exception.class));
+
+    // the same job applied again at once: a new user and Secret, not the old job's (whose Secret the
+    // garbage collector may still be removing)
+    TrainingJob again = await("created again").atMost(Duration.ofSeconds(60)).ignoreExceptions()
+        .until(() -> create("mine", 4, "sleep 30"), j -> j != null);
+    assertThat(Names.brokerUserSecret(again)).isNotEqualTo(secretName);
+    await("its pods use its own Secret").atMost(Duration.ofSeconds(60)).untilAsserted(() ->
+        assertThat(pods(again)).isNotEmpty().allSatisfy(p -> assertThat(p.getSpec().getContainers().get(0).getEnv())
+            .filteredOn(e -> e.getName().equals("TRAINQ_RABBITMQ_PASSWORD")).singleElement()
+            .satisfies(e -> assertThat(e.getValueFrom().getSecretKeyRef().getName()).isEqualTo(Names.brokerUserSecret(again)))));
+    var secretAgain = client.secrets().inNamespace(ns).withName(Names.brokerUserSecret(again)).get();
+    ConnectionFactory fa = broker.newConnectionFactory();
+    fa.setUsername(decode(secretAgain.getData().get("username")));
+    fa.setPassword(decode(secretAgain.getData().get("password")));
+    fa.setAutomaticRecoveryEnabled(false);
+    try (Connection c = fa.newConnection("real-workers-it-again"); Channel ch = c.createChannel()) {
+      assertThat(ch.queueDeclarePassive(new JobTopology(ns, "mine", again.getMetadata().getUid()).taskQueue()).getMessageCount())
+          .isEqualTo(4);
+    }
+    client.resources(TrainingJob.class).inNamespace(ns).withName("mine").delete();
     client.resources(TrainingJob.class).inNamespace(ns).withName("other").delete();
   }
 

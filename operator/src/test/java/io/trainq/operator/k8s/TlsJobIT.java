@@ -115,10 +115,10 @@ class TlsJobIT {
       assertThat(p.getSpec().getContainers().get(0).getEnv())
           .anyMatch(e -> e.getName().equals(RabbitTls.TLS_DIR))
           .anyMatch(e -> e.getName().equals("TRAINQ_RABBITMQ_PASSWORD")
-              && e.getValueFrom().getSecretKeyRef().getName().equals(Names.brokerUserSecret("over-tls")));
+              && e.getValueFrom().getSecretKeyRef().getName().equals(Names.brokerUserSecret(tj)));
     });
     // the job's own user, made over https, connects over TLS and sees its job's tasks
-    var own = client.secrets().inNamespace(ns).withName(Names.brokerUserSecret("over-tls")).get();
+    var own = client.secrets().inNamespace(ns).withName(Names.brokerUserSecret(tj)).get();
     RabbitSettings asWorker = RabbitSettings.fromEnv(Map.of(
         "TRAINQ_RABBITMQ_ADDRESSES", "localhost:" + broker.tlsPort(0),
         "TRAINQ_RABBITMQ_USERNAME", decode(own.getData().get("username")),

@@ -101,6 +101,19 @@ class WorkerPodsTest {
   }
 
   @Test
+  void theBrokerUserSecretIsPerJobInstanceAndAValidName() {
+    TrainingJob first = OperatorHarness.job("ns", "sweep", 1);
+    first.getMetadata().setUid("0b3c5d7e-1111-2222-3333-444455556666");
+    TrainingJob again = OperatorHarness.job("ns", "sweep", 1);
+    again.getMetadata().setUid("9f8e7d6c-1111-2222-3333-444455556666");
+    assertThat(Names.brokerUserSecret(first)).isEqualTo("sweep-broker-user-0b3c5d7e1111");
+    assertThat(Names.brokerUserSecret(again)).as("a job created again under the same name").isNotEqualTo(Names.brokerUserSecret(first));
+    TrainingJob longName = OperatorHarness.job("ns", "x".repeat(253), 1);
+    longName.getMetadata().setUid("0b3c5d7e-1111-2222-3333-444455556666");
+    assertThat(Names.brokerUserSecret(longName)).hasSize(253).endsWith("x-broker-user-0b3c5d7e1111");
+  }
+
+  @Test
   void aJobSecretGivesTheConnection() {
     RabbitmqSpec spec = new RabbitmqSpec();
     spec.setSecretRef(new SecretRef("rabbit-default-user"));
