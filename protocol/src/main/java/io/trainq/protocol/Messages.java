@@ -114,7 +114,14 @@ public final class Messages {
    * (class loading, Jackson building its serializers) costs tens of milliseconds that would otherwise
    * fall between a slot's first task and its second, when all slots end their first tasks together.
    */
-  public static void warmUp(JobTopology job) {
+  public static void warmUpInBackground(JobTopology job) {
+    Thread t = new Thread(() -> warmUp(job), "warm-up");
+    t.setDaemon(true);
+    t.start();
+  }
+
+  /** {@link #warmUpInBackground}'s work, on the calling thread. */
+  static void warmUp(JobTopology job) {
     try {
       TaskMessage t = TaskMessage.first(job.uid(), 0, MAPPER.createObjectNode().put("lr", 0.1));
       decodeTask(encodeTask(t));

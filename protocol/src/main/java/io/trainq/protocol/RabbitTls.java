@@ -3,6 +3,7 @@ package io.trainq.protocol;
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.GeneralSecurityException;
 import java.security.KeyFactory;
@@ -30,7 +31,7 @@ import javax.net.ssl.TrustManagerFactory;
  * certificate. {@code files} names the PEM files the settings came from, so a child process can be
  * given the same ({@link #toEnv()}); settings read from a Kubernetes Secret have none.
  */
-public record RabbitTls(String caPem, String certPem, String keyPem, Files files) {
+public record RabbitTls(String caPem, String certPem, String keyPem, PemFiles files) {
 
   /** {@code TRAINQ_RABBITMQ_TLS=true} turns TLS on (so do an amqps:// URI and a CA file). */
   public static final String TLS = "TRAINQ_RABBITMQ_TLS";
@@ -49,7 +50,7 @@ public record RabbitTls(String caPem, String certPem, String keyPem, Files files
   public static final RabbitTls SYSTEM_TRUST = new RabbitTls(null, null, null, null);
 
   /** Where the PEMs were read from (each may be null). */
-  public record Files(Path ca, Path cert, Path key) {}
+  public record PemFiles(Path ca, Path cert, Path key) {}
 
   public RabbitTls {
     if ((certPem == null) != (keyPem == null)) {
@@ -82,7 +83,7 @@ public record RabbitTls(String caPem, String certPem, String keyPem, Files files
       on = flag.equalsIgnoreCase("true");
     }
     Path dir = path(env, TLS_DIR);
-    if (dir != null && !java.nio.file.Files.isDirectory(dir)) {
+    if (dir != null && !Files.isDirectory(dir)) {
       throw new IllegalArgumentException(TLS_DIR + ": " + dir + " is not a directory");
     }
     Path ca = path(env, CA_FILE, dir, "ca.crt");
@@ -98,7 +99,7 @@ public record RabbitTls(String caPem, String certPem, String keyPem, Files files
     if (!on) {
       return null;
     }
-    return new RabbitTls(read(ca, CA_FILE), read(cert, CERT_FILE), read(key, KEY_FILE), new Files(ca, cert, key));
+    return new RabbitTls(read(ca, CA_FILE), read(cert, CERT_FILE), read(key, KEY_FILE), new PemFiles(ca, cert, key));
   }
 
   /** The variables that give a child process the same TLS settings (the files, not their contents). */
@@ -239,7 +240,7 @@ public record RabbitTls(String caPem, String certPem, String keyPem, Files files
   /** The variable's file, else the directory's file of that name when it exists. */
   private static Path path(Map<String, String> env, String name, Path dir, String inDir) {
     Path p = path(env, name);
-    if (p == null && dir != null && java.nio.file.Files.exists(dir.resolve(inDir))) {
+    if (p == null && dir != null && Files.exists(dir.resolve(inDir))) {
       p = dir.resolve(inDir);
     }
     return p;
@@ -256,7 +257,7 @@ public record RabbitTls(String caPem, String certPem, String keyPem, Files files
       return null;
     }
     try {
-      return java.nio.file.Files.readString(file, StandardCharsets.US_ASCII);
+      return Files.readString(file, StandardCharsets.US_ASCII);
     } catch (IOException | RuntimeException e) {
       throw new IllegalArgumentException(variable + ": cannot read " + file + " (" + e.getClass().getSimpleName()
           + (e.getMessage() == null ? "" : ": " + e.getMessage()) + ")");

@@ -79,9 +79,7 @@ public final class Worker {
   public int run() throws ConfigException, InterruptedException, IOException {
     try (Resources resources = new Resources()) {
       // beside the connect: the first outcomes then do not pay for the encoders' first use
-      Thread warmUp = new Thread(() -> Messages.warmUp(config.topology()), "warm-up");
-      warmUp.setDaemon(true);
-      warmUp.start();
+      Messages.warmUpInBackground(config.topology());
       Local local = local(resources);
       Connection connection;
       try {

@@ -193,9 +193,7 @@ public final class LocalRun {
         + (resumed ? " (" + initial.progress().progressText() + " done before)" : ""));
 
     // while the workers start: the first outcomes, which come all at once, then find the decoders warm
-    Thread warmUp = new Thread(() -> io.trainq.protocol.Messages.warmUp(topology), "warm-up");
-    warmUp.setDaemon(true);
-    warmUp.start();
+    io.trainq.protocol.Messages.warmUpInBackground(topology);
     JobStatusFold fold = JobStatusFold.restore(initial.progress(), settings.gpusPerTask());
     RateLimitedLog rejections = new RateLimitedLog(Duration.ofMinutes(1));
     fold.guardedBy(new EventGuard(topology.uid(), settings.maxAttempts(), settings.gpusPerTask(), settings.taskTimeout(),

@@ -173,23 +173,15 @@ final class BrokerReadiness {
       rt.workerUserReady = false;
     }
     if (!rt.workerUserReady) {
-      String password = secretValue(own, "password");
+      String password = JobConnection.decode(own).get("password");
       if (password == null) {
         throw new IOException("Secret " + name + " has no key 'password'; delete it and the operator makes a new one");
       }
-      String explicit = job.getSpec().getRabbitmq() != null ? job.getSpec().getRabbitmq().getManagementUrl() : config.managementUrl();
-      BrokerUsers.ensure(admin, BrokerUsers.managementUrl(admin, explicit), rt.topology, password);
+      BrokerUsers.ensure(admin, BrokerUsers.managementUrl(job, config, admin), rt.topology, password);
       rt.workerUserReady = true;
       events.record(job, EventRecorder.Reason.BrokerUserReady, "worker pods connect as broker user " + BrokerUsers.userName(rt.topology)
           + ", limited to the job's queues (Secret " + name + ")");
     }
     return own;
-  }
-
-  private static String secretValue(Secret s, String key) {
-    if (s.getData() != null && s.getData().get(key) != null) {
-      return new String(java.util.Base64.getDecoder().decode(s.getData().get(key)), java.nio.charset.StandardCharsets.UTF_8);
-    }
-    return s.getStringData() == null ? null : s.getStringData().get(key);
   }
 }

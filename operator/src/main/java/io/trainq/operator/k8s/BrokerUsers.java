@@ -60,6 +60,12 @@ final class BrokerUsers {
         + (tls ? 15671 : 15672) + "/");
   }
 
+  /** The management API of a job's broker: spec.rabbitmq.managementUrl, or the operator's for its own connection. */
+  static URI managementUrl(io.trainq.api.TrainingJob job, io.trainq.operator.OperatorConfig config, RabbitSettings admin) {
+    var rabbitmq = job.getSpec().getRabbitmq();
+    return managementUrl(admin, rabbitmq != null ? rabbitmq.getManagementUrl() : config.managementUrl());
+  }
+
   /** configure, write and read, as the management API takes them: regular expressions over resource names. */
   static Map<String, String> permissions(JobTopology t) {
     String key = literal(t.key());

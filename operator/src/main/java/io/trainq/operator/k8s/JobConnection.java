@@ -93,7 +93,8 @@ final class JobConnection {
         spec.getVhost() == null ? "/" : spec.getVhost(), null, tls), null);
   }
 
-  private static Map<String, String> decode(Secret s) {
+  /** A Secret's data and stringData, decoded and trimmed. */
+  static Map<String, String> decode(Secret s) {
     Map<String, String> out = new java.util.HashMap<>();
     if (s.getData() != null) {
       s.getData().forEach((k, v) -> out.put(k, new String(Base64.getDecoder().decode(v), StandardCharsets.UTF_8).trim()));

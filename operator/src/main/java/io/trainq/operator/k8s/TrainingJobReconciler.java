@@ -321,8 +321,7 @@ public class TrainingJobReconciler implements Reconciler<TrainingJob>, Cleaner<T
             log.info("deleted queues {}", deleted);
             if (config.perJobBrokerUsers()) {
               // its Secret goes with the job (owner reference); the user is the broker's
-              String explicit = job.getSpec().getRabbitmq() != null ? job.getSpec().getRabbitmq().getManagementUrl() : config.managementUrl();
-              BrokerUsers.delete(conn.settings(), BrokerUsers.managementUrl(conn.settings(), explicit), rt.topology);
+              BrokerUsers.delete(conn.settings(), BrokerUsers.managementUrl(job, config, conn.settings()), rt.topology);
             }
           } catch (IOException e) {
             problem = e.getMessage();
