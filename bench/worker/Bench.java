@@ -498,10 +498,12 @@ public final class Bench {
   static String declare(Channel ch, JobTopology job, JobSettings s) throws IOException {
     ch.exchangeDeclare(JobTopology.EVENTS_EXCHANGE, BuiltinExchangeType.TOPIC, true);
     ch.exchangeDeclare(JobTopology.DEAD_LETTER_EXCHANGE, BuiltinExchangeType.TOPIC, true);
+    ch.exchangeDeclare(JobTopology.RETRY_EXCHANGE, BuiltinExchangeType.TOPIC, true);
     ch.queueDeclare(job.deadLetterQueue(), true, false, false, JobTopology.deadLetterQueueArguments());
     ch.queueBind(job.deadLetterQueue(), JobTopology.DEAD_LETTER_EXCHANGE, job.key());
     for (Duration d : JobTopology.retryDelays(s)) {
       ch.queueDeclare(job.retryQueue(d), true, false, false, job.retryQueueArguments(d));
+      ch.queueBind(job.retryQueue(d), JobTopology.RETRY_EXCHANGE, job.retryQueue(d));
     }
     ch.queueDeclare(job.taskQueue(), true, false, false, job.taskQueueArguments(s));
     String events = "bench." + job.key() + ".events";

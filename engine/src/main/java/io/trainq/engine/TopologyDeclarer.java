@@ -72,6 +72,9 @@ public final class TopologyDeclarer {
     }
     for (Duration delay : JobTopology.retryDelays(settings)) {
       r = declareQueue(job.retryQueue(delay), job.retryQueueArguments(delay));
+      if (r.ok()) {
+        r = bind(job.retryQueue(delay), JobTopology.RETRY_EXCHANGE, job.retryQueue(delay));
+      }
       if (!r.ok()) {
         return r;
       }
@@ -79,11 +82,12 @@ public final class TopologyDeclarer {
     return declareQueue(job.taskQueue(), job.taskQueueArguments(settings));
   }
 
-  /** Declares the durable topic exchanges {@code trainq.events} and {@code trainq.deadletter}. */
+  /** Declares the durable topic exchanges {@code trainq.events}, {@code trainq.deadletter} and {@code trainq.retry}. */
   public Result declareExchanges() throws IOException {
     return withChannel(JobTopology.EVENTS_EXCHANGE, ch -> {
       ch.exchangeDeclare(JobTopology.EVENTS_EXCHANGE, BuiltinExchangeType.TOPIC, true);
       ch.exchangeDeclare(JobTopology.DEAD_LETTER_EXCHANGE, BuiltinExchangeType.TOPIC, true);
+      ch.exchangeDeclare(JobTopology.RETRY_EXCHANGE, BuiltinExchangeType.TOPIC, true);
     });
   }
 

@@ -148,7 +148,7 @@ class EventStreamIT {
       TaskPublisher p = new TaskPublisher(cp, 10);
       // a retried task (attempt 2) that went through the retry queue, then kills its worker twice
       io.trainq.protocol.TaskMessage t = new io.trainq.protocol.TaskMessage(limited.uid(), 3, 2, null);
-      ConfirmingPublisher.await(cp.publish("", limited.retryQueue(Duration.ofMillis(100)), Messages.taskProperties(t),
+      ConfirmingPublisher.await(cp.publish(JobTopology.RETRY_EXCHANGE, limited.retryQueue(Duration.ofMillis(100)), Messages.taskProperties(t),
           Messages.encodeTask(t)), Duration.ofSeconds(5));
       try (Channel ch = connection.createChannel()) {
         for (int delivery = 0; delivery < 2; delivery++) {

@@ -71,8 +71,8 @@ class TopologyDeclarerIT {
       ch.confirmSelect();
       // a worker-initiated dead letter goes to the dead-letter exchange with the job key
       ch.basicPublish(JobTopology.DEAD_LETTER_EXCHANGE, job.key(), true, new AMQP.BasicProperties(), "dead".getBytes(StandardCharsets.UTF_8));
-      // a retry waits out its delay in the retry queue, then returns to the task queue
-      ch.basicPublish("", job.retryQueue(Duration.ofMillis(200)), true, new AMQP.BasicProperties(), "retry".getBytes(StandardCharsets.UTF_8));
+      // a retry, published to the retry exchange with its queue's name, waits out its delay there, then returns to the task queue
+      ch.basicPublish(JobTopology.RETRY_EXCHANGE, job.retryQueue(Duration.ofMillis(200)), true, new AMQP.BasicProperties(), "retry".getBytes(StandardCharsets.UTF_8));
       ch.waitForConfirmsOrDie(5000);
       assertThat(broker.readyCount(job.deadLetterQueue())).isEqualTo(1);
       GetResponse back = null;

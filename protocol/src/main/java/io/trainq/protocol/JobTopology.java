@@ -18,15 +18,22 @@ import java.util.Set;
  *
  * <pre>
  *   task queue   tq.&lt;key&gt;.tasks        quorum, delivery limit, DLX trainq.deadletter (at-least-once)
- *   retry queues tq.&lt;key&gt;.retry.&lt;ms&gt;   quorum, message TTL = backoff delay, dead-letters back to the task queue
+ *   retry queues tq.&lt;key&gt;.retry.&lt;ms&gt;   quorum, message TTL = backoff delay, dead-letters back to the task queue;
+ *                                      bound to trainq.retry with its own name as routing key
  *   dead letters tq.&lt;key&gt;.dead         quorum, bound to trainq.deadletter with routing key &lt;key&gt;
  * </pre>
+ *
+ * <p>Workers publish only to the three topic exchanges, never to the default exchange: topic
+ * permissions can then hold a job's broker user to its own routing keys, which the default exchange
+ * (authorised per exchange, not per queue) cannot.
  */
 public final class JobTopology {
   /** Topic exchange of task events; routing key = the job key. */
   public static final String EVENTS_EXCHANGE = "trainq.events";
   /** Topic exchange of dead letters (broker- and worker-initiated); routing key = the job key. */
   public static final String DEAD_LETTER_EXCHANGE = "trainq.deadletter";
+  /** Topic exchange of retries; routing key = the retry queue's name. */
+  public static final String RETRY_EXCHANGE = "trainq.retry";
 
   /** AMQP short strings (queue names) are at most 255 bytes. */
   static final int MAX_NAME_BYTES = 255;

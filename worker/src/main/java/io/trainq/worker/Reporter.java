@@ -115,7 +115,7 @@ final class Reporter {
     if (decision instanceof SettleDecision.Retry r) {
       Duration delay = r.delay();
       TaskMessage next = r.next();
-      first = new Publisher.Message("", config.topology().retryQueue(delay), Messages.taskProperties(next),
+      first = new Publisher.Message(JobTopology.RETRY_EXCHANGE, config.topology().retryQueue(delay), Messages.taskProperties(next),
           Messages.encodeTask(next), "task " + t.index() + " attempt " + next.attempt() + " (retry in " + delay.toMillis() + " ms)");
       ev = event(TaskEvent.Type.RETRYING, t.index(), t.attempt(), slot, exitCode, durationNanos, reason, error);
     } else {

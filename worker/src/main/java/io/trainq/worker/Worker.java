@@ -435,7 +435,7 @@ public final class Worker {
     }
   }
 
-  /** Passive checks of what the worker uses and the operator owns: the job's queues and the two exchanges. */
+  /** Passive checks of what the worker uses and the operator owns: the job's queues and the three exchanges. */
   private void checkTopology(Connection connection) throws ConfigException, IOException {
     JobTopology t = config.topology();
     List<String> queues = new ArrayList<>();
@@ -450,7 +450,7 @@ public final class Worker {
             + config.rabbit().addressList() + ": the job's queues are declared by the operator (or trainq run) before its workers start");
       }
     }
-    for (String x : List.of(JobTopology.EVENTS_EXCHANGE, JobTopology.DEAD_LETTER_EXCHANGE)) {
+    for (String x : List.of(JobTopology.EVENTS_EXCHANGE, JobTopology.DEAD_LETTER_EXCHANGE, JobTopology.RETRY_EXCHANGE)) {
       if (!exists(connection, ch -> ch.exchangeDeclarePassive(x))) {
         throw new ConfigException("exchange '" + x + "' does not exist on vhost '" + config.rabbit().vhost() + "' at "
             + config.rabbit().addressList());

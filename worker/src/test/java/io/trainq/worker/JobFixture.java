@@ -30,7 +30,7 @@ import java.util.stream.Collectors;
 
 /**
  * A job's broker objects, declared exactly as the operator declares them (the shared exchanges, the
- * dead-letter queue bound to trainq.deadletter with the job key, the retry queues, the task queue
+ * dead-letter queue bound to trainq.deadletter with the job key, the retry queues bound to trainq.retry, the task queue
  * with {@link JobTopology#taskQueueArguments}), plus a quorum queue of the job's events bound to
  * trainq.events with the job key, standing in for the operator's events queue.
  */
@@ -73,10 +73,12 @@ final class JobFixture implements AutoCloseable {
   private void declare() throws IOException {
     channel.exchangeDeclare(JobTopology.EVENTS_EXCHANGE, BuiltinExchangeType.TOPIC, true);
     channel.exchangeDeclare(JobTopology.DEAD_LETTER_EXCHANGE, BuiltinExchangeType.TOPIC, true);
+    channel.exchangeDeclare(JobTopology.RETRY_EXCHANGE, BuiltinExchangeType.TOPIC, true);
     channel.queueDeclare(topology.deadLetterQueue(), true, false, false, JobTopology.deadLetterQueueArguments());
     channel.queueBind(topology.deadLetterQueue(), JobTopology.DEAD_LETTER_EXCHANGE, topology.key());
     for (Duration d : JobTopology.retryDelays(settings)) {
       channel.queueDeclare(topology.retryQueue(d), true, false, false, topology.retryQueueArguments(d));
+      channel.queueBind(topology.retryQueue(d), JobTopology.RETRY_EXCHANGE, topology.retryQueue(d));
     }
     channel.queueDeclare(topology.taskQueue(), true, false, false, topology.taskQueueArguments(settings));
     Map<String, Object> q = new HashMap<>();

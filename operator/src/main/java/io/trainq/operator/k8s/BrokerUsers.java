@@ -20,9 +20,9 @@ import java.util.Map;
 /**
  * A broker user of a job's own for its worker pods, made and removed through the RabbitMQ management
  * API with the operator's (administrator) connection. It may consume and inspect the job's own queues
- * only, publish only to the exchanges the worker uses (the events and dead-letter exchanges, with the
- * job's key as routing key, and the default exchange for retries), and declare, bind or delete
- * nothing. A task process, which can read its worker's environment, thus holds credentials worth the
+ * only, publish only to the three topic exchanges the worker uses with the job's own routing keys
+ * (the job's key for events and dead letters, its retry queues' names for retries; never the default
+ * exchange, which could reach any queue), and declare, bind or delete nothing. A task process, which can read its worker's environment, thus holds credentials worth the
  * job's own queues and nothing else.
  */
 final class BrokerUsers {
@@ -71,16 +71,22 @@ final class BrokerUsers {
     String key = literal(t.key());
     Map<String, String> p = new LinkedHashMap<>();
     p.put("configure", "^$");
-    p.put("write", "^(amq\\.default|" + literal(JobTopology.EVENTS_EXCHANGE) + "|" + literal(JobTopology.DEAD_LETTER_EXCHANGE) + ")$");
+    p.put("write", "^(" + literal(JobTopology.EVENTS_EXCHANGE) + "|" + literal(JobTopology.DEAD_LETTER_EXCHANGE) + "|"
+        + literal(JobTopology.RETRY_EXCHANGE) + ")$");
     p.put("read", "^tq\\." + key + "\\.(tasks|dead|retry\\.[0-9]+)$");
     return p;
   }
 
-  /** Routing keys the user may publish with on the two topic exchanges: the job's key only. */
+  /**
+   * Routing keys the user may publish with on a topic exchange: the job's key on the events and
+   * dead-letter exchanges, the names of its retry queues on the retry exchange.
+   */
   static Map<String, String> topicPermission(JobTopology t, String exchange) {
     Map<String, String> p = new LinkedHashMap<>();
     p.put("exchange", exchange);
-    p.put("write", "^" + literal(t.key()) + "$");
+    p.put("write", JobTopology.RETRY_EXCHANGE.equals(exchange)
+        ? "^tq\\." + literal(t.key()) + "\\.retry\\.[0-9]+$"
+        : "^" + literal(t.key()) + "$");
     p.put("read", "^$");
     return p;
   }
@@ -91,7 +97,7 @@ final class BrokerUsers {
     String vhost = enc(admin.vhost());
     send(admin, api, "PUT", "api/users/" + user, Map.of("password", password, "tags", ""));
     send(admin, api, "PUT", "api/permissions/" + vhost + "/" + user, permissions(t));
-    for (String x : List.of(JobTopology.EVENTS_EXCHANGE, JobTopology.DEAD_LETTER_EXCHANGE)) {
+    for (String x : List.of(JobTopology.EVENTS_EXCHANGE, JobTopology.DEAD_LETTER_EXCHANGE, JobTopology.RETRY_EXCHANGE)) {
       send(admin, api, "PUT", "api/topic-permissions/" + vhost + "/" + user, topicPermission(t, x));
     }
   }

@@ -43,7 +43,7 @@ import org.junit.jupiter.api.Test;
  * server, and since no kubelet runs them here, the test starts each pod's worker (the jlink'd
  * distribution) locally with the pod's own command and resolved environment. The jobs reach their
  * final phase with exact counts. The workers connect as each job's own broker user: what they do
- * (consume, retry through the default exchange, publish events and dead letters) needs nothing more,
+ * (consume, retry through trainq.retry, publish events and dead letters) needs nothing more,
  * and those credentials reach no other job's queue.
  */
 @Tag("broker")
@@ -242,6 +242,18 @@ class RealWorkersIT {
         ch.basicPublish(JobTopology.EVENTS_EXCHANGE, otherQ.key(), null, "{}".getBytes(StandardCharsets.UTF_8));
         ch.waitForConfirmsOrDie(10_000);
       }, "publish another job's events");
+      // the default exchange reaches any queue by name, so it is closed to the job's user altogether
+      assertRefused(c, ch -> {
+        ch.confirmSelect();
+        ch.basicPublish("", otherQ.taskQueue(), null, "{}".getBytes(StandardCharsets.UTF_8));
+        ch.waitForConfirmsOrDie(10_000);
+      }, "put a message into another job's task queue through the default exchange");
+      assertRefused(c, ch -> {
+        ch.confirmSelect();
+        ch.basicPublish(JobTopology.RETRY_EXCHANGE, otherQ.retryQueue(Duration.ofSeconds(1)), null,
+            "{}".getBytes(StandardCharsets.UTF_8));
+        ch.waitForConfirmsOrDie(10_000);
+      }, "put a message into another job's retry queue");
     }
 
     client.resources(TrainingJob.class).inNamespace(ns).withName("mine").delete();
