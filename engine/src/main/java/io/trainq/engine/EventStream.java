@@ -105,7 +105,10 @@ public final class EventStream implements AutoCloseable {
   private final Thread dispatcher;
   private final AtomicLong acknowledged = new AtomicLong();
   private final AtomicLong malformed = new AtomicLong();
+  private final AtomicLong multipleAcks = new AtomicLong();
   private final AtomicLong unacknowledged = new AtomicLong();
+  /** Delivered and not yet acknowledged: added by the consumer, removed by the acks thread. */
+  private final java.util.concurrent.ConcurrentSkipListSet<Long> held = new java.util.concurrent.ConcurrentSkipListSet<>();
   private volatile boolean running = true;
   private volatile String consumerTag;
 
@@ -144,6 +147,7 @@ public final class EventStream implements AutoCloseable {
     @Override
     public void handleDelivery(String tag, Envelope env, AMQP.BasicProperties props, byte[] body) {
       unacknowledged.incrementAndGet();
+      held.add(env.getDeliveryTag());
       try {
         received.add(new Item(env.getDeliveryTag(), JobEvent.decodeAll(env.getRoutingKey(), props, body)));
       } catch (MalformedMessageException e) {
@@ -211,27 +215,61 @@ public final class EventStream implements AutoCloseable {
     });
   }
 
+  /**
+   * Acknowledges a batch on the acks thread. The part of it that is the oldest the channel holds goes
+   * in one {@code multiple=true} ack (a quorum queue settles it in one log command instead of one
+   * per event); the rest, behind a batch still being stored, one by one.
+   */
   private void ack(List<Long> tags) {
     if (acks.isShutdown()) {
       return;
     }
     acks.execute(() -> {
-      for (long tag : tags) {
-        try {
-          // After a connection recovery, tags of the old channel are ignored by the client.
-          channel.basicAck(tag, false);
-          acknowledged.incrementAndGet();
-          unacknowledged.decrementAndGet();
-        } catch (IOException | RuntimeException e) {
-          log.warn("cannot acknowledge event {}: {}", tag, e.toString());
+      List<Long> sorted = new ArrayList<>(tags);
+      sorted.sort(null);
+      int prefix = 0;
+      for (long tag : held) {
+        if (prefix < sorted.size() && sorted.get(prefix) == tag) {
+          prefix++;
+        } else {
+          break;
         }
       }
+      held.removeAll(sorted);
+      if (prefix > 1) {
+        send(sorted.get(prefix - 1), true, prefix);
+      } else {
+        prefix = 0;
+      }
+      for (long tag : sorted.subList(prefix, sorted.size())) {
+        send(tag, false, 1);
+      }
     });
+  }
+
+  private void send(long tag, boolean multiple, int count) {
+    try {
+      // After a connection recovery, tags of the old channel are ignored by the client, and a
+      // multiple ack reaches only the new channel's deliveries up to the tag, all of them in held.
+      channel.basicAck(tag, multiple);
+      acknowledged.addAndGet(count);
+      unacknowledged.addAndGet(-count);
+      if (multiple) {
+        multipleAcks.incrementAndGet();
+      }
+    } catch (IOException | RuntimeException e) {
+      log.warn("cannot acknowledge event {}{}: {}", multiple ? "up to " : "", tag, e.toString());
+    }
   }
 
   /** Events acknowledged so far. */
   public long acknowledged() {
     return acknowledged.get();
+  }
+
+  /** Acks that acknowledged several events at once ({@code multiple=true}). */
+  public long multipleAcks() {
+    return multipleAcks.get();
   }
 
   /** Events delivered and not acknowledged yet. */

@@ -97,6 +97,48 @@ class EventStreamIT {
     broker.deleteQueue(queue);
   }
 
+  /**
+   * Batches stored out of order: a later batch's ack never takes an earlier, unstored one along
+   * (it would be lost if the operator then crashed); once that one is stored too, it is acked, in
+   * one ack as the oldest the channel holds.
+   */
+  @Test
+  void aBatchStoredBeforeAnEarlierOneIsAckedWithoutIt() throws Exception {
+    String ns = RabbitBroker.uniqueName("ns");
+    String queue = RabbitBroker.uniqueName("events");
+    JobTopology job = new JobTopology(ns, "j", UUID.randomUUID().toString());
+    // batches of 10, each waiting up to 500 ms to fill, so the first one holds 10 events
+    EventStream.Options o = new EventStream.Options(queue, List.of(ns + ".#"), 2000, 10, Duration.ofMillis(500),
+        Duration.ofMinutes(1), Duration.ofSeconds(1));
+    new TopologyDeclarer(connection).declareEventsQueue(queue, o.bindingKeys());
+    publishEvents(job, 0, 50, TaskEvent.Type.SUCCEEDED);
+    CompletableFuture<Void> firstStore = new CompletableFuture<>();
+    List<Integer> firstBatch = new CopyOnWriteArrayList<>();
+    AtomicInteger calls = new AtomicInteger();
+    try (EventStream s = EventStream.start(connection, o, batch -> {
+      if (calls.incrementAndGet() == 1) {
+        batch.forEach(e -> firstBatch.add(e.index()));
+        return firstStore;
+      }
+      return CompletableFuture.completedFuture(null);
+    }, "test-order")) {
+      await().atMost(Duration.ofSeconds(20)).until(() -> s.acknowledged() == 40);
+      assertThat(firstBatch).as("the first batch").hasSize(10);
+      Thread.sleep(300);
+      assertThat(s.acknowledged()).isEqualTo(40);
+      assertThat(s.multipleAcks()).as("no batch behind the unstored one is acked as a group").isZero();
+      broker.awaitQueueDepth(queue, new io.trainq.testkit.QueueDepth(0, 10), Duration.ofSeconds(30));
+
+      firstStore.complete(null);
+      await().atMost(Duration.ofSeconds(10)).until(() -> s.acknowledged() == 50);
+      assertThat(s.unacknowledged()).isZero();
+      assertThat(s.multipleAcks()).isEqualTo(1);
+    }
+    // closing returned nothing: every event was acked exactly once, and the channel stayed open
+    assertThat(broker.readyCount(queue)).isZero();
+    broker.deleteQueue(queue);
+  }
+
   @Test
   void unacknowledgedEventsGoToTheNextConsumerAndOnlyOneConsumesAtATime() throws Exception {
     String ns = RabbitBroker.uniqueName("ns");

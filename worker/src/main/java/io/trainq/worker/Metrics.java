@@ -26,6 +26,8 @@ final class Metrics {
   final LongAdder outcomeMessages = new LongAdder();
   final LongAdder outcomeEvents = new LongAdder();
   final LongAdder startedEvents = new LongAdder();
+  /** Acks that settled several deliveries at once ({@code multiple=true}). */
+  final LongAdder multipleAcks = new LongAdder();
   /** 1 while the lookahead consumer holds deliveries beyond the slots. */
   volatile int lookahead;
   final Histogram duration = new Histogram(DURATION_BUCKETS);
@@ -93,6 +95,8 @@ final class Metrics {
     counter(sb, "trainq_worker_connection_recoveries_total", "Times the broker connection was recovered.", recoveries.sum());
     counter(sb, "trainq_worker_outcome_messages_total", "Messages that carried successful outcomes (one per group commit).",
         outcomeMessages.sum());
+    counter(sb, "trainq_worker_multiple_acks_total", "Acks that settled several group-committed deliveries at once (multiple=true).",
+        multipleAcks.sum());
     counter(sb, "trainq_worker_outcome_events_total", "SUCCEEDED events sent in those messages.", outcomeEvents.sum());
     counter(sb, "trainq_worker_started_events_total", "STARTED events sent (only for attempts still running after the delay).",
         startedEvents.sum());

@@ -7,8 +7,11 @@ import io.trainq.protocol.TaskEvent;
 import io.trainq.protocol.TaskMessage;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Collections;
+import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 import java.util.concurrent.BlockingQueue;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
@@ -157,13 +160,23 @@ final class Settler implements AutoCloseable {
     boolean confirmed = confirmed(publisher.publish(m));
     metrics.outcomeMessages.increment();
     metrics.outcomeEvents.add(events.size());
+    List<Success> ready = new ArrayList<>(batch.size());
+    List<Success> again = new ArrayList<>();
     for (Success s : batch) {
-      if (confirmed && (s.started() == null || confirmed(s.started())) && consumer.ack(s.delivery())) {
-        metrics.succeeded.increment();
-      } else {
-        // not confirmed, or the delivery is gone: the one-by-one path publishes again and handles a lost delivery
-        reporter.succeeded(s.delivery(), s.task(), s.slot(), s.started(), s.durationNanos());
+      (confirmed && (s.started() == null || confirmed(s.started())) ? ready : again).add(s);
+    }
+    // one ack for the group where its deliveries are the oldest the channel holds
+    Set<Delivery> acked = Collections.newSetFromMap(new IdentityHashMap<>());
+    acked.addAll(consumer.ackAll(ready.stream().map(Success::delivery).toList()));
+    metrics.succeeded.add(acked.size());
+    for (Success s : ready) {
+      if (!acked.contains(s.delivery())) {
+        again.add(s);
       }
+    }
+    for (Success s : again) {
+      // not confirmed, or the delivery is gone: the one-by-one path publishes again and handles a lost delivery
+      reporter.succeeded(s.delivery(), s.task(), s.slot(), s.started(), s.durationNanos());
     }
   }
 

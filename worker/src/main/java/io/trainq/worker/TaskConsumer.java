@@ -10,6 +10,12 @@ import com.rabbitmq.client.Recoverable;
 import com.rabbitmq.client.RecoveryListener;
 import com.rabbitmq.client.ShutdownSignalException;
 import java.io.IOException;
+import java.util.ArrayList;
+import java.util.Comparator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.ConcurrentSkipListSet;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
@@ -20,9 +26,15 @@ import org.slf4j.LoggerFactory;
 /**
  * The consuming side: one channel with prefetch = slots (+ extra), one consumer with manual acks.
  * The callback only hands the delivery to the dispatcher (it runs on the connection's thread, see
- * {@link InlineExecutor}). Acks and nacks are single
- * ({@code multiple=false}) and come from the slot thread that ran the delivery; the client
- * serialises each frame on the channel, and single acks from several threads are safe.
+ * {@link InlineExecutor}). Acks and nacks come from the slot thread that ran the delivery, or from
+ * the settling thread for a group of them ({@link #ackAll}).
+ *
+ * <p>A group is acked with one {@code multiple=true} ack where it can be: when its deliveries are
+ * the oldest the channel still holds, with none of another in between (a quorum queue then settles
+ * them in one log command instead of one each, which is most of the broker's cost of an ack). The
+ * channel would ack every older delivery with it, so every ack and nack is sent under one lock
+ * ({@link #settling}) together with the bookkeeping of what the channel holds ({@link #held}); the
+ * rest of a group is acked one by one.
  *
  * <p>Each delivery carries the channel's generation; a reconnect (or a channel the broker closed)
  * starts a new one, and a delivery of an older generation is "lost": the broker requeued it when the
@@ -42,6 +54,20 @@ final class TaskConsumer {
   private volatile String consumerTag;
   private volatile CountDownLatch cancelOk = new CountDownLatch(1);
   private volatile boolean consuming;
+  /**
+   * What the current channel holds: tags delivered and neither acked nor nacked. Added to by the
+   * connection's thread without a lock (a callback must never wait); removed from under
+   * {@link #settling}.
+   */
+  private record Held(Channel channel, long generation, ConcurrentSkipListSet<Long> tags) {
+    Held(Channel channel, long generation) {
+      this(channel, generation, new ConcurrentSkipListSet<>());
+    }
+  }
+
+  private volatile Held held;
+  /** Orders every ack and nack with the bookkeeping in {@link #held}; never taken by the connection's thread. */
+  private final Object settling = new Object();
   private final java.util.concurrent.ExecutorService refusals = java.util.concurrent.Executors.newSingleThreadExecutor(r -> {
     Thread t = new Thread(r, "refusals");
     t.setDaemon(true);
@@ -72,16 +98,19 @@ final class TaskConsumer {
 
         @Override
         public void handleRecovery(Recoverable recoverable) {
-          generation.incrementAndGet();
+          // the broker requeued what the channel held; the client numbers the new deliveries on from
+          // the old ones' highest tag and drops acks of older tags
+          held = new Held(ch, generation.incrementAndGet());
           metrics.recoveries.increment();
           signals.accept(Signal.RECOVERED);
         }
       });
     }
     ch.addShutdownListener(this::channelClosed);
-    generation.incrementAndGet();
+    long g = generation.incrementAndGet();
     cancelOk = new CountDownLatch(1);
     channel = ch;
+    held = new Held(ch, g);
     consumerTag = ch.basicConsume(queue, false, new Callbacks(ch));
     consuming = true;
   }
@@ -122,20 +151,89 @@ final class TaskConsumer {
     if (d.source() != null && d.source() != this) {
       return d.source().ack(d);
     }
-    if (lost(d)) {
-      log.warn("cannot ack delivery {}: its channel is gone and the broker requeued it", d.tag());
-      return false;
+    synchronized (settling) {
+      Held h = held;
+      if (lost(d, h)) {
+        log.warn("cannot ack delivery {}: its channel is gone and the broker requeued it", d.tag());
+        return false;
+      }
+      if (!d.settle()) {
+        return false;
+      }
+      h.tags().remove(d.tag());
+      return send(h, d.tag(), false);
     }
-    if (!d.settle()) {
-      return false;
+  }
+
+  /**
+   * Acks a group of deliveries; returns those this call acked (the others were lost with their
+   * channel or already settled). The oldest ones the channel holds go in one {@code multiple} ack.
+   */
+  List<Delivery> ackAll(List<Delivery> ds) {
+    Map<TaskConsumer, List<Delivery>> bySource = new LinkedHashMap<>();
+    for (Delivery d : ds) {
+      bySource.computeIfAbsent(d.source() == null ? this : d.source(), k -> new ArrayList<>()).add(d);
     }
+    List<Delivery> acked = new ArrayList<>(ds.size());
+    bySource.forEach((source, own) -> acked.addAll(source.ackOwn(own)));
+    return acked;
+  }
+
+  private List<Delivery> ackOwn(List<Delivery> ds) {
+    List<Delivery> group = new ArrayList<>(ds);
+    group.sort(Comparator.comparingLong(Delivery::tag));
+    List<Delivery> acked = new ArrayList<>(group.size());
+    synchronized (settling) {
+      // the channel read first: a multiple ack must go to the deliveries' own channel, never to one
+      // that replaced it and reuses their tags
+      Held h = held;
+      List<Delivery> settled = new ArrayList<>(group.size());
+      for (Delivery d : group) {
+        if (lost(d, h)) {
+          log.warn("cannot ack delivery {}: its channel is gone and the broker requeued it", d.tag());
+        } else if (d.settle()) {
+          settled.add(d);
+        }
+      }
+      // the longest run of the group that is also the start of what the channel holds (a tag
+      // delivered meanwhile is newer than every one of the group)
+      int prefix = 0;
+      for (long tag : h.tags()) {
+        if (prefix < settled.size() && settled.get(prefix).tag() == tag) {
+          prefix++;
+        } else {
+          break;
+        }
+      }
+      settled.forEach(d -> h.tags().remove(d.tag()));
+      if (prefix > 1 && send(h, settled.get(prefix - 1).tag(), true)) {
+        acked.addAll(settled.subList(0, prefix));
+        metrics.multipleAcks.increment();
+      } else {
+        prefix = prefix > 1 ? settled.size() : 0; // a failed multiple ack: the channel is gone
+      }
+      for (Delivery d : settled.subList(prefix, settled.size())) {
+        if (send(h, d.tag(), false)) {
+          acked.add(d);
+        }
+      }
+    }
+    return acked;
+  }
+
+  /** Sends the ack; the caller holds {@link #settling}. */
+  private boolean send(Held h, long tag, boolean multiple) {
     try {
-      channel.basicAck(d.tag(), false);
+      h.channel().basicAck(tag, multiple);
       return true;
     } catch (IOException | AlreadyClosedException e) {
-      log.warn("ack of delivery {} failed ({}); the broker requeues it with the channel", d.tag(), e.getMessage());
+      log.warn("ack of delivery {} failed ({}); the broker requeues it with the channel", tag, e.getMessage());
       return false;
     }
+  }
+
+  private boolean lost(Delivery d, Held h) {
+    return h == null || d.generation() != h.generation() || lost(d);
   }
 
   void nack(Delivery d, boolean requeue) {
@@ -143,13 +241,17 @@ final class TaskConsumer {
       d.source().nack(d, requeue);
       return;
     }
-    if (lost(d) || !d.settle()) {
-      return;
-    }
-    try {
-      channel.basicNack(d.tag(), false, requeue);
-    } catch (IOException | AlreadyClosedException e) {
-      log.warn("nack of delivery {} failed ({}); the broker requeues it with the channel", d.tag(), e.getMessage());
+    synchronized (settling) {
+      Held h = held;
+      if (lost(d, h) || !d.settle()) {
+        return;
+      }
+      h.tags().remove(d.tag());
+      try {
+        h.channel().basicNack(d.tag(), false, requeue);
+      } catch (IOException | AlreadyClosedException e) {
+        log.warn("nack of delivery {} failed ({}); the broker requeues it with the channel", d.tag(), e.getMessage());
+      }
     }
   }
 
@@ -201,6 +303,10 @@ final class TaskConsumer {
     public void handleDelivery(String tag, Envelope env, AMQP.BasicProperties props, byte[] body) {
       Delivery d = new Delivery(env.getDeliveryTag(), env.isRedeliver(), props, body, generation.get(), System.nanoTime(),
           TaskConsumer.this);
+      Held h = held;
+      if (h != null && h.generation() == d.generation()) {
+        h.tags().add(d.tag());
+      }
       if (!dispatcher.submit(d)) {
         // arrived after the worker began to stop: straight back to the queue, never started (from
         // another thread: this one reads the socket and must not wait to write to it)
