@@ -3,7 +3,10 @@
 # 3-node RabbitMQ cluster on loopback, under injected faults; a history checker then compares what
 # the task programs executed, what the job's status counts and what the broker holds.
 #
-#   scripts/reliability.sh [--broker 4.0|3.10] [--profile ci|full] [--seed N] [scenario...]
+#   scripts/reliability.sh [--broker 4.0|3.10] [--profile ci|full] [--seed N] [--tls] [scenario...]
+#
+# --tls: the runs and their workers speak amqps to the nodes' TLS listeners (AMQP port + 100), with
+# the instance's throwaway CA and host-name verification; reported as broker "<version>+tls".
 #
 # Scenarios: load retry crash nemesis poison interrupt forged alarm deleted (all by default). Writes target/reliability/report.md
 # and report.json (and each scenario's histories under target/reliability/<broker>/<scenario>/).
@@ -12,13 +15,14 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
-broker=4.0 profile=ci seed='' scenarios=()
+broker=4.0 profile=ci seed='' tls=no scenarios=()
 while [ $# -gt 0 ]; do
   case $1 in
     --broker) broker=${2:?}; shift 2 ;;
     --profile) profile=${2:?}; shift 2 ;;
     --seed) seed=${2:?}; shift 2 ;;
-    -h | --help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --tls) tls=yes; shift ;;
+    -h | --help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "reliability.sh: unknown option $1" >&2; exit 2 ;;
     *) scenarios+=("$1"); shift ;;
   esac
@@ -41,6 +45,14 @@ management="http://127.0.0.1:$((base + 10000)),http://127.0.0.1:$((base + 10001)
 run_user=trainq-reliability
 run_pass=$(head -c 18 /dev/urandom | base64 | tr -d '/+=')
 uri="amqp://$run_user:$run_pass@$addresses/%2F"
+# what the report and the histories' directories call this broker
+label=$broker
+if [ "$tls" = yes ]; then
+  label=$broker+tls
+  uri="amqps://$run_user:$run_pass@127.0.0.1:$((base + 100)),127.0.0.1:$((base + 101)),127.0.0.1:$((base + 102))/%2F"
+  # trainq run hands the CA to its workers; the harness's own tools stay on plain AMQP
+  export TRAINQ_RABBITMQ_CA_FILE=${TRAINQ_STATE:-$HOME/.cache/trainq/state}/rabbitmq/$broker-3/tls/ca.crt
+fi
 out=$root/target/reliability
 gpus=6 gpus_per_worker=2 # three worker processes with two slots each
 
@@ -53,8 +65,12 @@ tool() {
 
 # --- prerequisites ----------------------------------------------------------------------------
 
-say "broker $broker, profile $profile, seed $seed, scenarios: ${scenarios[*]}"
+say "broker $label, profile $profile, seed $seed, scenarios: ${scenarios[*]}"
 rmq start --version "$broker" --nodes 3 >/dev/null
+if [ "$tls" = yes ] && [ ! -s "$TRAINQ_RABBITMQ_CA_FILE" ]; then
+  echo "reliability.sh: no CA at $TRAINQ_RABBITMQ_CA_FILE (scripts/rabbitmq.sh makes it on an instance's first start)" >&2
+  exit 1
+fi
 if [ ! -f "$root/reliability/target/trainq-reliability.jar" ] || [ ! -f "$root/cli/target/trainq-cli.jar" ] ||
   [ -n "$(find "$root"/{api,protocol,engine,worker,cli,reliability}/src/main -newer "$root/reliability/target/trainq-reliability.jar" -print -quit)" ]; then
   say "building (mvn install -DskipTests)"
@@ -200,7 +216,7 @@ reap_orphans() {
 run_scenario() {
   local name=$1 tasks=$2 deadline=$3 expect=$4 use_nemesis=$5
   shift 5
-  dir=$out/$broker/$name
+  dir=$out/$label/$name
   # the state of an earlier run stays: --fresh then deletes that run's queues (an interrupted one's too)
   mkdir -p "$dir"
   find "$dir" -mindepth 1 -maxdepth 1 ! -name state -exec rm -rf {} +
@@ -288,7 +304,7 @@ run_scenario() {
     --witness "rel.$broker.$name.deadletters" --out "$dir/broker.json"
   cp "$dir/state/default.$job.json" "$dir/status.json"
   grep -A30 '^TrainingJob ' "$dir/run.log" | sed 's/^/    /' || true
-  tool check --scenario "$name" --broker "$broker" --seed "$seed" --tasks "$tasks" --executions "$dir/executions.jsonl" \
+  tool check --scenario "$name" --broker "$label" --seed "$seed" --tasks "$tasks" --executions "$dir/executions.jsonl" \
     --state "$dir/state/default.$job.json" --exit-code "$code" --broker-file "$dir/broker.json" --faults "$dir/faults.jsonl" \
     --expect-dead "$expect" --expect-rejected "$forged" --worker-restarts "$(grep -c 'exited with code' "$dir/run.log" || true)" \
     --max-worker-restarts "$max_restarts" "${notes[@]}" --wall "$wall" --out "$dir/result.json" || failed=1
@@ -349,13 +365,13 @@ for s in "${scenarios[@]}"; do
 done
 
 # no password in anything the runs wrote: logs, state files, histories, broker snapshots, results
-leaks=$(grep -rlF -- "$run_pass" "$out/$broker" 2>/dev/null || true)
+leaks=$(grep -rlF -- "$run_pass" "$out/$label" 2>/dev/null || true)
 rmq ctl --version "$broker" --nodes 3 --node 1 -- delete_user "$run_user" >/dev/null 2>&1 || true
 if [ -n "$leaks" ]; then
   say "the runs' broker password appears in: $(echo $leaks)"
   failed=1
 else
-  say "the runs' broker password appears in none of the $(find "$out/$broker" -type f | wc -l) files they wrote"
+  say "the runs' broker password appears in none of the $(find "$out/$label" -type f | wc -l) files they wrote"
 fi
 
 # the report covers this invocation's scenarios (each broker's histories stay under target/reliability/<broker>/)

@@ -3,7 +3,8 @@
 # the Kubernetes binaries, Kueue), starts the brokers the tests use, runs `mvn verify` (unit and
 # integration tests against RabbitMQ 4.0 and a real kube-apiserver, some with Kueue), re-runs the
 # broker-facing integration tests against RabbitMQ 3.10, checks that the benchmark still runs
-# (scripts/bench.sh --smoke), runs the reliability suite's ci profile (scripts/reliability.sh), runs
+# (scripts/bench.sh --smoke), runs the reliability suite's ci profile (scripts/reliability.sh; its
+# connection-breaking scenarios also over TLS), runs
 # the end-to-end tests on a local single-node cluster (scripts/e2e.sh), prints a summary, and stops
 # the brokers it started.
 #
@@ -150,7 +151,8 @@ fi
 # scripts/reliability.sh --profile ci: real `trainq run` processes against the 4.0 3-node cluster
 # under injected faults (workers killed and frozen, the quorum leader's node killed, connections
 # closed), then a history checker: a lost, doubly counted or wrongly dead-lettered task fails the
-# suite. Its report: target/reliability/report.md (docs/reliability.md).
+# suite. Its report: target/reliability/report.md (docs/reliability.md). The scenarios that break
+# connections run once more over TLS first (report-tls.md).
 rel_note=""
 if [ $status -ne 0 ]; then
   rel_note="reliability suite not run: the steps before failed"
@@ -159,21 +161,40 @@ elif [ "${TRAINQ_RELIABILITY:-}" = 0 ]; then
 elif [ $# -gt 0 ] && [ "${TRAINQ_RELIABILITY:-}" != 1 ]; then
   rel_note="reliability suite not run: mvn args narrow the run (scripts/reliability.sh runs it alone)"
 else
-  step "reliability suite (scripts/reliability.sh --broker 4.0 --profile ci)"
-  s=$SECONDS
-  mkdir -p "$root/target"
-  if scripts/reliability.sh --broker 4.0 --profile ci >"$root/target/reliability.log" 2>&1; then
-    rel_note="reliability suite passed in $(elapsed $s) (report: target/reliability/report.md)"
-  else
-    status=1
-    tail -n 40 "$root/target/reliability.log"
-    rel_note="reliability suite FAILED after $(elapsed $s) (log: target/reliability.log)"
-    # a failed scenario's line and its problems (indented under it), and what the script itself said
-    fail_detail=$({ grep -E -A20 '^[a-z]+: FAILED' "$root/target/reliability.log" | grep -E '^[a-z]+: FAILED|^  ' | head -n 30
-      grep -E '^\[reliability .*(failed|not finished|appears in:)|Exception|rabbitmq.sh: ' "$root/target/reliability.log" |
-        tail -n 10; } || true)
-  fi
-  [ ! -f "$root/target/reliability/report.md" ] || cat "$root/target/reliability/report.md"
+  # two passes: over TLS (amqps to the nodes' TLS listeners) the scenarios that break connections,
+  # then every scenario over plain AMQP; the second writes target/reliability/report.md
+  rel_status=0 rel_notes=()
+  for pass in tls plain; do
+    if [ $pass = tls ]; then
+      args=(--tls load crash nemesis forged) log=$root/target/reliability-tls.log
+    else
+      args=() log=$root/target/reliability.log
+    fi
+    step "reliability suite (scripts/reliability.sh --broker 4.0 --profile ci${args[*]+ ${args[*]}})"
+    s=$SECONDS
+    mkdir -p "$root/target"
+    rm -f "$root"/target/reliability/report.{md,json}
+    if scripts/reliability.sh --broker 4.0 --profile ci "${args[@]+"${args[@]}"}" >"$log" 2>&1; then
+      rel_notes+=("reliability suite ($pass) passed in $(elapsed $s)")
+    else
+      rel_status=1
+      tail -n 40 "$log"
+      rel_notes+=("reliability suite ($pass) FAILED after $(elapsed $s) (log: ${log#"$root"/})")
+      # a failed scenario's line and its problems (indented under it), and what the script itself said
+      fail_detail=$fail_detail$({ grep -E -A20 '^[a-z]+: FAILED' "$log" | grep -E '^[a-z]+: FAILED|^  ' | head -n 30
+        grep -E '^\[reliability .*(failed|not finished|appears in:)|Exception|rabbitmq.sh: ' "$log" |
+          tail -n 10; } || true)
+    fi
+    if [ -f "$root/target/reliability/report.md" ]; then
+      cat "$root/target/reliability/report.md"
+      if [ $pass = tls ]; then
+        mv "$root/target/reliability/report.md" "$root/target/reliability/report-tls.md"
+        mv "$root/target/reliability/report.json" "$root/target/reliability/report-tls.json" 2>/dev/null || true
+      fi
+    fi
+  done
+  [ $rel_status -eq 0 ] || status=1
+  rel_note="${rel_notes[*]} (reports: target/reliability/report.md, report-tls.md)"
   echo "$rel_note"
 fi
 
