@@ -181,7 +181,7 @@ else
       tail -n 40 "$log"
       rel_notes+=("reliability suite ($pass) FAILED after $(elapsed $s) (log: ${log#"$root"/})")
       # a failed scenario's line and its problems (indented under it), and what the script itself said
-      fail_detail=$fail_detail$({ grep -E -A20 '^[a-z]+: FAILED' "$log" | grep -E '^[a-z]+: FAILED|^  ' | head -n 30
+      fail_detail=${fail_detail:+$fail_detail$'\n'}$({ grep -E -A20 '^[a-z]+: FAILED' "$log" | grep -E '^[a-z]+: FAILED|^  ' | head -n 30
         grep -E '^\[reliability .*(failed|not finished|appears in:)|Exception|rabbitmq.sh: ' "$log" |
           tail -n 10; } || true)
     fi
