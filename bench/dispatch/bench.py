@@ -262,7 +262,10 @@ def read_records(log_dir):
                 if len(p) == 3:
                     recs.append((int(p[0]), int(p[1]), int(p[2])))
         recs.sort(key=lambda r: r[1])
-        slots[name[5:-4]] = recs
+        # a long-lived peer's process creates its file at start; one that got no task (a late
+        # starter in a small run) leaves it empty, and is not a slot that ran anything
+        if recs:
+            slots[name[5:-4]] = recs
     return slots
 
 
