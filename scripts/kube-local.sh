@@ -9,6 +9,7 @@
 #   scripts/kube-local.sh status          which components run; exit 0 only when the node is Ready
 #   scripts/kube-local.sh images          import the project's image tarballs again (after images/build.sh)
 #   scripts/kube-local.sh kubeconfig      print the admin kubeconfig's path
+#   scripts/kube-local.sh prepare         install and build what `up` needs (packages, node binaries), start nothing
 #
 # Needs root (containerd, mounts, cgroups) and Linux. Builds kubelet, kube-scheduler and
 # kube-controller-manager with `scripts/kube-binaries.sh --node` when missing, installs containerd,
@@ -55,7 +56,7 @@ while [ $# -gt 0 ]; do
     *) echo "unknown argument: $1" >&2; exit 2 ;;
   esac
 done
-case "$cmd" in up|down|status|images|kubeconfig) ;; *) sed -n '2,14p' "$0" >&2; exit 2 ;; esac
+case "$cmd" in up|down|status|images|kubeconfig|prepare) ;; *) sed -n '2,15p' "$0" >&2; exit 2 ;; esac
 [[ "$gpus" =~ ^[0-9]+$ ]] || { echo "--gpus needs a number (got '$gpus')" >&2; exit 2; }
 
 if [ "$cmd" = kubeconfig ]; then echo "$kubeconfig"; exit 0; fi
@@ -379,6 +380,7 @@ if [ "$cmd" = images ]; then
 fi
 
 echo "==> prerequisites (packages, binaries)"; step prerequisites prerequisites
+[ "$cmd" != prepare ] || exit 0
 echo "==> certificates and configuration in $state"; step certs certs; step configs configs
 [ -f "$state/sysctl.orig" ] || sysctl -e $SYSCTLS >"$state/sysctl.orig"
 

@@ -35,15 +35,6 @@ command -v buildah >/dev/null || need_pkgs+=(buildah)
 # the Kueue tests' certificate, and the private mount namespace Kueue runs in
 command -v openssl >/dev/null || need_pkgs+=(openssl)
 command -v unshare >/dev/null || need_pkgs+=(util-linux)
-# the local single-node cluster (scripts/kube-local.sh, root only): the integration tests that need
-# running pods use it when containerd and the kubelet are here (else they are reported as not run),
-# and the end-to-end step always does
-if [ "$(id -u)" = 0 ]; then
-  command -v containerd >/dev/null || need_pkgs+=(containerd)
-  command -v runc >/dev/null || need_pkgs+=(runc)
-  [ -x /usr/lib/cni/loopback ] || need_pkgs+=(containernetworking-plugins)
-  [ -f /usr/lib/x86_64-linux-gnu/libc.a ] || need_pkgs+=(libc6-dev)
-fi
 if [ ${#need_pkgs[@]} -gt 0 ]; then
   if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null; then
     step "installing Debian packages: ${need_pkgs[*]}"
@@ -66,9 +57,11 @@ fi
 # --- provisioning ------------------------------------------------------------------------
 step "Kubernetes binaries (kube-apiserver, etcd, kubectl 1.35.4; helm)"
 s=$SECONDS; scripts/kube-binaries.sh; echo "kubernetes binaries ready in $(elapsed $s)"
+# the local single-node cluster (root only): the integration tests that need running pods use it
+# when containerd and the kubelet are here (else they are reported as not run), the e2e step always
 if [ "$(id -u)" = 0 ]; then
-  step "the local cluster's node binaries (kubelet, kube-scheduler, kube-controller-manager 1.35.4)"
-  s=$SECONDS; scripts/kube-binaries.sh --node; echo "node binaries ready in $(elapsed $s)"
+  step "the local cluster's packages and node binaries (scripts/kube-local.sh prepare)"
+  s=$SECONDS; scripts/kube-local.sh prepare; echo "local cluster prerequisites ready in $(elapsed $s)"
 fi
 
 step "Kueue v0.17.1 (controller manager and CRDs, for the Kueue integration tests)"

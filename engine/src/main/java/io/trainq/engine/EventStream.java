@@ -5,6 +5,7 @@ import com.rabbitmq.client.Channel;
 import com.rabbitmq.client.Connection;
 import com.rabbitmq.client.DefaultConsumer;
 import com.rabbitmq.client.Envelope;
+import io.trainq.protocol.Acks;
 import io.trainq.protocol.MalformedMessageException;
 import java.io.IOException;
 import java.time.Duration;
@@ -227,14 +228,7 @@ public final class EventStream implements AutoCloseable {
     acks.execute(() -> {
       List<Long> sorted = new ArrayList<>(tags);
       sorted.sort(null);
-      int prefix = 0;
-      for (long tag : held) {
-        if (prefix < sorted.size() && sorted.get(prefix) == tag) {
-          prefix++;
-        } else {
-          break;
-        }
-      }
+      int prefix = Acks.leadingRun(held, sorted);
       held.removeAll(sorted);
       if (prefix > 1) {
         send(sorted.get(prefix - 1), true, prefix);

@@ -9,6 +9,7 @@ import com.rabbitmq.client.Envelope;
 import com.rabbitmq.client.Recoverable;
 import com.rabbitmq.client.RecoveryListener;
 import com.rabbitmq.client.ShutdownSignalException;
+import io.trainq.protocol.Acks;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.Comparator;
@@ -195,16 +196,7 @@ final class TaskConsumer {
           settled.add(d);
         }
       }
-      // the longest run of the group that is also the start of what the channel holds (a tag
-      // delivered meanwhile is newer than every one of the group)
-      int prefix = 0;
-      for (long tag : h.tags()) {
-        if (prefix < settled.size() && settled.get(prefix).tag() == tag) {
-          prefix++;
-        } else {
-          break;
-        }
-      }
+      int prefix = Acks.leadingRun(h.tags(), settled.stream().map(Delivery::tag).toList());
       settled.forEach(d -> h.tags().remove(d.tag()));
       if (prefix > 1 && send(h, settled.get(prefix - 1).tag(), true)) {
         acked.addAll(settled.subList(0, prefix));
