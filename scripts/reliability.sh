@@ -3,32 +3,45 @@
 # 3-node RabbitMQ cluster on loopback, under injected faults; a history checker then compares what
 # the task programs executed, what the job's status counts and what the broker holds.
 #
-#   scripts/reliability.sh [--broker 4.0|3.10] [--profile ci|full] [--seed N] [--tls] [scenario...]
+#   scripts/reliability.sh [--broker 4.0|3.10] [--profile ci|full] [--seed N] [--tls | --pods] [scenario...]
 #
 # --tls: the runs and their workers speak amqps to the nodes' TLS listeners (AMQP port + 100), with
 # the instance's throwaway CA and host-name verification; reported as broker "<version>+tls".
+# --pods: the scenarios load, crash and nemesis through the operator and real worker pods instead of
+# `trainq run`: the chart on the local single-node cluster (scripts/kube-local.sh, root; started and
+# stopped here when it is not running), kubectl apply of each TrainingJob, the stand-in image's task
+# program, whose executions reach the checker over loopback; reported as broker "<version>+pods".
 #
-# Scenarios: load retry crash nemesis poison interrupt forged alarm deleted (all by default). Writes target/reliability/report.md
+# Scenarios: load retry crash nemesis poison interrupt forged alarm deleted (all by default; with
+# --pods load crash nemesis). Writes target/reliability/report.md
 # and report.json (and each scenario's histories under target/reliability/<broker>/<scenario>/).
 # Exits 1 when a scenario lost a task, counted one twice, or dead-lettered one unexpectedly.
 # What is guaranteed and the figures: docs/reliability.md.
 set -euo pipefail
 
 root=$(cd "$(dirname "$(readlink -f "$0")")/.." && pwd)
-broker=4.0 profile=ci seed='' tls=no scenarios=()
+broker=4.0 profile=ci seed='' tls=no pods=no scenarios=()
 while [ $# -gt 0 ]; do
   case $1 in
     --broker) broker=${2:?}; shift 2 ;;
     --profile) profile=${2:?}; shift 2 ;;
     --seed) seed=${2:?}; shift 2 ;;
     --tls) tls=yes; shift ;;
-    -h | --help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --pods) pods=yes; shift ;;
+    -h | --help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "reliability.sh: unknown option $1" >&2; exit 2 ;;
     *) scenarios+=("$1"); shift ;;
   esac
 done
 case $broker in 4.0 | 3.10) ;; *) echo "reliability.sh: --broker must be 4.0 or 3.10" >&2; exit 2 ;; esac
 case $profile in ci | full) ;; *) echo "reliability.sh: --profile must be ci or full" >&2; exit 2 ;; esac
+if [ "$pods" = yes ]; then
+  [ "$tls" = no ] || { echo "reliability.sh: --tls and --pods do not go together (yet)" >&2; exit 2; }
+  [ ${#scenarios[@]} -gt 0 ] || scenarios=(load crash nemesis)
+  for s in "${scenarios[@]}"; do
+    case $s in load | crash | nemesis) ;; *) echo "reliability.sh: with --pods the scenarios are load, crash and nemesis (not $s)" >&2; exit 2 ;; esac
+  done
+fi
 [ ${#scenarios[@]} -gt 0 ] || scenarios=(load retry crash nemesis poison interrupt forged alarm deleted)
 for s in "${scenarios[@]}"; do
   case $s in load | retry | crash | nemesis | poison | interrupt | forged | alarm | deleted) ;; *) echo "reliability.sh: unknown scenario $s" >&2; exit 2 ;; esac
@@ -53,6 +66,7 @@ if [ "$tls" = yes ]; then
   # trainq run hands the CA to its workers; the harness's own tools stay on plain AMQP
   export TRAINQ_RABBITMQ_CA_FILE=${TRAINQ_STATE:-$HOME/.cache/trainq/state}/rabbitmq/$broker-3/tls/ca.crt
 fi
+[ "$pods" = no ] || label=$broker+pods
 out=$root/target/reliability
 gpus=6 gpus_per_worker=2 # three worker processes with two slots each
 
@@ -72,7 +86,7 @@ if [ "$tls" = yes ] && [ ! -s "$TRAINQ_RABBITMQ_CA_FILE" ]; then
   exit 1
 fi
 if [ ! -f "$root/reliability/target/trainq-reliability.jar" ] || [ ! -f "$root/cli/target/trainq-cli.jar" ] ||
-  [ -n "$(find "$root"/{api,protocol,engine,worker,cli,reliability}/src/main -newer "$root/reliability/target/trainq-reliability.jar" -print -quit)" ]; then
+  [ -n "$(find "$root"/{api,protocol,engine,worker,operator,cli,reliability}/src/main -newer "$root/reliability/target/trainq-reliability.jar" -print -quit)" ]; then
   say "building (mvn install -DskipTests)"
   (cd "$root" && mvn -B -ntp -q install -DskipTests)
 fi
@@ -311,8 +325,248 @@ run_scenario() {
   results+=("$dir/result.json")
 }
 
+# --- through the operator and real pods (--pods) ----------------------------------------------
+
+# The chart on the local single-node cluster, its operator connecting as the run user (an
+# administrator here: it makes each job's own broker user through the management API), the workers
+# as their job's user. hostNetwork pods on loopback only; one worker pod of 4 GPUs per job (two
+# hostNetwork worker pods would want the node's one metrics port).
+pods_setup() {
+  kube_bin=$HOME/.kubeapitest/k8s/1.35.4-linux-amd64
+  helm_bin=${TRAINQ_CACHE:-$HOME/.cache/trainq}/bin/helm
+  if ! "$root/scripts/kube-local.sh" status >/dev/null 2>&1; then
+    say "starting the local cluster (scripts/kube-local.sh up --gpus 4)"
+    "$root/scripts/kube-local.sh" up --gpus 4 >"$out/kube-local-up.log" 2>&1 || { cat "$out/kube-local-up.log" >&2; exit 1; }
+    cluster_started=yes
+  fi
+  kubeconfig=$("$root/scripts/kube-local.sh" kubeconfig)
+  containerd_sock=$(dirname "$kubeconfig")/run/containerd.sock
+  # the images of this build, on a cluster without a registry (as the e2e module's LocalImages)
+  local version tars
+  version=$(sed -n 's/^appVersion: *"\{0,1\}\([^"]*\)"\{0,1\} *$/\1/p' "$root/helm/trainq/Chart.yaml")
+  tars="$root/images/target/trainq-operator-$version.tar $root/images/target/trainq-worker-$version.tar"
+  local t
+  for t in $tars; do
+    if [ ! -f "$t" ] || [ -n "$(find "$root/operator/target/lib" "$root/worker/target/trainq-worker" -newer "$t" -print -quit)" ]; then
+      say "building the operator and worker images (images/build.sh)"
+      "$root/images/build.sh" --engine buildah --out "$root/images/target" --operator-lib "$root/operator/target/lib" \
+        --worker-dist "$root/worker/target/trainq-worker" >"$out/images.log" 2>&1 || { tail -30 "$out/images.log" >&2; exit 1; }
+      break
+    fi
+  done
+  t=$root/images/target/trainq-train-standin.tar
+  if [ ! -f "$t" ] || [ -n "$(find "$root/images/standin" -newer "$t" -print -quit)" ]; then
+    say "building the stand-in training image (images/standin/build.sh)"
+    "$root/images/standin/build.sh" >"$out/standin.log" 2>&1 || { tail -30 "$out/standin.log" >&2; exit 1; }
+  fi
+  "$root/scripts/kube-local.sh" images >/dev/null
+  # a namespace an interrupted suite left goes first; its jobs' finalizers need the operator it lost
+  if kc get namespace "$pods_ns" >/dev/null 2>&1; then
+    say "removing the namespace $pods_ns an earlier run left"
+    local j
+    for j in $(kc get trainingjobs -n "$pods_ns" -o name 2>/dev/null); do
+      kc patch -n "$pods_ns" "$j" --type merge -p '{"metadata":{"finalizers":null}}' >/dev/null 2>&1 || true
+    done
+    "$helm_bin" uninstall trainq-reliability --kubeconfig "$kubeconfig" --namespace "$pods_ns" >/dev/null 2>&1 || true
+    kc delete namespace "$pods_ns" --timeout=180s >/dev/null
+  fi
+  kc create namespace "$pods_ns" >/dev/null
+  rmq ctl --version "$broker" --nodes 3 --node 1 -- set_user_tags "$run_user" administrator >/dev/null
+  kc create secret generic rel-rabbitmq -n "$pods_ns" --from-literal=username="$run_user" \
+    --from-literal=password="$run_pass" --from-literal=host=127.0.0.1 --from-literal=port="$base" >/dev/null
+  kc apply --server-side --force-conflicts -f "$root/helm/trainq/crds/" >/dev/null
+  say "installing the chart (operator image $version)"
+  local s=$SECONDS
+  "$helm_bin" install trainq-reliability "$root/helm/trainq" --kubeconfig "$kubeconfig" --namespace "$pods_ns" --skip-crds \
+    --wait --timeout 5m --set fullnameOverride=trainq-reliability --set image.pullPolicy=Never --set workerImage.pullPolicy=Never \
+    --set rabbitmq.secretName=rel-rabbitmq --set "rabbitmq.addresses=${addresses//,/\\,}" \
+    --set "rabbitmq.managementUrl=http://127.0.0.1:$((base + 10000))" \
+    --set hostNetwork=true --set metrics.port=18080 \
+    --set 'extraEnv[0].name=KUBERNETES_SERVICE_HOST' --set-string 'extraEnv[0].value=127.0.0.1' \
+    --set 'extraEnv[1].name=KUBERNETES_SERVICE_PORT' --set-string 'extraEnv[1].value=16443' >"$out/helm.log" 2>&1 ||
+    { cat "$out/helm.log" >&2; exit 1; }
+  say "operator ready in $((SECONDS - s)) s"
+}
+kc() { "$kube_bin/kubectl" --kubeconfig "$kubeconfig" "$@"; }
+pods_teardown() {
+  [ -n "${kubeconfig:-}" ] || return 0
+  "$helm_bin" uninstall trainq-reliability --kubeconfig "$kubeconfig" --namespace "$pods_ns" --wait >/dev/null 2>&1 || true
+  kc delete namespace "$pods_ns" --timeout=120s >/dev/null 2>&1 || true
+  kubeconfig=''
+  if [ "$cluster_started" = yes ]; then
+    cluster_started=''
+    say "stopping the local cluster this run started"
+    "$root/scripts/kube-local.sh" down >/dev/null 2>&1 || say "scripts/kube-local.sh down failed; run it again"
+  fi
+}
+
+# the host PID of a pod's container (pod container), from containerd
+container_pid() {
+  local id
+  id=$(kc get pod -n "$pods_ns" "$1" -o jsonpath="{.status.containerStatuses[?(@.name==\"$2\")].containerID}" 2>/dev/null) || return 1
+  id=${id#containerd://}
+  [ -n "$id" ] || return 1
+  command ctr --address "$containerd_sock" --namespace k8s.io tasks ls 2>/dev/null | awk -v id="$id" '$1 == id && $3 == "RUNNING" { print $2 }' | grep .
+}
+running_workers() { # the job's Running worker pods
+  kc get pods -n "$pods_ns" -l "trainq.io/job-uid=$job_uid" --field-selector status.phase=Running -o name 2>/dev/null | sed 's|^pod/||'
+}
+one_pod_fault() {
+  local pod pid node conn
+  if [ -n "$stopped_pid" ] && [ "$(ps -o stat= -p "$stopped_pid" 2>/dev/null | cut -c1)" != T ]; then stopped_pid=''; fi
+  case $1 in
+    0) # SIGKILL the worker process from the node: the kubelet restarts the container in place
+      pod=$(running_workers | pick) && pid=$(container_pid "$pod" worker) || return 1
+      fault kill-worker "$pod/$pid"
+      kill -KILL "$pid" 2>/dev/null || true
+      ;;
+    1) # freeze the worker past the heartbeat timeout: the broker drops its connection and requeues
+      [ -z "$stopped_pid" ] || return 1
+      pod=$(running_workers | pick) && pid=$(container_pid "$pod" worker) || return 1
+      fault stop-worker "$pod/$pid"
+      kill -STOP "$pid" 2>/dev/null || true
+      (sleep "$stop_seconds"; kill -CONT "$pid" 2>/dev/null || true; say "  SIGCONT $pid") &
+      stopped_pid=$pid
+      ;;
+    2)
+      node=$(task_queue_leader) || return 1
+      [[ $node == "$prefix"?@localhost ]] || return 1
+      fault kill-leader-node "$node"
+      rmq kill-node --node "$node" >/dev/null 2>&1 || true
+      sleep $((3 + RANDOM % 5))
+      rmq start-node --node "$node" >/dev/null 2>&1 || say "  start-node $node failed"
+      say "  $node back"
+      ;;
+    3)
+      conn=$(rmq ctl --version "$broker" --nodes 3 --node "$(node_up)" -- list_connections pid client_properties --silent 2>/dev/null |
+        grep -F "trainq-worker $job_name-worker-" | cut -f1 | pick) || return 1
+      fault close-connection "$conn"
+      rmq ctl --version "$broker" --nodes 3 --node "$(node_up)" -- close_connection "$conn" "reliability nemesis" >/dev/null 2>&1 || true
+      ;;
+    4) # SIGKILL the operator: the kubelet restarts it, and it takes up the job where its status says
+      pod=$(kc get pods -n "$pods_ns" -l app.kubernetes.io/instance=trainq-reliability --field-selector status.phase=Running \
+        -o name 2>/dev/null | sed 's|^pod/||' | pick) && pid=$(container_pid "$pod" operator) || return 1
+      fault kill-operator "$pod/$pid"
+      kill -KILL "$pid" 2>/dev/null || true
+      ;;
+    5) # a graceful delete of the worker pod (a drain): the operator makes another
+      pod=$(running_workers | pick) || return 1
+      fault delete-pod "$pod"
+      kc delete pod -n "$pods_ns" "$pod" --wait=false >/dev/null 2>&1 || true
+      ;;
+  esac
+}
+pod_nemesis() {
+  RANDOM=$seed
+  stopped_pid=''
+  trap '[ -z "$stopped_pid" ] || kill -CONT "$stopped_pid" 2>/dev/null; exit 0' TERM
+  sleep 10 # the worker pod is up and the first tasks run
+  local bag=() i j t
+  while [ -e "$dir/running" ]; do
+    if [ ${#bag[@]} -eq 0 ]; then
+      bag=(0 1 2 3 4 5)
+      for ((i = 5; i > 0; i--)); do j=$((RANDOM % (i + 1))) t=${bag[i]}; bag[i]=${bag[j]}; bag[j]=$t; done
+    fi
+    one_pod_fault "${bag[0]}" || true
+    bag=("${bag[@]:1}")
+    sleep $((interval_min + RANDOM % (interval_max - interval_min + 1)))
+  done
+}
+
+# run_pod_scenario NAME TASKS DEADLINE_S USE_NEMESIS MAX_ATTEMPTS DELIVERY_LIMIT DUMMY_SECONDS CRASH_RATE FAIL_RATE
+run_pod_scenario() {
+  local name=$1 tasks=$2 deadline=$3 use_nemesis=$4 attempts=$5 limit=$6 seconds=$7 crash=$8 fail=$9
+  dir=$out/$label/$name
+  rm -rf "$dir"
+  mkdir -p "$dir/logs"
+  job_name=rel-$name
+  say "$name: $tasks tasks on pods, deadline ${deadline}s"
+  tool collect --out "$dir/executions.jsonl" >"$dir/collector.port" 2>"$dir/collector.err" &
+  collector_pid=$!
+  local waited=0
+  while [ ! -s "$dir/collector.port" ] && [ $waited -lt 100 ]; do sleep 0.1; waited=$((waited + 1)); done
+  [ -s "$dir/collector.port" ] || { say "the collector did not start: $(cat "$dir/collector.err")"; exit 1; }
+  cat >"$dir/job.yaml" <<YAML
+apiVersion: trainq.io/v1alpha1
+kind: TrainingJob
+metadata: {name: $job_name, namespace: $pods_ns}
+spec:
+  image: localhost/trainq-train-standin:1
+  command: ["/usr/local/bin/dummy-train"]
+  tasks: {count: $tasks}
+  gpusPerTask: 1
+  workers:
+    maxPods: 1
+    gpusPerPod: 4
+    hostNetwork: true
+    imagePullPolicy: Never
+    idleTimeout: 5s
+    env:
+    - {name: DUMMY_RECORD_TO, value: "127.0.0.1:$(cat "$dir/collector.port")"}
+    - {name: DUMMY_SECONDS, value: "$seconds"}
+    - {name: DUMMY_CRASH_RATE, value: "$crash"}
+    - {name: DUMMY_FAIL_RATE, value: "$fail"}
+  retry: {maxAttempts: $attempts, deliveryLimit: $limit, backoff: {initial: 200ms, max: 2s}}
+  taskTimeout: 1m
+YAML
+  local t0 code=0
+  t0=$(now)
+  kc apply -f "$dir/job.yaml" >/dev/null
+  job_uid=$(kc get trainingjob -n "$pods_ns" "$job_name" -o jsonpath='{.metadata.uid}')
+  kc get trainingjob -n "$pods_ns" "$job_name" -o json >"$dir/job.json"
+  tool witness --addresses "$addresses" --state "$dir/job.json" --namespace "$pods_ns" --name "$job_name" \
+    --queue "rel.$label.$name.deadletters" >"$dir/key" 2>"$dir/witness.err" &
+  local witness_pid=$!
+  touch "$dir/running"
+  if [ "$use_nemesis" = yes ]; then
+    pod_nemesis >"$dir/nemesis.log" 2>&1 &
+    nemesis_pid=$!
+  fi
+  # the job's status and its pods until it ends; the pods' restarts, and their logs before they go
+  local phase='' started=$SECONDS
+  while [ $((SECONDS - started)) -lt "$deadline" ]; do
+    if kc get trainingjob -n "$pods_ns" "$job_name" -o json >"$dir/job.json.tmp" 2>/dev/null; then mv "$dir/job.json.tmp" "$dir/job.json"; fi
+    phase=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("status", {}).get("phase", ""))' "$dir/job.json")
+    kc get pods -n "$pods_ns" -l "trainq.io/job-uid=$job_uid" -o jsonpath='{range .items[*]}{.metadata.name} {range .status.containerStatuses[?(@.name=="worker")]}{.restartCount}{end}{"\n"}{end}' \
+      >>"$dir/pods.txt" 2>/dev/null || true
+    local p
+    for p in $(running_workers); do kc logs -n "$pods_ns" "$p" -c worker >"$dir/logs/$p.log" 2>/dev/null || true; done
+    case $phase in Succeeded | Failed) break ;; esac
+    sleep 2
+  done
+  rm -f "$dir/running"
+  if [ -n "$nemesis_pid" ]; then kill -TERM "$nemesis_pid" 2>/dev/null || true; wait "$nemesis_pid" 2>/dev/null || true; fi
+  nemesis_pid=''
+  case $phase in Succeeded | Failed) ;; *) say "$name: not finished within ${deadline}s (phase ${phase:-none})" ;; esac
+  wait "$witness_pid" || say "$name: the dead-letter witness failed: $(cat "$dir/witness.err")"
+  local wall
+  wall=$(python3 -c "print(round($(now) - $t0, 1))")
+  sleep 1 # the last executions' records
+  kill -TERM "$collector_pid" 2>/dev/null || true
+  wait "$collector_pid" 2>/dev/null || true
+  collector_pid=''
+  tool snapshot --addresses "$addresses" --management "$management" --state "$dir/job.json" --namespace "$pods_ns" \
+    --name "$job_name" --witness "rel.$label.$name.deadletters" --out "$dir/broker.json"
+  # what the suite checks for secrets: the operator's log, the job's Events and status, the pods' logs
+  kc logs -n "$pods_ns" -l app.kubernetes.io/instance=trainq-reliability --all-containers --tail=-1 >"$dir/logs/operator.log" 2>&1 || true
+  kc get events -n "$pods_ns" -o yaml >"$dir/events.yaml" 2>&1 || true
+  local uid_hex=${job_uid//-/}
+  kc get secret -n "$pods_ns" "$job_name-broker-user-${uid_hex:0:12}" -o jsonpath='{.data.password}' 2>/dev/null |
+    base64 -d >>"$out/.worker-passwords" 2>/dev/null && echo >>"$out/.worker-passwords" || true
+  python3 -c 'import json,sys; s=json.load(open(sys.argv[1])).get("status", {}); print(f"    {s.get(\"phase\")}: {s.get(\"progress\")}, {s.get(\"message\", \"\")}")' "$dir/job.json" || true
+  # restarts: each container restart, and each pod that replaced another
+  local restarts
+  restarts=$(awk 'NF { if (!($1 in max) || $2 + 0 > max[$1]) max[$1] = $2 + 0 } END { n = 0; s = 0; for (p in max) { n++; s += max[p] } print s + (n > 0 ? n - 1 : 0) }' "$dir/pods.txt")
+  kc delete trainingjob -n "$pods_ns" "$job_name" --timeout=120s >/dev/null 2>&1 || say "$name: the job's delete did not finish"
+  touch "$dir/faults.jsonl"
+  tool check --scenario "$name" --broker "$label" --seed "$seed" --tasks "$tasks" --executions "$dir/executions.jsonl" \
+    --state "$dir/job.json" --exit-code -1 --broker-file "$dir/broker.json" --faults "$dir/faults.jsonl" \
+    --worker-restarts "$restarts" --max-worker-restarts "$max_restarts" --wall "$wall" --out "$dir/result.json" || failed=1
+  results+=("$dir/result.json")
+}
+
 failed=0 results=()
-run_pid='' nemesis_pid='' alarm_on=''
+run_pid='' nemesis_pid='' alarm_on='' collector_pid='' cluster_started='' kubeconfig='' pods_ns=trainq-reliability
 # the memory watermark the nodes run with, restored after the alarm scenario
 watermark=$(rmq ctl --version "$broker" --nodes 3 --node 1 -- eval 'vm_memory_monitor:get_vm_memory_high_watermark().' 2>/dev/null |
   tr -d '[:space:]')
@@ -323,9 +577,13 @@ cleanup() {
   [ -z "$alarm_on" ] || set_watermark "$watermark" || true
   [ -z "$nemesis_pid" ] || kill -TERM "$nemesis_pid" 2>/dev/null || true
   [ -z "$run_pid" ] || kill -TERM "$run_pid" 2>/dev/null || true
+  [ -z "$collector_pid" ] || kill -TERM "$collector_pid" 2>/dev/null || true
   rmq start --version "$broker" --nodes 3 >/dev/null 2>&1 || true
+  [ "$pods" = no ] || pods_teardown
 }
 trap 'cleanup; exit 130' INT TERM
+pod_load_tasks=100
+[ "$profile" = ci ] || pod_load_tasks=2000
 if [ "$profile" = ci ]; then
   load_tasks=100 load_seconds=0.2,0.5 n_tasks=100 nemesis_tasks=200 nemesis_deadline=180
   interval_min=6 interval_max=10 stop_seconds=40
@@ -333,9 +591,25 @@ else
   load_tasks=10000 load_seconds=0.01,0.05 n_tasks=300 nemesis_tasks=800 nemesis_deadline=900
   interval_min=4 interval_max=10 stop_seconds=45
 fi
+if [ "$pods" = yes ]; then
+  rm -f "$out/.worker-passwords"
+  trap pods_teardown EXIT
+  pods_setup
+fi
 for s in "${scenarios[@]}"; do
   # where nothing kills a worker, none may exit
   case $s in load | retry | forged | alarm | deleted) max_restarts=0 ;; *) max_restarts=-1 ;; esac
+  if [ "$pods" = yes ]; then
+    # one worker pod of four slots; the stand-in's duration is DUMMY_SECONDS x uniform(0.5, 1.5)
+    case $s in
+      load) run_pod_scenario load "$pod_load_tasks" 600 no 3 10 0.3 0 0 ;;
+      crash) # the original design's rates: 20% of attempts fail, 5% kill their worker (the kubelet restarts it)
+        run_pod_scenario crash "$n_tasks" 600 no 10 10 0.3 0.05 0.2 ;;
+      nemesis) # every kind of fault a pod, a node and the operator can meet, on a seeded schedule
+        run_pod_scenario nemesis "$nemesis_tasks" $((nemesis_deadline < 420 ? 420 : nemesis_deadline)) yes 3 20 1 0 0 ;;
+    esac
+    continue
+  fi
   case $s in
     load) # every task succeeds at its first attempt
       run_scenario load "$load_tasks" 1800 "" no 3 200ms 2s 1m 10 REL_SECONDS="$load_seconds" ;;
@@ -364,8 +638,18 @@ for s in "${scenarios[@]}"; do
   esac
 done
 
-# no password in anything the runs wrote: logs, state files, histories, broker snapshots, results
+# no password in anything the runs wrote: logs, state files, histories, broker snapshots, results;
+# on pods also the operator's and the workers' logs, the Events and each job's own broker password
+[ "$pods" = no ] || pods_teardown
 leaks=$(grep -rlF -- "$run_pass" "$out/$label" 2>/dev/null || true)
+if [ -s "$out/.worker-passwords" ]; then
+  while read -r p; do
+    [ -z "$p" ] || leaks="$leaks $(grep -rlF -- "$p" "$out/$label" 2>/dev/null || true)"
+  done <"$out/.worker-passwords"
+  say "checked $(grep -c . "$out/.worker-passwords") job broker password(s) too"
+  rm -f "$out/.worker-passwords"
+fi
+leaks=$(echo $leaks)
 rmq ctl --version "$broker" --nodes 3 --node 1 -- delete_user "$run_user" >/dev/null 2>&1 || true
 if [ -n "$leaks" ]; then
   say "the runs' broker password appears in: $(echo $leaks)"

@@ -48,7 +48,7 @@ final class LocalImages {
           "--out", out.toString(), "--operator-lib", root.resolve("operator/target/lib").toString(),
           "--worker-dist", root.resolve("worker/target/trainq-worker").toString());
     }
-    if (!Files.isRegularFile(out.resolve("trainq-train-standin.tar"))) {
+    if (stale(out.resolve("trainq-train-standin.tar"), newest(root.resolve("images/standin")))) {
       Commands.run(Duration.ofMinutes(5), root.resolve("images/standin/build.sh").toString());
     }
     Commands.run(Duration.ofMinutes(5), root.resolve("scripts/kube-local.sh").toString(), "images");

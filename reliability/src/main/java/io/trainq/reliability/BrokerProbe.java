@@ -86,7 +86,7 @@ public final class BrokerProbe {
     while (uid == null) {
       if (Files.exists(stateFile)) {
         try {
-          uid = Histories.JSON.readTree(stateFile.toFile()).path("uid").asText(null);
+          uid = Histories.uidOf(Histories.JSON.readTree(stateFile.toFile()));
           // the earlier run's state stays until the new run (started with --fresh) replaces it
           if (uid != null && uid.equals(previousUid)) {
             uid = null;
@@ -130,7 +130,7 @@ public final class BrokerProbe {
    * afterwards.
    */
   public void snapshot(Path stateFile, String namespace, String name, String witnessQueue, Path out) throws Exception {
-    String uid = Histories.JSON.readTree(stateFile.toFile()).path("uid").asText();
+    String uid = Histories.uidOf(Histories.JSON.readTree(stateFile.toFile()));
     String prefix = "tq." + new JobTopology(namespace, name, uid).key() + ".";
     ObjectNode root = Histories.JSON.createObjectNode();
     ObjectNode depths = root.putObject("depths");

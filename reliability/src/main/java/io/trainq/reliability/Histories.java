@@ -91,9 +91,30 @@ public final class Histories {
     return out;
   }
 
-  /** Reads {@code trainq run}'s state file ({@code <state-dir>/<namespace>.<name>.json}). */
+  /** The job's uid in a state file ({@code uid}) or a TrainingJob ({@code metadata.uid}); null when neither has one yet. */
+  static String uidOf(JsonNode stateOrJob) {
+    JsonNode uid = stateOrJob.has("uid") ? stateOrJob.path("uid") : stateOrJob.path("metadata").path("uid");
+    return uid.isTextual() && !uid.asText().isEmpty() ? uid.asText() : null;
+  }
+
+  /**
+   * Reads {@code trainq run}'s state file ({@code <state-dir>/<namespace>.<name>.json}), or a
+   * TrainingJob as {@code kubectl get -o json} prints it (the harness on pods). A job has no exit code:
+   * with {@code exitCode} below 0 its phase stands for one, Succeeded 0 and Failed 1, as {@code trainq run}
+   * exits.
+   */
   public static Status readStatus(Path stateFile, int exitCode) throws IOException {
     JsonNode s = JSON.readTree(stateFile.toFile());
+    if ("TrainingJob".equals(s.path("kind").asText())) {
+      JsonNode st = s.path("status");
+      JsonNode c = st.path("counts");
+      String phase = st.path("phase").asText("");
+      boolean finished = phase.equals("Succeeded") || phase.equals("Failed");
+      int code = exitCode >= 0 ? exitCode : phase.equals("Succeeded") ? 0 : phase.equals("Failed") ? 1 : -1;
+      return new Status(c.path("total").asInt(), c.path("succeeded").asInt(), c.path("deadLettered").asInt(),
+          c.path("retried").asLong(), intervals(st.path("succeededIndexes").asText("")),
+          intervals(st.path("failedIndexes").asText("")), finished, code, c.path("rejectedMessages").asLong());
+    }
     JsonNode p = s.path("progress");
     return new Status(p.path("total").asInt(), p.path("succeeded").asInt(), p.path("deadLettered").asInt(),
         p.path("retried").asLong(), intervals(p.path("succeededIndexes").asText("")),

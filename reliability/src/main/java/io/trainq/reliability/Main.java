@@ -29,6 +29,8 @@ import java.util.TreeMap;
  *          [--faults F] [--expect-dead 3=failed,7=delivery-limit] [--expect-rejected N] [--worker-restarts N]
  *          [--max-worker-restarts N] [--problem TEXT] [--wall SECONDS] --out result.json
  * report   --out DIR result.json...                                    report.json and report.md
+ * collect  --out executions.jsonl [--port N]    the execution log of task programs in pods (Collector);
+ *                                               prints its port, collects until SIGTERM
  * </pre>
  * Exit status of check: 0 when the scenario holds (nothing lost, nothing counted twice, no unexpected
  * or missing dead letter), 1 otherwise.
@@ -77,6 +79,7 @@ public final class Main {
       }
       case "check" -> System.exit(check(o));
       case "report" -> report(Path.of(o.get("out")), rest);
+      case "collect" -> Collector.run(Path.of(o.get("out")), Integer.parseInt(o.getOrDefault("port", "0")));
       default -> {
         System.err.println("unknown command " + args[0]);
         System.exit(2);

@@ -138,6 +138,42 @@ class HistoryCheckerTest {
   }
 
   @Test
+  void readsATrainingJobAsKubectlPrintsIt(@TempDir Path dir) throws Exception {
+    Path job = dir.resolve("job.json");
+    Files.writeString(job, """
+        {"apiVersion": "trainq.io/v1alpha1", "kind": "TrainingJob", "metadata": {"name": "j", "uid": "u-1"},
+         "status": {"phase": "Succeeded", "succeededIndexes": "0-4,6", "failedIndexes": "5",
+                    "counts": {"total": 7, "succeeded": 6, "deadLettered": 1, "retried": 3, "rejectedMessages": 2}}}
+        """);
+    Status s = Histories.readStatus(job, -1);
+    assertThat(s).isEqualTo(new Status(7, 6, 1, 3, Histories.intervals("0-4,6"), Histories.intervals("5"), true, 0, 2));
+    assertThat(Histories.uidOf(Histories.JSON.readTree(job.toFile()))).isEqualTo("u-1");
+    // a job still running has not finished, and a failed one stands for exit code 1
+    Files.writeString(job, "{\"kind\": \"TrainingJob\", \"metadata\": {}, \"status\": {\"phase\": \"Running\"}}");
+    assertThat(Histories.readStatus(job, -1).finished()).isFalse();
+    assertThat(Histories.uidOf(Histories.JSON.readTree(job.toFile()))).isNull();
+    Files.writeString(job, "{\"kind\": \"TrainingJob\", \"status\": {\"phase\": \"Failed\"}}");
+    assertThat(Histories.readStatus(job, -1).exitCode()).isEqualTo(1);
+  }
+
+  @Test
+  void theCollectorAppendsWholeRecordsAndDropsTornOnes(@TempDir Path dir) throws Exception {
+    Path log = dir.resolve("executions.jsonl");
+    String record = "{\"index\": 3, \"attempt\": 1, \"worker\": \"p\", \"pid\": 9, \"ppid\": 1, \"start\": 1.0, "
+        + "\"end\": 2.0, \"outcome\": \"succeeded\"}\n";
+    try (Collector c = new Collector(0, log)) {
+      for (String sent : List.of(record, "{\"index\": 4, \"att", record.replace("\"index\": 3", "\"index\": 5"))) {
+        try (java.net.Socket s = new java.net.Socket(java.net.InetAddress.getLoopbackAddress(), c.port())) {
+          s.getOutputStream().write(sent.getBytes(java.nio.charset.StandardCharsets.UTF_8));
+        }
+      }
+    }
+    assertThat(Histories.readExecutions(log)).containsExactly(new Execution(3, 1, "p", 9, 1.0, 2.0, "succeeded"),
+        new Execution(5, 1, "p", 9, 1.0, 2.0, "succeeded"));
+    assertThat(Files.readString(log)).doesNotContain("\"index\": 4");
+  }
+
+  @Test
   void forgedMessagesMustAllBeCountedApartAndSpeakForNoTask(@TempDir Path dir) throws Exception {
     // the witness held a real dead letter of task 1, and two forged ones that name task 0 in their body
     Path broker = dir.resolve("broker.json");
