@@ -13,8 +13,8 @@
 # program, whose executions reach the checker over loopback; reported as broker "<version>+pods".
 #
 # Scenarios: load retry crash nemesis poison interrupt forged alarm deleted (all by default; with
-# --pods load crash nemesis). Writes target/reliability/report.md
-# and report.json (and each scenario's histories under target/reliability/<broker>/<scenario>/).
+# --pods load crash nemesis). Writes target/reliability/report.md and report.json (report-pods.*
+# with --pods), and each scenario's histories under target/reliability/<broker>/<scenario>/.
 # Exits 1 when a scenario lost a task, counted one twice, or dead-lettered one unexpectedly.
 # What is guaranteed and the figures: docs/reliability.md.
 set -euo pipefail
@@ -67,6 +67,9 @@ if [ "$tls" = yes ]; then
   export TRAINQ_RABBITMQ_CA_FILE=${TRAINQ_STATE:-$HOME/.cache/trainq/state}/rabbitmq/$broker-3/tls/ca.crt
 fi
 [ "$pods" = no ] || label=$broker+pods
+# the report's name: report.md, and report-pods.md for --pods (the two run side by side in CI)
+report=report
+[ "$pods" = no ] || report=report-pods
 out=$root/target/reliability
 gpus=6 gpus_per_worker=2 # three worker processes with two slots each
 
@@ -553,7 +556,7 @@ YAML
   local uid_hex=${job_uid//-/}
   kc get secret -n "$pods_ns" "$job_name-broker-user-${uid_hex:0:12}" -o jsonpath='{.data.password}' 2>/dev/null |
     base64 -d >>"$out/.worker-passwords" 2>/dev/null && echo >>"$out/.worker-passwords" || true
-  python3 -c 'import json,sys; s=json.load(open(sys.argv[1])).get("status", {}); print(f"    {s.get(\"phase\")}: {s.get(\"progress\")}, {s.get(\"message\", \"\")}")' "$dir/job.json" || true
+  python3 -c 'import json,sys; s=json.load(open(sys.argv[1])).get("status", {}); print("    %s: %s, %s" % (s.get("phase"), s.get("progress"), s.get("message", "")))' "$dir/job.json" || true
   # restarts: each container restart, and each pod that replaced another
   local restarts
   restarts=$(awk 'NF { if (!($1 in max) || $2 + 0 > max[$1]) max[$1] = $2 + 0 } END { n = 0; s = 0; for (p in max) { n++; s += max[p] } print s + (n > 0 ? n - 1 : 0) }' "$dir/pods.txt")
@@ -659,7 +662,7 @@ else
 fi
 
 # the report covers this invocation's scenarios (each broker's histories stay under target/reliability/<broker>/)
-tool report --out "$out" "${results[@]}" >/dev/null
-cat "$out/report.md"
-say "report: $out/report.md, $out/report.json"
+tool report --out "$out" --name "$report" "${results[@]}" >/dev/null
+cat "$out/$report.md"
+say "report: $out/$report.md, $out/$report.json"
 exit "$failed"

@@ -218,10 +218,38 @@ elif [ "${TRAINQ_E2E:-}" = 0 ]; then
 elif [ $# -gt 0 ] && [ "${TRAINQ_E2E:-}" != 1 ]; then
   e2e_note="end-to-end tests not run: mvn args narrow the run (scripts/e2e.sh runs them alone)"
 else
-  step "end-to-end tests on the local cluster (scripts/e2e.sh)"
-  s=$SECONDS
-  scripts/e2e.sh || status=$?
-  echo "end-to-end tests finished in $(elapsed $s) (exit $status)"
+  # one cluster start for both steps on it: e2e.sh and reliability.sh --pods leave a running one up
+  if [ "$(id -u)" = 0 ] && ! scripts/kube-local.sh status >/dev/null 2>&1; then
+    step "starting the local cluster (scripts/kube-local.sh up --gpus 4)"
+    s=$SECONDS
+    scripts/kube-local.sh up --gpus 4 || status=$?
+    echo "local cluster up in $(elapsed $s) (exit $status)"
+  fi
+  if [ $status -eq 0 ]; then
+    step "end-to-end tests on the local cluster (scripts/e2e.sh)"
+    s=$SECONDS
+    scripts/e2e.sh || status=$?
+    echo "end-to-end tests finished in $(elapsed $s) (exit $status)"
+  fi
+  # the reliability suite through the chart's operator and real worker pods (the images
+  # the e2e step built): worker processes killed and frozen on the node, worker pods deleted, the
+  # operator killed, the quorum leader's node killed, connections closed; report-pods.md
+  if [ $status -eq 0 ] && [ "${TRAINQ_RELIABILITY:-}" != 0 ]; then
+    log=$root/target/reliability-pods.log
+    step "reliability suite through pods (scripts/reliability.sh --pods --broker 4.0 --profile ci)"
+    s=$SECONDS
+    rm -f "$root"/target/reliability/report-pods.{md,json}
+    if scripts/reliability.sh --pods --broker 4.0 --profile ci >"$log" 2>&1; then
+      rel_note="$rel_note; through pods passed in $(elapsed $s) (report-pods.md)"
+    else
+      status=1
+      tail -n 40 "$log"
+      rel_note="$rel_note; through pods FAILED after $(elapsed $s) (log: ${log#"$root"/})"
+      fail_detail=${fail_detail:+$fail_detail$'\n'}$({ grep -E -A20 '^[a-z]+: FAILED' "$log" | grep -E '^[a-z]+: FAILED|^  ' | head -n 30
+        grep -E '^\[reliability .*(failed|not finished|appears in:|did not)|Exception|rabbitmq.sh: ' "$log" | tail -n 10; } || true)
+    fi
+    [ ! -f "$root/target/reliability/report-pods.md" ] || cat "$root/target/reliability/report-pods.md"
+  fi
 fi
 
 step "summary"

@@ -28,7 +28,7 @@ import java.util.TreeMap;
  * check    --scenario S --broker V --seed N --tasks N --executions F --state F --exit-code N --broker-file F
  *          [--faults F] [--expect-dead 3=failed,7=delivery-limit] [--expect-rejected N] [--worker-restarts N]
  *          [--max-worker-restarts N] [--problem TEXT] [--wall SECONDS] --out result.json
- * report   --out DIR result.json...                                    report.json and report.md
+ * report   --out DIR [--name report] result.json...                    NAME.json and NAME.md
  * collect  --out executions.jsonl [--port N]    the execution log of task programs in pods (Collector);
  *                                               prints its port, collects until SIGTERM
  * </pre>
@@ -78,7 +78,7 @@ public final class Main {
         System.out.println(f.rejectedMessages());
       }
       case "check" -> System.exit(check(o));
-      case "report" -> report(Path.of(o.get("out")), rest);
+      case "report" -> report(Path.of(o.get("out")), o.getOrDefault("name", "report"), rest);
       case "collect" -> Collector.run(Path.of(o.get("out")), Integer.parseInt(o.getOrDefault("port", "0")));
       default -> {
         System.err.println("unknown command " + args[0]);
@@ -186,7 +186,7 @@ public final class Main {
   private static final String[] COLUMNS = {"name", "broker", "seed", "tasks", "succeeded", "deadLettered",
       "unexpectedDeadLettered", "lost", "countedTwice", "executedTwice", "faults", "recoverySeconds", "wallSeconds"};
 
-  private static void report(Path dir, List<String> results) throws Exception {
+  private static void report(Path dir, String name, List<String> results) throws Exception {
     ObjectNode root = Histories.JSON.createObjectNode();
     ArrayNode scenarios = root.putArray("scenarios");
     StringBuilder md = new StringBuilder("# trainq reliability report\n\n");
@@ -234,8 +234,8 @@ public final class Main {
     if (details.length() > 0) {
       md.append("\n## Findings\n").append(details);
     }
-    Histories.writeJson(dir.resolve("report.json"), root);
-    Files.writeString(dir.resolve("report.md"), md.toString(), StandardCharsets.UTF_8);
+    Histories.writeJson(dir.resolve(name + ".json"), root);
+    Files.writeString(dir.resolve(name + ".md"), md.toString(), StandardCharsets.UTF_8);
     System.out.print(md);
   }
 }
