@@ -7,13 +7,13 @@
 #
 # --tls: the runs and their workers speak amqps to the nodes' TLS listeners (AMQP port + 100), with
 # the instance's throwaway CA and host-name verification; reported as broker "<version>+tls".
-# --pods: the scenarios load, crash and nemesis through the operator and real worker pods instead of
+# --pods: the scenarios (all but interrupt) through the operator and real worker pods instead of
 # `trainq run`: the chart on the local single-node cluster (scripts/kube-local.sh, root; started and
 # stopped here when it is not running), kubectl apply of each TrainingJob, the stand-in image's task
 # program, whose executions reach the checker over loopback; reported as broker "<version>+pods".
 #
 # Scenarios: load retry crash nemesis poison interrupt forged alarm deleted (all by default; with
-# --pods load crash nemesis). Writes target/reliability/report.md and report.json (report-pods.*
+# --pods all but interrupt, whose stop and restart of the runner is the nemesis's kill-operator). Writes target/reliability/report.md and report.json (report-pods.*
 # with --pods), and each scenario's histories under target/reliability/<broker>/<scenario>/.
 # Exits 1 when a scenario lost a task, counted one twice, or dead-lettered one unexpectedly.
 # What is guaranteed and the figures: docs/reliability.md.
@@ -37,9 +37,9 @@ case $broker in 4.0 | 3.10) ;; *) echo "reliability.sh: --broker must be 4.0 or 
 case $profile in ci | full) ;; *) echo "reliability.sh: --profile must be ci or full" >&2; exit 2 ;; esac
 if [ "$pods" = yes ]; then
   [ "$tls" = no ] || { echo "reliability.sh: --tls and --pods do not go together (yet)" >&2; exit 2; }
-  [ ${#scenarios[@]} -gt 0 ] || scenarios=(load crash nemesis)
+  [ ${#scenarios[@]} -gt 0 ] || scenarios=(load retry crash nemesis poison forged alarm deleted)
   for s in "${scenarios[@]}"; do
-    case $s in load | crash | nemesis) ;; *) echo "reliability.sh: with --pods the scenarios are load, crash and nemesis (not $s)" >&2; exit 2 ;; esac
+    case $s in interrupt) echo "reliability.sh: interrupt stops and restarts trainq run; on pods the nemesis kills the operator instead" >&2; exit 2 ;; esac
   done
 fi
 [ ${#scenarios[@]} -gt 0 ] || scenarios=(load retry crash nemesis poison interrupt forged alarm deleted)
@@ -476,9 +476,12 @@ pod_nemesis() {
   done
 }
 
-# run_pod_scenario NAME TASKS DEADLINE_S USE_NEMESIS MAX_ATTEMPTS DELIVERY_LIMIT DUMMY_SECONDS CRASH_RATE FAIL_RATE
+# run_pod_scenario NAME TASKS DEADLINE_S EXPECT_DEAD MODE MAX_ATTEMPTS DELIVERY_LIMIT TASK_TIMEOUT KEY=VALUE...
+# MODE as run_scenario's USE_NEMESIS: no, yes (the pod nemesis), forge, alarm, delete-queue. KEY=VALUE:
+# the stand-in's environment (DUMMY_SECONDS, DUMMY_FAIL_RATE, DUMMY_POISON_KILL, ...).
 run_pod_scenario() {
-  local name=$1 tasks=$2 deadline=$3 use_nemesis=$4 attempts=$5 limit=$6 seconds=$7 crash=$8 fail=$9
+  local name=$1 tasks=$2 deadline=$3 expect=$4 mode=$5 attempts=$6 limit=$7 timeout=$8
+  shift 8
   dir=$out/$label/$name
   rm -rf "$dir"
   mkdir -p "$dir/logs"
@@ -489,7 +492,8 @@ run_pod_scenario() {
   local waited=0
   while [ ! -s "$dir/collector.port" ] && [ $waited -lt 100 ]; do sleep 0.1; waited=$((waited + 1)); done
   [ -s "$dir/collector.port" ] || { say "the collector did not start: $(cat "$dir/collector.err")"; exit 1; }
-  cat >"$dir/job.yaml" <<YAML
+  {
+    cat <<YAML
 apiVersion: trainq.io/v1alpha1
 kind: TrainingJob
 metadata: {name: $job_name, namespace: $pods_ns}
@@ -506,28 +510,33 @@ spec:
     idleTimeout: 5s
     env:
     - {name: DUMMY_RECORD_TO, value: "127.0.0.1:$(cat "$dir/collector.port")"}
-    - {name: DUMMY_SECONDS, value: "$seconds"}
-    - {name: DUMMY_CRASH_RATE, value: "$crash"}
-    - {name: DUMMY_FAIL_RATE, value: "$fail"}
-  retry: {maxAttempts: $attempts, deliveryLimit: $limit, backoff: {initial: 200ms, max: 2s}}
-  taskTimeout: 1m
 YAML
-  local t0 code=0
+    local kv
+    for kv in DUMMY_CRASH_RATE=0 DUMMY_FAIL_RATE=0 "$@"; do echo "    - {name: ${kv%%=*}, value: \"${kv#*=}\"}"; done
+    echo "  retry: {maxAttempts: $attempts, deliveryLimit: $limit, backoff: {initial: 200ms, max: 2s}}"
+    echo "  taskTimeout: $timeout"
+  } >"$dir/job.yaml"
+  local t0
   t0=$(now)
   kc apply -f "$dir/job.yaml" >/dev/null
   job_uid=$(kc get trainingjob -n "$pods_ns" "$job_name" -o jsonpath='{.metadata.uid}')
   kc get trainingjob -n "$pods_ns" "$job_name" -o json >"$dir/job.json"
   tool witness --addresses "$addresses" --state "$dir/job.json" --namespace "$pods_ns" --name "$job_name" \
     --queue "rel.$label.$name.deadletters" >"$dir/key" 2>"$dir/witness.err" &
-  local witness_pid=$!
+  local witness_pid=$! forger_pid=''
   touch "$dir/running"
-  if [ "$use_nemesis" = yes ]; then
+  if [ "$mode" = yes ]; then
     pod_nemesis >"$dir/nemesis.log" 2>&1 &
     nemesis_pid=$!
   fi
+  if [ "$mode" = forge ]; then
+    tool forge --addresses "$addresses" --state "$dir/job.json" --namespace "$pods_ns" --name "$job_name" --tasks "$tasks" \
+      --max-attempts "$attempts" --out "$dir/forged.json" >"$dir/forged.count" 2>"$dir/forger.err" &
+    forger_pid=$!
+  fi
   # the job's status and its pods until it ends; the pods' restarts, and their logs before they go
-  local phase='' started=$SECONDS
-  while [ $((SECONDS - started)) -lt "$deadline" ]; do
+  local phase='' started=$SECONDS elapsed
+  while elapsed=$((SECONDS - started)) && [ "$elapsed" -lt "$deadline" ]; do
     if kc get trainingjob -n "$pods_ns" "$job_name" -o json >"$dir/job.json.tmp" 2>/dev/null; then mv "$dir/job.json.tmp" "$dir/job.json"; fi
     phase=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("status", {}).get("phase", ""))' "$dir/job.json")
     kc get pods -n "$pods_ns" -l "trainq.io/job-uid=$job_uid" -o jsonpath='{range .items[*]}{.metadata.name} {range .status.containerStatuses[?(@.name=="worker")]}{.restartCount}{end}{"\n"}{end}' \
@@ -535,13 +544,33 @@ YAML
     local p
     for p in $(running_workers); do kc logs -n "$pods_ns" "$p" -c worker >"$dir/logs/$p.log" 2>/dev/null || true; done
     case $phase in Succeeded | Failed) break ;; esac
+    if [ "$mode" = alarm ] && [ -z "$alarm_done" ] && [ "$elapsed" -ge 6 ] && [ -z "$alarm_on" ]; then
+      fault memory-alarm "node 1"
+      set_watermark 0.00001
+      alarm_on=yes alarm_since=$SECONDS
+    fi
+    if [ -n "$alarm_on" ] && [ $((SECONDS - alarm_since)) -ge 12 ]; then
+      set_watermark "$watermark"
+      alarm_on='' alarm_done=yes
+      say "  memory alarm cleared"
+    fi
+    if [ "$mode" = delete-queue ] && [ "$elapsed" -ge 5 ] && [ -z "$deleted" ]; then
+      fault delete-queue "tq.$(cat "$dir/key").tasks"
+      rmq ctl --version "$broker" --nodes 3 --node 1 -- delete_queue "tq.$(cat "$dir/key").tasks" >/dev/null || say "  delete_queue failed"
+      deleted=yes
+    fi
     sleep 2
   done
   rm -f "$dir/running"
   if [ -n "$nemesis_pid" ]; then kill -TERM "$nemesis_pid" 2>/dev/null || true; wait "$nemesis_pid" 2>/dev/null || true; fi
-  nemesis_pid=''
+  nemesis_pid='' deleted='' alarm_done=''
+  [ -z "$alarm_on" ] || { set_watermark "$watermark"; alarm_on=''; }
   case $phase in Succeeded | Failed) ;; *) say "$name: not finished within ${deadline}s (phase ${phase:-none})" ;; esac
   wait "$witness_pid" || say "$name: the dead-letter witness failed: $(cat "$dir/witness.err")"
+  local forged=0
+  if [ -n "$forger_pid" ]; then
+    if wait "$forger_pid"; then forged=$(cat "$dir/forged.count"); else say "$name: the forger failed: $(cat "$dir/forger.err")"; forged=-1; fi
+  fi
   local wall
   wall=$(python3 -c "print(round($(now) - $t0, 1))")
   sleep 1 # the last executions' records
@@ -552,24 +581,37 @@ YAML
     --name "$job_name" --witness "rel.$label.$name.deadletters" --out "$dir/broker.json"
   # what the suite checks for secrets: the operator's log, the job's Events and status, the pods' logs
   kc logs -n "$pods_ns" -l app.kubernetes.io/instance=trainq-reliability --all-containers --tail=-1 >"$dir/logs/operator.log" 2>&1 || true
-  kc get events -n "$pods_ns" -o yaml >"$dir/events.yaml" 2>&1 || true
+  kc get events -n "$pods_ns" --field-selector "involvedObject.name=$job_name" -o yaml >"$dir/events.yaml" 2>&1 || true
   local uid_hex=${job_uid//-/}
   kc get secret -n "$pods_ns" "$job_name-broker-user-${uid_hex:0:12}" -o jsonpath='{.data.password}' 2>/dev/null |
     base64 -d >>"$out/.worker-passwords" 2>/dev/null && echo >>"$out/.worker-passwords" || true
   python3 -c 'import json,sys; s=json.load(open(sys.argv[1])).get("status", {}); print("    %s: %s, %s" % (s.get("phase"), s.get("progress"), s.get("message", "")))' "$dir/job.json" || true
-  # restarts: each container restart, and each pod that replaced another
-  local restarts
-  restarts=$(awk 'NF { if (!($1 in max) || $2 + 0 > max[$1]) max[$1] = $2 + 0 } END { n = 0; s = 0; for (p in max) { n++; s += max[p] } print s + (n > 0 ? n - 1 : 0) }' "$dir/pods.txt")
+  # worker restarts: the kubelet's restarts of a worker container that exited non-zero (restartPolicy
+  # OnFailure); a pod that replaced another (deleted by the nemesis, or after a clean exit) is not one
+  local restarts pods_seen notes=()
+  restarts=$(awk 'NF { if (!($1 in max) || $2 + 0 > max[$1]) max[$1] = $2 + 0 } END { s = 0; for (p in max) s += max[p]; print s }' "$dir/pods.txt")
+  pods_seen=$(awk 'NF { print $1 }' "$dir/pods.txt" | sort -u | wc -l)
+  say "  worker pods: $pods_seen, worker container restarts: $restarts"
+  # what the scenario must have shown beyond the counts: the workers said the alarm blocked them and
+  # lifted; the operator found the deleted queue and republished (an Event of the job)
+  if [ "$mode" = alarm ] && ! { cat "$dir"/logs/*.log | grep -q "RabbitMQ blocks connection" &&
+    cat "$dir"/logs/*.log | grep -q "RabbitMQ unblocked connection"; }; then
+    notes+=(--problem "the worker did not log that the memory alarm blocked it and cleared")
+  fi
+  if [ "$mode" = delete-queue ] && ! grep -q "TasksRepublished" "$dir/events.yaml"; then
+    notes+=(--problem "the job has no TasksRepublished Event after its task queue was deleted")
+  fi
   kc delete trainingjob -n "$pods_ns" "$job_name" --timeout=120s >/dev/null 2>&1 || say "$name: the job's delete did not finish"
   touch "$dir/faults.jsonl"
   tool check --scenario "$name" --broker "$label" --seed "$seed" --tasks "$tasks" --executions "$dir/executions.jsonl" \
     --state "$dir/job.json" --exit-code -1 --broker-file "$dir/broker.json" --faults "$dir/faults.jsonl" \
-    --worker-restarts "$restarts" --max-worker-restarts "$max_restarts" --wall "$wall" --out "$dir/result.json" || failed=1
+    --expect-dead "$expect" --expect-rejected "$forged" --worker-restarts "$restarts" --max-worker-restarts "$max_restarts" \
+    "${notes[@]}" --wall "$wall" --out "$dir/result.json" || failed=1
   results+=("$dir/result.json")
 }
 
 failed=0 results=()
-run_pid='' nemesis_pid='' alarm_on='' collector_pid='' cluster_started='' kubeconfig='' pods_ns=trainq-reliability
+run_pid='' nemesis_pid='' alarm_on='' alarm_since=0 alarm_done='' deleted='' collector_pid='' cluster_started='' kubeconfig='' pods_ns=trainq-reliability
 # the memory watermark the nodes run with, restored after the alarm scenario
 watermark=$(rmq ctl --version "$broker" --nodes 3 --node 1 -- eval 'vm_memory_monitor:get_vm_memory_high_watermark().' 2>/dev/null |
   tr -d '[:space:]')
@@ -605,11 +647,22 @@ for s in "${scenarios[@]}"; do
   if [ "$pods" = yes ]; then
     # one worker pod of four slots; the stand-in's duration is DUMMY_SECONDS x uniform(0.5, 1.5)
     case $s in
-      load) run_pod_scenario load "$pod_load_tasks" 600 no 3 10 0.3 0 0 ;;
+      load) run_pod_scenario load "$pod_load_tasks" 600 "" no 3 10 1m DUMMY_SECONDS=0.3 ;;
+      retry) run_pod_scenario retry "$n_tasks" 300 "" no 10 10 1m DUMMY_SECONDS=0.3 DUMMY_FAIL_RATE=0.2 ;;
       crash) # the original design's rates: 20% of attempts fail, 5% kill their worker (the kubelet restarts it)
-        run_pod_scenario crash "$n_tasks" 600 no 10 10 0.3 0.05 0.2 ;;
+        run_pod_scenario crash "$n_tasks" 600 "" no 10 10 1m DUMMY_SECONDS=0.3 DUMMY_CRASH_RATE=0.05 DUMMY_FAIL_RATE=0.2 ;;
       nemesis) # every kind of fault a pod, a node and the operator can meet, on a seeded schedule
-        run_pod_scenario nemesis "$nemesis_tasks" $((nemesis_deadline < 420 ? 420 : nemesis_deadline)) yes 3 20 1 0 0 ;;
+        run_pod_scenario nemesis "$nemesis_tasks" $((nemesis_deadline < 420 ? 420 : nemesis_deadline)) "" yes 3 20 1m DUMMY_SECONDS=1 ;;
+      poison) # as without pods; the kubelet restarts the worker that index 7 kills
+        run_pod_scenario poison 60 300 "3=failed,7=delivery-limit,11=timeout" no 3 4 4s DUMMY_SECONDS=0.3 \
+          DUMMY_POISON_FAIL=3 DUMMY_POISON_KILL=7 DUMMY_POISON_HANG=11 DUMMY_HANG_SECONDS=120 ;;
+      forged) # the forger against the operator's accounting; tasks 140-147 always fail
+        run_pod_scenario forged 150 300 "140=failed,141=failed,142=failed,143=failed,144=failed,145=failed,146=failed,147=failed" \
+          forge 3 10 1m DUMMY_SECONDS=0.4 DUMMY_POISON_FAIL=140,141,142,143,144,145,146,147 ;;
+      alarm) # a memory alarm blocks every publisher for 12 s mid-job
+        run_pod_scenario alarm 150 300 "" alarm 3 10 1m DUMMY_SECONDS=0.4 ;;
+      deleted) # the task queue deleted by hand 5 s in: the operator's audit declares it again and republishes
+        run_pod_scenario deleted 150 300 "" delete-queue 3 10 1m DUMMY_SECONDS=0.4 ;;
     esac
     continue
   fi

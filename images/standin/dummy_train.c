@@ -5,6 +5,10 @@
  * parent, the worker, with SIGKILL with probability DUMMY_CRASH_RATE (default 0.05, an infrastructure
  * failure: the kubelet restarts the worker and the broker redelivers the task).
  *
+ * DUMMY_POISON_FAIL, DUMMY_POISON_KILL and DUMMY_POISON_HANG (comma-separated task indexes) make those
+ * tasks always fail, always kill their worker, or always sleep DUMMY_HANG_SECONDS (default 3600) past
+ * any timeout: the reliability harness's poison tasks.
+ *
  * DUMMY_RECORD_TO=host:port (the reliability harness on pods, scripts/reliability.sh --pods) sends one
  * JSON line per execution over TCP, in the format of reliability/dummy_task.py's execution log (index,
  * attempt, worker, pid, ppid, start, end, outcome): a pod has no volume the harness could read, but a
@@ -75,6 +79,20 @@ static void record(const char *outcome) {
   }
 }
 
+/* Whether the task's index is in the comma-separated list the variable holds. */
+static int listed(const char *name) {
+  const char *v = getenv(name);
+  if (!v || !*v) return 0;
+  long index = atol(task_index);
+  for (const char *p = v; *p;) {
+    char *end;
+    long n = strtol(p, &end, 10);
+    if (end != p && n == index) return 1;
+    p = *end ? end + 1 : end;
+  }
+  return 0;
+}
+
 static void terminated(int sig) {
   (void)sig;
   /* the worker stops an attempt past its timeout (or at shutdown) with SIGTERM */
@@ -98,15 +116,16 @@ int main(void) {
   printf("model train start: task %s attempt %s params %s gpus [%s]\n", task_index, task_attempt, params ? params : "{}",
          gpus ? gpus : "");
   fflush(stdout);
-  if (uniform() < env_or("DUMMY_CRASH_RATE", 0.05)) {
+  if (listed("DUMMY_POISON_KILL") || uniform() < env_or("DUMMY_CRASH_RATE", 0.05)) {
     printf("simulated system failure: killing the worker\n");
     fflush(stdout);
     record("killed-worker");
     kill(getppid(), SIGKILL);
     sleep_seconds(5);
   }
+  if (listed("DUMMY_POISON_HANG")) sleep_seconds(env_or("DUMMY_HANG_SECONDS", 3600));
   sleep_seconds((0.5 + uniform()) * env_or("DUMMY_SECONDS", 2));
-  if (uniform() < env_or("DUMMY_FAIL_RATE", 0.2)) {
+  if (listed("DUMMY_POISON_FAIL") || uniform() < env_or("DUMMY_FAIL_RATE", 0.2)) {
     fprintf(stderr, "simulated training error (loss is NaN)\n");
     record("failed");
     return 1;
