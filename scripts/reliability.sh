@@ -393,6 +393,12 @@ pods_setup() {
 kc() { "$kube_bin/kubectl" --kubeconfig "$kubeconfig" "$@"; }
 pods_teardown() {
   [ -n "${kubeconfig:-}" ] || return 0
+  # the jobs first, while their operator runs to remove its finalizer (an interrupted scenario's)
+  kc delete trainingjobs -n "$pods_ns" --all --timeout=60s >/dev/null 2>&1 || true
+  local j
+  for j in $(kc get trainingjobs -n "$pods_ns" -o name 2>/dev/null); do
+    kc patch -n "$pods_ns" "$j" --type merge -p '{"metadata":{"finalizers":null}}' >/dev/null 2>&1 || true
+  done
   "$helm_bin" uninstall trainq-reliability --kubeconfig "$kubeconfig" --namespace "$pods_ns" --wait >/dev/null 2>&1 || true
   kc delete namespace "$pods_ns" --timeout=120s >/dev/null 2>&1 || true
   kubeconfig=''

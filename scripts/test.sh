@@ -233,12 +233,10 @@ else
   fi
   # the reliability suite through the chart's operator and real worker pods (the images
   # the e2e step built): worker processes killed and frozen on the node, worker pods deleted, the
-  # operator killed, the quorum leader's node killed, connections closed; report-pods.md. Not
-  # `poison`: on one pod of four slots, a task that kills its worker every time takes the tasks
-  # running beside it to the delivery limit with it (docs/reliability.md, Known limits), an open bug.
+  # operator killed, the quorum leader's node killed, connections closed; report-pods.md
   if [ $status -eq 0 ] && [ "${TRAINQ_RELIABILITY:-}" != 0 ]; then
     log=$root/target/reliability-pods.log
-    pod_scenarios=(load retry crash nemesis forged alarm deleted)
+    pod_scenarios=(load retry crash nemesis poison forged alarm deleted)
     step "reliability suite through pods (scripts/reliability.sh --pods --broker 4.0 --profile ci ${pod_scenarios[*]})"
     s=$SECONDS
     rm -f "$root"/target/reliability/report-pods.{md,json}

@@ -40,6 +40,12 @@ public final class WorkerEnv {
   public static final String LOOKAHEAD_BELOW_MS = "TRAINQ_LOOKAHEAD_BELOW_MS";
   /** Persistent runners: how long a slot waits for its turn to start its runner, then starts it anyway; default 1000. */
   public static final String RUNNER_START_TURN_MS = "TRAINQ_RUNNER_START_TURN_MS";
+  /**
+   * A worker that starts consuming holds one delivery at a time while it is given redeliveries, so that
+   * a task that kills its worker takes no other task with it; it holds its full prefetch from the first
+   * fresh delivery, or once a redelivered attempt has run this long (0 turns probation off); default 60000.
+   */
+  public static final String PROBATION_MS = "TRAINQ_PROBATION_MS";
   /** Port of /metrics, /healthz and /readyz; 0 turns the HTTP server off. */
   public static final String HTTP_PORT = "TRAINQ_HTTP_PORT";
   public static final String STATUS_INTERVAL_MS = "TRAINQ_STATUS_INTERVAL_MS";

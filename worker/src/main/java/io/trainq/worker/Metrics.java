@@ -28,6 +28,7 @@ final class Metrics {
   final LongAdder startedEvents = new LongAdder();
   /** Acks that settled several deliveries at once ({@code multiple=true}). */
   final LongAdder multipleAcks = new LongAdder();
+  final LongAdder probationsEnded = new LongAdder();
   /** 1 while the lookahead consumer holds deliveries beyond the slots. */
   volatile int lookahead;
   final Histogram duration = new Histogram(DURATION_BUCKETS);
@@ -97,6 +98,8 @@ final class Metrics {
         outcomeMessages.sum());
     counter(sb, "trainq_worker_multiple_acks_total", "Acks that settled several group-committed deliveries at once (multiple=true).",
         multipleAcks.sum());
+    counter(sb, "trainq_worker_probations_ended_total", "Times the consumer went from one delivery at a time (probation, "
+        + "while it got redeliveries) to its full prefetch.", probationsEnded.sum());
     counter(sb, "trainq_worker_outcome_events_total", "SUCCEEDED events sent in those messages.", outcomeEvents.sum());
     counter(sb, "trainq_worker_started_events_total", "STARTED events sent (only for attempts still running after the delay).",
         startedEvents.sum());

@@ -9,5 +9,7 @@ enum Signal {
   /** The broker closed the task channel with a channel error; the client does not recover those. */
   CHANNEL_CLOSED,
   /** The client recovered the connection and its channels. */
-  RECOVERED
+  RECOVERED,
+  /** The consumer on probation got a fresh delivery: it may hold its full prefetch. */
+  PROBATION_OVER
 }

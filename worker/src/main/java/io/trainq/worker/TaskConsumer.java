@@ -40,6 +40,15 @@ import org.slf4j.LoggerFactory;
  * <p>Each delivery carries the channel's generation; a reconnect (or a channel the broker closed)
  * starts a new one, and a delivery of an older generation is "lost": the broker requeued it when the
  * old channel went, so it must not be acked or nacked (the client would drop such a stale tag anyway).
+ *
+ * <p><b>Probation.</b> A consumer that starts (the worker's start, or a channel opened again) holds
+ * one delivery at a time while what it gets are redeliveries. A redelivery is what a consumer held
+ * when it died, and the broker counts one delivery against every message returned so, the one that
+ * killed its worker and the ones beside it alike: a task that kills its worker every time would take
+ * the tasks started beside it to the delivery limit with it, since the returned messages come back
+ * together. Holding one, each runs alone. Probation ends at the first fresh delivery, or once a
+ * redelivered attempt has run {@code probation} (the control loop's call: long tasks must not keep a
+ * pod's other GPUs idle), and the consumer then holds its full prefetch.
  */
 final class TaskConsumer {
   private static final Logger log = LoggerFactory.getLogger(TaskConsumer.class);
@@ -50,6 +59,9 @@ final class TaskConsumer {
   private final Dispatcher dispatcher;
   private final Metrics metrics;
   private final Consumer<Signal> signals;
+  private final java.time.Duration probation;
+  /** Holding one delivery at a time until a fresh one comes; see the class comment. */
+  private volatile boolean onProbation;
   private final AtomicLong generation = new AtomicLong();
   private volatile Channel channel;
   private volatile String consumerTag;
@@ -77,6 +89,13 @@ final class TaskConsumer {
 
   TaskConsumer(Connection connection, String queue, int prefetch, Dispatcher dispatcher, Metrics metrics,
       Consumer<Signal> signals) {
+    this(connection, queue, prefetch, dispatcher, metrics, signals, java.time.Duration.ZERO);
+  }
+
+  /** @param probation ZERO: never on probation */
+  TaskConsumer(Connection connection, String queue, int prefetch, Dispatcher dispatcher, Metrics metrics,
+      Consumer<Signal> signals, java.time.Duration probation) {
+    this.probation = probation;
     this.connection = connection;
     this.queue = queue;
     this.prefetch = prefetch;
@@ -88,8 +107,9 @@ final class TaskConsumer {
   /** Opens a channel and starts consuming (again, after a channel the broker closed). */
   synchronized void start() throws IOException {
     Channel ch = connection.createChannel();
-    // per-consumer prefetch: quorum queues refuse global QoS
-    ch.basicQos(prefetch, false);
+    boolean probe = !probation.isZero() && prefetch > 1;
+    // per-consumer prefetch (quorum queues refuse global QoS), applied to consumers made after it
+    ch.basicQos(probe ? 1 : prefetch, false);
     if (ch instanceof Recoverable r) {
       r.addRecoveryListener(new RecoveryListener() {
         @Override
@@ -109,11 +129,46 @@ final class TaskConsumer {
     }
     ch.addShutdownListener(this::channelClosed);
     long g = generation.incrementAndGet();
-    cancelOk = new CountDownLatch(1);
     channel = ch;
     held = new Held(ch, g);
-    consumerTag = ch.basicConsume(queue, false, new Callbacks(ch));
+    onProbation = probe;
+    Callbacks cb = new Callbacks(ch);
+    cancelOk = cb.cancelOk;
+    consumerTag = ch.basicConsume(queue, false, cb);
     consuming = true;
+  }
+
+  boolean onProbation() {
+    return onProbation;
+  }
+
+  /**
+   * Ends probation: a new consumer with the full prefetch on the same channel (what the old one holds
+   * stays held there), then the old one is cancelled. On a channel in trouble nothing happens here:
+   * the control loop opens it again, on probation again.
+   */
+  synchronized void endProbation(String why) {
+    if (!onProbation) {
+      return;
+    }
+    onProbation = false;
+    Channel ch = channel;
+    String old = consumerTag;
+    if (!consuming || ch == null || !ch.isOpen() || old == null) {
+      return;
+    }
+    try {
+      ch.basicQos(prefetch, false);
+      Callbacks cb = new Callbacks(ch);
+      String tag = ch.basicConsume(queue, false, cb);
+      cancelOk = cb.cancelOk;
+      consumerTag = tag;
+      ch.basicCancel(old);
+      metrics.probationsEnded.increment();
+      log.info("probation over ({}): holding up to {} deliveries", why, prefetch);
+    } catch (IOException | AlreadyClosedException e) {
+      log.warn("ending probation failed ({}); the task channel is opened again", e.getMessage());
+    }
   }
 
   /** Consumes again after the broker cancelled the consumer, on the same channel if it is open (its unacked deliveries stay held). */
@@ -123,8 +178,9 @@ final class TaskConsumer {
       start();
       return;
     }
-    cancelOk = new CountDownLatch(1);
-    consumerTag = ch.basicConsume(queue, false, new Callbacks(ch));
+    Callbacks cb = new Callbacks(ch);
+    cancelOk = cb.cancelOk;
+    consumerTag = ch.basicConsume(queue, false, cb);
     consuming = true;
   }
 
@@ -287,6 +343,9 @@ final class TaskConsumer {
   }
 
   private final class Callbacks extends DefaultConsumer {
+    /** This consumer's own: one that probation replaced must not release a wait for its successor. */
+    final CountDownLatch cancelOk = new CountDownLatch(1);
+
     Callbacks(Channel ch) {
       super(ch);
     }
@@ -304,6 +363,9 @@ final class TaskConsumer {
         // another thread: this one reads the socket and must not wait to write to it)
         refusals.execute(() -> nack(d, true));
       }
+      if (onProbation && !d.redelivered() && d.deliveryCount() == 0) {
+        signals.accept(Signal.PROBATION_OVER);
+      }
     }
 
     @Override
@@ -313,6 +375,10 @@ final class TaskConsumer {
 
     @Override
     public void handleCancel(String tag) {
+      if (!tag.equals(consumerTag)) {
+        cancelOk.countDown(); // a consumer probation replaced: its successor consumes on
+        return;
+      }
       consuming = false;
       cancelOk.countDown();
       signals.accept(Signal.CANCELLED_BY_BROKER);

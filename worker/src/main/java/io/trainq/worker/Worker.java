@@ -170,7 +170,7 @@ public final class Worker {
       });
     }
     TaskConsumer consumer = new TaskConsumer(connection, config.topology().taskQueue(), config.prefetch(), dispatcher, metrics,
-        signals::offer);
+        signals::offer, config.dispatch().probation());
     resources.onClose(consumer::close);
     // The lookahead's own channel: its prefetch is its own, and the client's recovery restores it as it was.
     // Its faults need no signal: the control loop starts it again while it is wanted.
@@ -262,6 +262,14 @@ public final class Worker {
         log.info("connection to RabbitMQ recovered; tasks that were running keep running, their deliveries were requeued");
         continue;
       }
+      if (s == Signal.PROBATION_OVER) {
+        consumer.endProbation("a fresh delivery");
+      } else if (consumer.onProbation()) {
+        long ran = oldestAttemptNanos(slots);
+        if (ran >= config.dispatch().probation().toNanos()) {
+          consumer.endProbation("a redelivered attempt has run " + ran / 1_000_000_000 + " s");
+        }
+      }
       if (!draining && !stopping) {
         steerLookahead(w);
       }
@@ -282,6 +290,18 @@ public final class Worker {
     }
   }
 
+  /** How long the longest-running attempt has run, or -1 when none runs. */
+  private static long oldestAttemptNanos(List<Slot> slots) {
+    long now = System.nanoTime();
+    long oldest = -1;
+    for (Slot slot : slots) {
+      if (slot.current != null) {
+        oldest = Math.max(oldest, now - slot.attemptStartNanos);
+      }
+    }
+    return oldest;
+  }
+
   /**
    * Holds deliveries beyond the slots while attempts are short ({@link Lookahead}); once they are long,
    * stops, and returns what it held longer than the bound to the queue for any free slot to take.
@@ -298,7 +318,7 @@ public final class Worker {
         running.add(slot.attemptStartNanos);
       }
     }
-    boolean wanted = w.lookahead().wanted(running, now) && w.consumer().consuming();
+    boolean wanted = w.lookahead().wanted(running, now) && w.consumer().consuming() && !w.consumer().onProbation();
     if (wanted && !la.consuming()) {
       try {
         // on its open channel if it has one: deliveries held from before are settled there

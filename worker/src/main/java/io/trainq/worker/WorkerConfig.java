@@ -56,10 +56,13 @@ public record WorkerConfig(
    * @param lookaheadBelow attempts shorter than this, on average, are short
    * @param runnerStartTurn persistent runners start one per CPU at a time; a slot waits this long for its
    *     turn, then starts its runner anyway (bounds what the turns cost runners whose start-up is not CPU-bound)
+   * @param probation a consumer that starts holds one delivery while it gets redeliveries, until a fresh one
+   *     comes or a redelivered attempt has run this long (ZERO: never); see {@link TaskConsumer}
    */
-  public record Dispatch(Duration startedDelay, int lookahead, Duration lookaheadBelow, Duration runnerStartTurn) {
+  public record Dispatch(Duration startedDelay, int lookahead, Duration lookaheadBelow, Duration runnerStartTurn,
+      Duration probation) {
     public static final Dispatch DEFAULT = new Dispatch(Duration.ofSeconds(1), WorkerEnv.DEFAULT_LOOKAHEAD, Duration.ofSeconds(2),
-        Duration.ofSeconds(1));
+        Duration.ofSeconds(1), Duration.ofSeconds(60));
   }
 
   /** Worker settings outside the shared contract: how long the first connect may take. */
@@ -141,9 +144,10 @@ public record WorkerConfig(
       }
       Duration below = nonNegative(env, WorkerEnv.LOOKAHEAD_BELOW_MS, Dispatch.DEFAULT.lookaheadBelow().toMillis());
       Duration turn = nonNegative(env, WorkerEnv.RUNNER_START_TURN_MS, Dispatch.DEFAULT.runnerStartTurn().toMillis());
+      Duration probation = nonNegative(env, WorkerEnv.PROBATION_MS, Dispatch.DEFAULT.probation().toMillis());
       return new WorkerConfig(topology, job, rabbit, slots, command, taskEnv(env), idle, extra, (int) port, status, grace,
           connect, workerName, workingDir, tempDir, level, format, (int) taskCount,
-          new Dispatch(startedDelay, (int) lookahead, below, turn));
+          new Dispatch(startedDelay, (int) lookahead, below, turn, probation));
     } catch (IllegalArgumentException e) {
       // the protocol's parsers name the variable in their messages
       throw new ConfigException(e.getMessage());

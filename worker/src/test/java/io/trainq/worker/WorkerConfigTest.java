@@ -48,6 +48,14 @@ class WorkerConfigTest {
   }
 
   @Test
+  void probationLastsAMinuteUnlessSet() throws Exception {
+    Map<String, String> env = operatorEnv();
+    assertThat(WorkerConfig.fromEnv(env, List.of("true"), () -> 0).dispatch().probation()).isEqualTo(Duration.ofSeconds(60));
+    env.put(WorkerEnv.PROBATION_MS, "0");
+    assertThat(WorkerConfig.fromEnv(env, List.of("true"), () -> 0).dispatch().probation()).isZero();
+  }
+
+  @Test
   void theTasksEnvironmentHasNoBrokerSettings() throws Exception {
     Map<String, String> env = operatorEnv();
     env.put("TRAINQ_RABBITMQ_URI", "amqp://u:s3cret@h/%2F");
@@ -69,6 +77,7 @@ class WorkerConfigTest {
     assertBad(e -> e.put(WorkerEnv.GPUS_PER_TASK, "0"), "TRAINQ_GPUS_PER_TASK must be >= 1, got 0");
     assertBad(e -> e.put(WorkerEnv.TASK_TIMEOUT_MS, "0"), "TRAINQ_TASK_TIMEOUT_MS must be > 0, got 0");
     assertBad(e -> e.put(WorkerEnv.IDLE_TIMEOUT_MS, "-1"), "TRAINQ_IDLE_TIMEOUT_MS must be >= 0, got -1");
+    assertBad(e -> e.put(WorkerEnv.PROBATION_MS, "-5"), "TRAINQ_PROBATION_MS must be >= 0, got -5");
     assertBad(e -> e.put(WorkerEnv.HTTP_PORT, "70000"), "TRAINQ_HTTP_PORT must be a port (0 turns the server off), got 70000");
     assertBad(e -> e.put(WorkerEnv.BACKOFF_MAX_MS, "10"), "TRAINQ_BACKOFF_MAX_MS (10) must be >= TRAINQ_BACKOFF_INITIAL_MS (1000) >= 0");
     assertBad(e -> e.put(WorkerEnv.WORKING_DIR, "/no/such/dir"), "TRAINQ_WORKING_DIR /no/such/dir is not a directory");

@@ -298,6 +298,54 @@ class WorkerIT {
     }
   }
 
+  /**
+   * A task that kills its worker every time takes no other task to the delivery limit with it. The
+   * broker counts a delivery against every message a dead consumer held; the returned messages come
+   * back together, and a restarted worker that started them together again would have them killed,
+   * and counted, beside the killer each time. On probation (holding one delivery while it gets
+   * redeliveries) each returned task runs alone: only the killer reaches the limit.
+   * ({@code TRAINQ_PROBATION_MS=0} makes this fail: tasks 1-4 are dead-lettered with task 0.)
+   */
+  @ParameterizedTest
+  @EnumSource(Scripts.Mode.class)
+  void aTaskThatKillsItsWorkerEveryTimeTakesNoOtherTaskWithIt(Scripts.Mode mode) throws Exception {
+    int limit = 3;
+    int tasks = 8;
+    JobSettings settings = new JobSettings(3, Duration.ofMillis(50), Duration.ofMillis(200), Duration.ofMinutes(1), null, limit);
+    try (JobFixture job = new JobFixture(broker, mode.apply(settings))) {
+      List<String> task = mode.program(dir, "task",
+          "if [ \"$i\" = 0 ]; then kill -9 $PPID; sleep 1; fi; echo \"run $i $a\" >> $D/runs.log; sleep 0.3",
+          "if i == 0:\n    kill_worker(); time.sleep(1)\nappend('runs.log', f'run {i} {a}'); time.sleep(0.3)");
+      job.publishTasks(tasks);
+      Map<String, String> env = job.workerEnv(4);
+      List<Integer> exits = new ArrayList<>();
+      WorkerProcess w = WorkerProcess.start("w1", env, dir, task);
+      try {
+        long deadline = System.nanoTime() + Duration.ofMinutes(2).toNanos();
+        while (job.deadLetters().isEmpty() || ofType(job.events(), Type.SUCCEEDED).size() < tasks - 1) {
+          if (!w.alive()) {
+            exits.add(w.process.exitValue());
+            w = WorkerProcess.start("w1", env, dir, task);
+          }
+          assertThat(System.nanoTime()).as("done in time; exits " + exits + ", dead letters " + job.deadLetters().size()
+              + WorkerProcess.logs(w)).isLessThan(deadline);
+          Thread.sleep(50);
+        }
+      } finally {
+        w.close();
+      }
+      List<JobFixture.DeadLetter> dead = job.deadLetters();
+      assertThat(dead).as("only the task that kills its worker").hasSize(1);
+      assertThat(dead.get(0).task().index()).isZero();
+      assertThat(dead.get(0).header("x-first-death-reason")).isEqualTo("delivery_limit");
+      List<TaskEvent> succeeded = ofType(job.events(), Type.SUCCEEDED);
+      assertThat(succeeded.stream().map(TaskEvent::index).sorted().toList()).isEqualTo(List.of(1, 2, 3, 4, 5, 6, 7));
+      assertThat(exits).as("the killer's runs: the first, then one per redelivery up to the limit").hasSize(limit + 1)
+          .allMatch(c -> c == 137);
+      assertThat(job.readyEverywhere()).isZero();
+    }
+  }
+
   /** A task that always fails is dead-lettered once its budget is spent, with the reason, exit code and stderr. */
   @ParameterizedTest
   @EnumSource(Scripts.Mode.class)
