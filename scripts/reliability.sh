@@ -13,8 +13,9 @@
 # program, whose executions reach the checker over loopback; reported as broker "<version>+pods".
 #
 # Scenarios: load retry crash nemesis poison interrupt forged alarm deleted (all by default; with
-# --pods all but interrupt, whose stop and restart of the runner is the nemesis's kill-operator). Writes target/reliability/report.md and report.json (report-pods.*
-# with --pods), and each scenario's histories under target/reliability/<broker>/<scenario>/.
+# --pods all but interrupt, whose stop and restart of the runner is the nemesis's kill-operator).
+# Writes target/reliability/report.md and report.json (report-pods.* with --pods), and each
+# scenario's histories under target/reliability/<broker>/<scenario>/.
 # Exits 1 when a scenario lost a task, counted one twice, or dead-lettered one unexpectedly.
 # What is guaranteed and the figures: docs/reliability.md.
 set -euo pipefail
@@ -28,7 +29,7 @@ while [ $# -gt 0 ]; do
     --seed) seed=${2:?}; shift 2 ;;
     --tls) tls=yes; shift ;;
     --pods) pods=yes; shift ;;
-    -h | --help) sed -n '2,21p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h | --help) sed -n '2,20p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) echo "reliability.sh: unknown option $1" >&2; exit 2 ;;
     *) scenarios+=("$1"); shift ;;
   esac
@@ -545,10 +546,15 @@ YAML
   while elapsed=$((SECONDS - started)) && [ "$elapsed" -lt "$deadline" ]; do
     if kc get trainingjob -n "$pods_ns" "$job_name" -o json >"$dir/job.json.tmp" 2>/dev/null; then mv "$dir/job.json.tmp" "$dir/job.json"; fi
     phase=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1])).get("status", {}).get("phase", ""))' "$dir/job.json")
-    kc get pods -n "$pods_ns" -l "trainq.io/job-uid=$job_uid" -o jsonpath='{range .items[*]}{.metadata.name} {range .status.containerStatuses[?(@.name=="worker")]}{.restartCount}{end}{"\n"}{end}' \
+    # name, restarts, and the exit code of the container's last termination
+    kc get pods -n "$pods_ns" -l "trainq.io/job-uid=$job_uid" -o jsonpath='{range .items[*]}{.metadata.name} {range .status.containerStatuses[?(@.name=="worker")]}{.restartCount} {.lastState.terminated.exitCode}{end}{"\n"}{end}' \
       >>"$dir/pods.txt" 2>/dev/null || true
     local p
-    for p in $(running_workers); do kc logs -n "$pods_ns" "$p" -c worker >"$dir/logs/$p.log" 2>/dev/null || true; done
+    for p in $(running_workers); do
+      kc logs -n "$pods_ns" "$p" -c worker >"$dir/logs/$p.log" 2>/dev/null || true
+      # a restarted container's predecessor: what it said before it exited
+      kc logs -n "$pods_ns" "$p" -c worker --previous >"$dir/logs/$p.previous.log" 2>/dev/null || rm -f "$dir/logs/$p.previous.log"
+    done
     case $phase in Succeeded | Failed) break ;; esac
     if [ "$mode" = alarm ] && [ -z "$alarm_done" ] && [ "$elapsed" -ge 6 ] && [ -z "$alarm_on" ]; then
       fault memory-alarm "node 1"

@@ -194,7 +194,7 @@ public final class Main {
         + "| executed twice | faults | rejected / forged | worker restarts | recovery p50 / max (s) | longest stall (s) | wall (s) | ok |\n");
     md.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     StringBuilder details = new StringBuilder();
-    List<String> order = List.of("load", "retry", "crash", "nemesis", "poison", "interrupt", "forged", "alarm");
+    List<String> order = List.of("load", "retry", "crash", "nemesis", "poison", "interrupt", "forged", "alarm", "deleted");
     List<JsonNode> all = new ArrayList<>();
     for (String f : results) {
       all.add(Histories.JSON.readTree(Files.readString(Path.of(f), StandardCharsets.UTF_8)));

@@ -464,10 +464,25 @@ public final class Worker {
       queues.add(t.retryQueue(d));
     }
     queues.add(t.deadLetterQueue());
+    long deadline = System.nanoTime() + config.queueWait().toNanos();
     for (String q : queues) {
-      if (!exists(connection, ch -> ch.queueDeclarePassive(q))) {
-        throw new ConfigException("queue '" + q + "' does not exist on vhost '" + config.rabbit().vhost() + "' at "
-            + config.rabbit().addressList() + ": the job's queues are declared by the operator (or trainq run) before its workers start");
+      boolean said = false;
+      while (!exists(connection, ch -> ch.queueDeclarePassive(q))) {
+        if (System.nanoTime() >= deadline) {
+          throw new ConfigException("queue '" + q + "' does not exist on vhost '" + config.rabbit().vhost() + "' at "
+              + config.rabbit().addressList() + ": the job's queues are declared by the operator (or trainq run) before its workers start");
+        }
+        if (!said) {
+          log.warn("queue {} does not exist (yet): waiting up to {} s for it (the operator declares a deleted task queue again)",
+              q, config.queueWait().toSeconds());
+          said = true;
+        }
+        try {
+          Thread.sleep(1000);
+        } catch (InterruptedException e) {
+          Thread.currentThread().interrupt();
+          throw new IOException("interrupted while waiting for queue " + q, e);
+        }
       }
     }
     for (String x : List.of(JobTopology.EVENTS_EXCHANGE, JobTopology.DEAD_LETTER_EXCHANGE, JobTopology.RETRY_EXCHANGE)) {

@@ -28,6 +28,9 @@ import org.slf4j.event.Level;
  * @param tempDir where the tasks' parameter files go
  * @param taskCount tasks in the job (a message of another index is not a task of it), or 0 when not known
  * @param dispatch how the worker keeps its slots busy between short attempts
+ * @param queueWait how long a worker that starts waits for a missing job queue before it calls that bad
+ *     configuration: the operator declares a deleted task queue again within seconds, and a worker pod it
+ *     started meanwhile must not crash-loop
  */
 public record WorkerConfig(
     JobTopology topology,
@@ -42,6 +45,7 @@ public record WorkerConfig(
     Duration statusInterval,
     Duration shutdownGrace,
     Duration connectTimeout,
+    Duration queueWait,
     String workerName,
     Path workingDir,
     Path tempDir,
@@ -67,6 +71,7 @@ public record WorkerConfig(
 
   /** Worker settings outside the shared contract: how long the first connect may take. */
   public static final String CONNECT_TIMEOUT_MS = "TRAINQ_CONNECT_TIMEOUT_MS";
+  public static final String QUEUE_WAIT_MS = "TRAINQ_QUEUE_WAIT_MS";
   public static final String LOG_LEVEL = "TRAINQ_LOG_LEVEL";
   public static final String LOG_FORMAT = "TRAINQ_LOG_FORMAT";
   /** Variables kept from the tasks: they hold the broker's credentials, which tasks have no use for. */
@@ -117,6 +122,7 @@ public record WorkerConfig(
       Duration status = nonNegative(env, WorkerEnv.STATUS_INTERVAL_MS, 10_000);
       Duration grace = nonNegative(env, WorkerEnv.SHUTDOWN_GRACE_MS, 25_000);
       Duration connect = nonNegative(env, CONNECT_TIMEOUT_MS, 30_000);
+      Duration queueWait = nonNegative(env, QUEUE_WAIT_MS, 60_000);
       String workerName = env.get(WorkerEnv.WORKER_NAME);
       if (workerName == null || workerName.isBlank()) {
         workerName = defaultWorkerName(env);
@@ -146,7 +152,7 @@ public record WorkerConfig(
       Duration turn = nonNegative(env, WorkerEnv.RUNNER_START_TURN_MS, Dispatch.DEFAULT.runnerStartTurn().toMillis());
       Duration probation = nonNegative(env, WorkerEnv.PROBATION_MS, Dispatch.DEFAULT.probation().toMillis());
       return new WorkerConfig(topology, job, rabbit, slots, command, taskEnv(env), idle, extra, (int) port, status, grace,
-          connect, workerName, workingDir, tempDir, level, format, (int) taskCount,
+          connect, queueWait, workerName, workingDir, tempDir, level, format, (int) taskCount,
           new Dispatch(startedDelay, (int) lookahead, below, turn, probation));
     } catch (IllegalArgumentException e) {
       // the protocol's parsers name the variable in their messages

@@ -771,11 +771,40 @@ class WorkerIT {
   void aMissingQueueIsBadConfiguration(Scripts.Mode mode) throws Exception {
     try (JobFixture job = new JobFixture(broker, mode.apply(JobFixture.settings(3, Duration.ofMinutes(1))))) {
       job.channel().queueDelete(job.topology.taskQueue());
-      try (WorkerProcess w = WorkerProcess.start("w1", job.workerEnv(1), dir, List.of("true"))) {
+      Map<String, String> env = job.workerEnv(1);
+      env.put(WorkerConfig.QUEUE_WAIT_MS, "2000");
+      try (WorkerProcess w = WorkerProcess.start("w1", env, dir, List.of("true"))) {
         assertThat(w.awaitExit(Duration.ofSeconds(30))).isEqualTo(WorkerEnv.EXIT_BAD_CONFIG);
         assertThat(w.log().lines().filter(l -> l.startsWith("trainq-worker: ")).toList()).singleElement().isEqualTo(
             "trainq-worker: queue '" + job.topology.taskQueue() + "' does not exist on vhost '/' at " + broker.addressList()
                 + ": the job's queues are declared by the operator (or trainq run) before its workers start");
+        assertThat(w.log()).contains("does not exist (yet): waiting up to 2 s for it");
+      }
+    }
+  }
+
+  /**
+   * A worker started while its task queue is missing (the operator declares a deleted one again
+   * within seconds, and may start a worker pod meanwhile) waits for it, then consumes as usual.
+   */
+  @ParameterizedTest
+  @EnumSource(Scripts.Mode.class)
+  void aWorkerWaitsForItsTaskQueueToBeDeclaredAgain(Scripts.Mode mode) throws Exception {
+    try (JobFixture job = new JobFixture(broker, mode.apply(JobFixture.settings(3, Duration.ofMinutes(1))))) {
+      job.channel().queueDelete(job.topology.taskQueue());
+      List<String> task = mode.program(dir, "task", "echo \"$i\" >> $D/runs.log", "append('runs.log', str(i))");
+      try (WorkerProcess w = WorkerProcess.start("w1", job.workerEnv(2), dir, task)) {
+        long deadline = System.nanoTime() + Duration.ofSeconds(30).toNanos();
+        while (!w.log().contains("does not exist (yet)")) {
+          assertThat(System.nanoTime()).as("the worker says it waits" + WorkerProcess.logs(w)).isLessThan(deadline);
+          Thread.sleep(100);
+        }
+        Thread.sleep(1500);
+        assertThat(w.alive()).as("still waiting after 1.5 s" + WorkerProcess.logs(w)).isTrue();
+        job.channel().queueDeclare(job.topology.taskQueue(), true, false, false, job.topology.taskQueueArguments(job.settings));
+        job.publishTasks(5);
+        job.awaitSucceeded(5, Duration.ofSeconds(60), w);
+        assertThat(Scripts.lines(dir.resolve("runs.log"))).containsExactlyInAnyOrder("0", "1", "2", "3", "4");
       }
     }
   }
