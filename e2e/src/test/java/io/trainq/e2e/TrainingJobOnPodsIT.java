@@ -684,10 +684,23 @@ class TrainingJobOnPodsIT {
     long deadline = System.nanoTime() + JOB_LIMIT.toNanos();
     boolean runningSeen = false;
     Map<String, Pod> pods = new HashMap<>();
-    Set<Integer> lastExitCodes = new TreeSet<>();
+    Set<Integer> lastExitCodes = java.util.Collections.synchronizedSet(new TreeSet<>());
+    java.util.concurrent.atomic.AtomicInteger watchedRestarts = new java.util.concurrent.atomic.AtomicInteger();
     int maxRestarts = 0;
     TrainingJobStatus status = null;
     boolean ended = false;
+    // Every status the pods go through, also those between two polls: a short job's pod can restart
+    // and be released before the next poll sees its restart count.
+    try (io.fabric8.kubernetes.client.Watch watch = client.pods().inNamespace(ns)
+        .withLabel("trainq.io/job-uid", job.getMetadata().getUid()).watch(new io.fabric8.kubernetes.client.Watcher<Pod>() {
+          @Override
+          public void eventReceived(Action action, Pod p) {
+            recordContainers(p, lastExitCodes, watchedRestarts);
+          }
+
+          @Override
+          public void onClose(io.fabric8.kubernetes.client.WatcherException e) { }
+        })) {
     while (System.nanoTime() < deadline) {
       TrainingJob now = client.resources(TrainingJob.class).inNamespace(ns).withName(job.getMetadata().getName()).get();
       status = now.getStatus();
@@ -715,8 +728,26 @@ class TrainingJobOnPodsIT {
       }
       sleep(Duration.ofMillis(500));
     }
+    }
+    maxRestarts = Math.max(maxRestarts, watchedRestarts.get());
     return new Observed(status == null ? new TrainingJobStatus() : status, List.copyOf(pods.values()), runningSeen,
         lastExitCodes, maxRestarts, dump(job.getMetadata().getName(), pods.keySet()));
+  }
+
+  /** What the polls record of a pod's worker container, from one watched status of it. */
+  private static void recordContainers(Pod p, Set<Integer> lastExitCodes, java.util.concurrent.atomic.AtomicInteger maxRestarts) {
+    for (ContainerStatus s : statuses(p)) {
+      if (!"worker".equals(s.getName())) {
+        continue;
+      }
+      if (s.getLastState() != null && s.getLastState().getTerminated() != null) {
+        lastExitCodes.add(s.getLastState().getTerminated().getExitCode());
+      }
+      if (p.getMetadata().getDeletionTimestamp() == null && s.getState() != null && s.getState().getTerminated() != null) {
+        lastExitCodes.add(s.getState().getTerminated().getExitCode());
+      }
+      maxRestarts.accumulateAndGet(s.getRestartCount() == null ? 0 : s.getRestartCount(), Math::max);
+    }
   }
 
   private List<Pod> workerPods(TrainingJob job) {
