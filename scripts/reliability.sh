@@ -606,8 +606,9 @@ YAML
   say "  worker pods: $pods_seen, worker container restarts: $restarts"
   # what the scenario must have shown beyond the counts: the workers said the alarm blocked them and
   # lifted; the operator found the deleted queue and republished (an Event of the job)
-  if [ "$mode" = alarm ] && ! { cat "$dir"/logs/*.log | grep -q "RabbitMQ blocks connection" &&
-    cat "$dir"/logs/*.log | grep -q "RabbitMQ unblocked connection"; }; then
+  # (grep reads the files itself: grep -q ending a pipe early fails the pipe under pipefail)
+  if [ "$mode" = alarm ] && ! { grep -qsh "RabbitMQ blocks connection trainq-worker" "$dir/logs/$job_name"-worker-*.log &&
+    grep -qsh "RabbitMQ unblocked connection trainq-worker" "$dir/logs/$job_name"-worker-*.log; }; then
     notes+=(--problem "the worker did not log that the memory alarm blocked it and cleared")
   fi
   if [ "$mode" = delete-queue ] && ! grep -q "TasksRepublished" "$dir/events.yaml"; then
