@@ -154,25 +154,29 @@ task_queue_leader() {
 }
 
 # The nemesis: every few seconds one fault, drawn from the seeded RANDOM, until the run ends.
+# nemesis KINDS FAULT ALIVE WARM_UP_S: FAULT K applies fault kind K (0 to KINDS - 1); it goes on
+# while ALIVE succeeds.
 nemesis() {
+  local kinds=$1 apply=$2 alive=$3
   RANDOM=$seed
   stopped_pid=''
   trap '[ -z "$stopped_pid" ] || kill -CONT "$stopped_pid" 2>/dev/null; exit 0' TERM
-  sleep 8 # the workers are up and the first tasks run
+  sleep "$4" # the workers are up and the first tasks run
   local bag=() i j t
-  while kill -0 "$run_pid" 2>/dev/null; do
-    # each round of four faults is a shuffle of the four kinds, so a short run still sees every kind
+  while "$alive"; do
+    # each round is a shuffle of every kind, so a short run still sees each of them
     if [ ${#bag[@]} -eq 0 ]; then
-      bag=(0 1 2 3)
-      for ((i = 3; i > 0; i--)); do j=$((RANDOM % (i + 1))) t=${bag[i]}; bag[i]=${bag[j]}; bag[j]=$t; done
+      for ((i = 0; i < kinds; i++)); do bag[i]=$i; done
+      for ((i = kinds - 1; i > 0; i--)); do j=$((RANDOM % (i + 1))) t=${bag[i]}; bag[i]=${bag[j]}; bag[j]=$t; done
     fi
-    one_fault "${bag[0]}" || true
+    "$apply" "${bag[0]}" || true
     bag=("${bag[@]:1}")
     sleep $((interval_min + RANDOM % (interval_max - interval_min + 1)))
   done
 }
+run_alive() { kill -0 "$run_pid" 2>/dev/null; }
 one_fault() {
-  local pid node conn
+  local pid
   # a stopped worker is continued by its timer; after that another may be stopped
   if [ -n "$stopped_pid" ] && [ "$(ps -o stat= -p "$stopped_pid" 2>/dev/null | cut -c1)" != T ]; then stopped_pid=''; fi
   case $1 in
@@ -184,28 +188,41 @@ one_fault() {
     1)
       [ -z "$stopped_pid" ] || return 1
       pid=$(workers_of | pick) || return 1
-      fault stop-worker "$pid"
-      kill -STOP "$pid" 2>/dev/null || true
-      # past the heartbeat timeout (30 s), so the broker drops its connection and requeues its tasks
-      (sleep "$stop_seconds"; kill -CONT "$pid" 2>/dev/null || true; say "  SIGCONT $pid") &
-      stopped_pid=$pid
+      stop_for_a_while "$pid" "$pid"
       ;;
-    2)
-      node=$(task_queue_leader) || return 1
-      [[ $node == "$prefix"?@localhost ]] || return 1
-      fault kill-leader-node "$node"
-      rmq kill-node --node "$node" >/dev/null 2>&1 || true
-      sleep $((3 + RANDOM % 5))
-      rmq start-node --node "$node" >/dev/null 2>&1 || say "  start-node $node failed"
-      say "  $node back"
-      ;;
-    3)
-      conn=$(rmq ctl --version "$broker" --nodes 3 --node "$(node_up)" -- list_connections pid client_properties --silent 2>/dev/null |
-        grep -F "trainq-worker local-" | grep -F -- "-$run_pid" | cut -f1 | pick) || return 1
-      fault close-connection "$conn"
-      rmq ctl --version "$broker" --nodes 3 --node "$(node_up)" -- close_connection "$conn" "reliability nemesis" >/dev/null 2>&1 || true
-      ;;
+    2) kill_leader_node ;;
+    3) close_worker_connection "trainq-worker local-" "-$run_pid" ;;
   esac
+}
+
+# The faults both nemeses apply (without pods and with them).
+# stop_for_a_while TARGET PID: SIGSTOP past the heartbeat timeout (30 s), so the broker drops the
+# worker's connection and requeues its tasks, then SIGCONT
+stop_for_a_while() {
+  fault stop-worker "$1"
+  kill -STOP "$2" 2>/dev/null || true
+  (sleep "$stop_seconds"; kill -CONT "$2" 2>/dev/null || true; say "  SIGCONT $2") &
+  stopped_pid=$2
+}
+# the node that leads the task queue killed, and started again 3-7 s later
+kill_leader_node() {
+  local node
+  node=$(task_queue_leader) || return 1
+  [[ $node == "$prefix"?@localhost ]] || return 1
+  fault kill-leader-node "$node"
+  rmq kill-node --node "$node" >/dev/null 2>&1 || true
+  sleep $((3 + RANDOM % 5))
+  rmq start-node --node "$node" >/dev/null 2>&1 || say "  start-node $node failed"
+  say "  $node back"
+}
+# close_worker_connection TEXT [TEXT]: the broker closes one of the connections whose client
+# properties hold both texts
+close_worker_connection() {
+  local conn
+  conn=$(rmq ctl --version "$broker" --nodes 3 --node "$(node_up)" -- list_connections pid client_properties --silent 2>/dev/null |
+    grep -F -- "$1" | grep -F -- "${2:-$1}" | cut -f1 | pick) || return 1
+  fault close-connection "$conn"
+  rmq ctl --version "$broker" --nodes 3 --node "$(node_up)" -- close_connection "$conn" "reliability nemesis" >/dev/null 2>&1 || true
 }
 node_up() { # a node that answers (the nemesis restarts nodes it kills before going on)
   local i
@@ -253,7 +270,7 @@ run_scenario() {
     --previous-uid "${previous_uid:-none}" >"$dir/key" 2>"$dir/witness.err" &
   witness_pid=$!
   if [ "$use_nemesis" = yes ]; then
-    nemesis >"$dir/nemesis.log" 2>&1 &
+    nemesis 4 one_fault run_alive 8 >"$dir/nemesis.log" 2>&1 &
     nemesis_pid=$!
   fi
   local forger_pid=''
@@ -422,7 +439,7 @@ running_workers() { # the job's Running worker pods
   kc get pods -n "$pods_ns" -l "trainq.io/job-uid=$job_uid" --field-selector status.phase=Running -o name 2>/dev/null | sed 's|^pod/||'
 }
 one_pod_fault() {
-  local pod pid node conn
+  local pod pid
   if [ -n "$stopped_pid" ] && [ "$(ps -o stat= -p "$stopped_pid" 2>/dev/null | cut -c1)" != T ]; then stopped_pid=''; fi
   case $1 in
     0) # SIGKILL the worker process from the node: the kubelet restarts the container in place
@@ -433,26 +450,10 @@ one_pod_fault() {
     1) # freeze the worker past the heartbeat timeout: the broker drops its connection and requeues
       [ -z "$stopped_pid" ] || return 1
       pod=$(running_workers | pick) && pid=$(container_pid "$pod" worker) || return 1
-      fault stop-worker "$pod/$pid"
-      kill -STOP "$pid" 2>/dev/null || true
-      (sleep "$stop_seconds"; kill -CONT "$pid" 2>/dev/null || true; say "  SIGCONT $pid") &
-      stopped_pid=$pid
+      stop_for_a_while "$pod/$pid" "$pid"
       ;;
-    2)
-      node=$(task_queue_leader) || return 1
-      [[ $node == "$prefix"?@localhost ]] || return 1
-      fault kill-leader-node "$node"
-      rmq kill-node --node "$node" >/dev/null 2>&1 || true
-      sleep $((3 + RANDOM % 5))
-      rmq start-node --node "$node" >/dev/null 2>&1 || say "  start-node $node failed"
-      say "  $node back"
-      ;;
-    3)
-      conn=$(rmq ctl --version "$broker" --nodes 3 --node "$(node_up)" -- list_connections pid client_properties --silent 2>/dev/null |
-        grep -F "trainq-worker $job_name-worker-" | cut -f1 | pick) || return 1
-      fault close-connection "$conn"
-      rmq ctl --version "$broker" --nodes 3 --node "$(node_up)" -- close_connection "$conn" "reliability nemesis" >/dev/null 2>&1 || true
-      ;;
+    2) kill_leader_node ;;
+    3) close_worker_connection "trainq-worker $job_name-worker-" ;;
     4) # SIGKILL the operator: the kubelet restarts it, and it takes up the job where its status says
       pod=$(kc get pods -n "$pods_ns" -l app.kubernetes.io/instance=trainq-reliability --field-selector status.phase=Running \
         -o name 2>/dev/null | sed 's|^pod/||' | pick) && pid=$(container_pid "$pod" operator) || return 1
@@ -466,22 +467,7 @@ one_pod_fault() {
       ;;
   esac
 }
-pod_nemesis() {
-  RANDOM=$seed
-  stopped_pid=''
-  trap '[ -z "$stopped_pid" ] || kill -CONT "$stopped_pid" 2>/dev/null; exit 0' TERM
-  sleep 10 # the worker pod is up and the first tasks run
-  local bag=() i j t
-  while [ -e "$dir/running" ]; do
-    if [ ${#bag[@]} -eq 0 ]; then
-      bag=(0 1 2 3 4 5)
-      for ((i = 5; i > 0; i--)); do j=$((RANDOM % (i + 1))) t=${bag[i]}; bag[i]=${bag[j]}; bag[j]=$t; done
-    fi
-    one_pod_fault "${bag[0]}" || true
-    bag=("${bag[@]:1}")
-    sleep $((interval_min + RANDOM % (interval_max - interval_min + 1)))
-  done
-}
+job_running() { [ -e "$dir/running" ]; }
 
 # run_pod_scenario NAME TASKS DEADLINE_S EXPECT_DEAD MODE MAX_ATTEMPTS DELIVERY_LIMIT TASK_TIMEOUT KEY=VALUE...
 # MODE as run_scenario's USE_NEMESIS: no, yes (the pod nemesis), forge, alarm, delete-queue. KEY=VALUE:
@@ -533,7 +519,7 @@ YAML
   local witness_pid=$! forger_pid=''
   touch "$dir/running"
   if [ "$mode" = yes ]; then
-    pod_nemesis >"$dir/nemesis.log" 2>&1 &
+    nemesis 6 one_pod_fault job_running 10 >"$dir/nemesis.log" 2>&1 &
     nemesis_pid=$!
   fi
   if [ "$mode" = forge ]; then
