@@ -32,8 +32,13 @@ interface Attempt {
   /** When the process running the task was there: spawned, or the runner was handed the task. */
   long spawnedNanos();
 
-  /** Waits for the attempt's end; past {@code timeout} its process tree is killed and the result says so. */
-  Result await(Duration timeout) throws InterruptedException;
+  /**
+   * Waits for the attempt's end; past {@code timeout} its process tree is killed and the result says so.
+   * {@code underWay} runs once the task is under way (its process spawned, or its line sent to the
+   * runner), before the wait: the slot's work for its previous attempt, kept off the path between two
+   * tasks. The caller runs it itself if this returns or throws before that.
+   */
+  Result await(Duration timeout, Runnable underWay) throws InterruptedException;
 
   /** The end of what the attempt wrote to stderr. */
   String stderrTail() throws InterruptedException;

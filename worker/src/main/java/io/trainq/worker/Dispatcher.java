@@ -42,6 +42,13 @@ final class Dispatcher {
     return true;
   }
 
+  /** The next waiting delivery for a slot that just finished, or null; the slot stays busy either way. */
+  Delivery poll() {
+    synchronized (lock) {
+      return accepting ? waiting.pollFirst() : null;
+    }
+  }
+
   /** The next delivery for a slot that just finished, or null: the slot is free again. */
   Delivery next(Slot s) {
     synchronized (lock) {

@@ -40,6 +40,17 @@ final class OutputPump implements Runnable {
   /** Drain requests made, and the newest one answered (guarded by sync). */
   private long requested;
   private long drained;
+  /**
+   * For {@link #caughtUp}: twice the number of reads begun, plus one while the pump has logged everything it
+   * read and last saw the pipe empty. A read changes it before it starts.
+   */
+  private volatile long state;
+  private long reads;
+  private final Object gate = new Object();
+  /** The pump reads a dead process's pipe to its end, blocking (guarded by gate). */
+  private boolean blocking;
+  /** Another thread looks at the pipe for {@link #caughtUp}; the pump starts no blocking read meanwhile (guarded by gate). */
+  private boolean peeking;
 
   OutputPump(InputStream in, Supplier<String> task, String stream, OutputTail tail, BooleanSupplier alive) {
     this.in = in;
@@ -72,6 +83,9 @@ final class OutputPump implements Runnable {
                 sync.notifyAll();
               }
             }
+            if (line.size() == 0) {
+              state = reads * 2 + 1;
+            }
             if (alive.getAsBoolean()) {
               synchronized (sync) {
                 if (requested == drained) {
@@ -81,9 +95,17 @@ final class OutputPump implements Runnable {
               idleWait = Math.min(idleWait * 2, MAX_WAIT_MS);
               continue;
             }
-            // the process is gone: read to the end of the stream (children may still hold it)
+            // the process is gone: read to the end of the stream (children may still hold it), in a read
+            // that may block and hold the stream's lock: caughtUp() must not wait behind it
+            synchronized (gate) {
+              while (peeking) {
+                gate.wait();
+              }
+              blocking = true;
+            }
           }
           idleWait = MIN_WAIT_MS;
+          state = ++reads * 2;
         }
         if ((n = in.read(buf)) <= 0) {
           break;
@@ -127,10 +149,28 @@ final class OutputPump implements Runnable {
    * made with {@code alive}; false when that took longer than {@code timeoutMs}.
    */
   boolean drain(long timeoutMs) throws InterruptedException {
-    long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(timeoutMs);
+    return awaitDrain(requestDrain(), timeoutMs);
+  }
+
+  /** The first half of {@link #drain}: asks the pump to catch up; 0 when it already has. */
+  long requestDrain() {
+    if (caughtUp()) {
+      return 0;
+    }
     synchronized (sync) {
       long mine = ++requested;
       sync.notifyAll();
+      return mine;
+    }
+  }
+
+  /** The second half of {@link #drain}, for the request {@link #requestDrain} returned. */
+  boolean awaitDrain(long mine, long timeoutMs) throws InterruptedException {
+    if (mine == 0) {
+      return true;
+    }
+    long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(timeoutMs);
+    synchronized (sync) {
       while (drained < mine && done.getCount() > 0) {
         long left = TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime());
         if (left <= 0) {
@@ -139,6 +179,32 @@ final class OutputPump implements Runnable {
         sync.wait(left);
       }
       return true;
+    }
+  }
+
+  /**
+   * Whether everything written to the stream so far is logged, seen without waking the pump: it logged
+   * all it read, saw the pipe empty, the pipe is still empty, and no read began since. The usual case
+   * for a runner that wrote nothing during its task, which then answers without a round trip to this
+   * thread (two, with stderr's) on the way to its next task.
+   */
+  private boolean caughtUp() {
+    synchronized (gate) {
+      if (blocking || alive == null) {
+        return false;
+      }
+      peeking = true;
+    }
+    try {
+      long s = state;
+      return (s & 1) == 1 && in.available() == 0 && state == s;
+    } catch (IOException e) {
+      return false;
+    } finally {
+      synchronized (gate) {
+        peeking = false;
+        gate.notifyAll();
+      }
     }
   }
 

@@ -41,6 +41,11 @@ final class PersistentRunner implements AttemptRunner {
   /** Longest Unix socket path (sun_path is 108 bytes, with its terminating zero). */
   private static final int MAX_SOCKET_PATH = 100;
   private static final long POLL_MS = 100;
+  /**
+   * Task lines up to this long are written by the slot's thread itself: well under a Unix socket's send
+   * buffer (208 KiB by default on Linux), so the write cannot block on an empty socket.
+   */
+  static final int DIRECT_WRITE_MAX = 32 * 1024;
 
   private final WorkerConfig config;
   private final ExecutorService pumps;
@@ -54,6 +59,8 @@ final class PersistentRunner implements AttemptRunner {
   private final Object spawning = new Object();
   private int generation;
   private boolean closed;
+  /** The start ahead of the first task could not spawn the runner: the first task tries again. */
+  private volatile boolean prestartFailed;
 
   PersistentRunner(WorkerConfig config, ExecutorService pumps, Path socketDir, String pythonPath, int slot, Semaphore starts) {
     this.config = config;
@@ -95,6 +102,8 @@ final class PersistentRunner implements AttemptRunner {
     /** When it was spawned: spec.runner.startTimeout counts from here, not from the wait for a start permit. */
     final long spawnedNanos = System.nanoTime();
     private final AtomicBoolean startPermit;
+    /** It said its first line, or its start-up failed: see {@link PersistentRunner#startUpOver}. */
+    volatile boolean startUpOver;
 
     Runner(TaskRun process, ServerSocketChannel server, Path socket, boolean startPermit) {
       this.process = process;
@@ -113,6 +122,7 @@ final class PersistentRunner implements AttemptRunner {
 
     /** Hands back its start permit (once): it is ready, or its start-up failed. */
     void startEnded() {
+      startUpOver = true;
       if (startPermit.compareAndSet(true, false)) {
         starts.release();
       }
@@ -339,10 +349,29 @@ final class PersistentRunner implements AttemptRunner {
         if (permit) {
           starts.release();
         }
+        prestartFailed = true;
         log.warn("slot {}: cannot start the runner ahead of the first task ({}); the first task starts one", slot,
             e.getMessage());
       }
     }
+  }
+
+  /**
+   * Whether the start-up begun by {@link #prestart} is over: the runner said its first line (ready, or
+   * what is wrong), or it exited, or it could not be spawned, or the runner is closed.
+   */
+  boolean startUpOver() {
+    Runner r;
+    synchronized (this) {
+      if (closed) {
+        return true;
+      }
+      r = runner;
+    }
+    if (r == null) {
+      return prestartFailed;
+    }
+    return r.startUpOver || !r.process.isAlive();
   }
 
   /** Spawns the slot's runner; a start permit the caller holds passes to the runner. */
@@ -442,7 +471,7 @@ final class PersistentRunner implements AttemptRunner {
     }
 
     @Override
-    public Result await(Duration timeout) throws InterruptedException {
+    public Result await(Duration timeout, Runnable underWay) throws InterruptedException {
       // The output label (set in start) stays until the next task; the answer waits until what the runner
       // flushed before it is logged, so that it is still this task's.
       Result notReady = null;
@@ -467,22 +496,32 @@ final class PersistentRunner implements AttemptRunner {
       stderrMark = r.process.stderrMark();
       sentNanos = System.nanoTime();
       send(RunnerProtocol.taskLine(t, paramsFile));
+      underWay.run();
       return awaitAnswer(sentNanos + timeout.toNanos());
     }
 
     private void send(byte[] line) {
       SocketChannel c = r.conn;
-      // written off the slot's thread: a runner that does not read cannot hold the slot past its timeout
-      pumps.execute(() -> {
-        try {
-          ByteBuffer b = ByteBuffer.wrap(line);
-          while (b.hasRemaining()) {
-            c.write(b);
-          }
-        } catch (IOException e) {
-          r.inbox.add(new Closed("cannot send the task: " + e.getMessage()));
+      if (line.length <= DIRECT_WRITE_MAX) {
+        // Nothing the runner has not read is in the socket: it answered the previous task by its index,
+        // after reading its line (or said ready, before any). A line this short then fits the socket's
+        // buffer and the write returns at once, without a hand-off to another thread.
+        write(c, line);
+      } else {
+        // off the slot's thread: a runner that does not read cannot hold the slot past its timeout
+        pumps.execute(() -> write(c, line));
+      }
+    }
+
+    private void write(SocketChannel c, byte[] line) {
+      try {
+        ByteBuffer b = ByteBuffer.wrap(line);
+        while (b.hasRemaining()) {
+          c.write(b);
         }
-      });
+      } catch (IOException e) {
+        r.inbox.add(new Closed("cannot send the task: " + e.getMessage()));
+      }
     }
 
     /** Waits for the runner's connection and its {@code ready}; a result when it failed to get there. */

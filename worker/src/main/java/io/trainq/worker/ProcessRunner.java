@@ -40,7 +40,8 @@ final class ProcessRunner implements AttemptRunner {
       }
 
       @Override
-      public Result await(Duration timeout) throws InterruptedException {
+      public Result await(Duration timeout, Runnable underWay) throws InterruptedException {
+        underWay.run();
         return Result.of(run.await(timeout));
       }
 

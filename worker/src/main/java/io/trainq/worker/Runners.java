@@ -35,6 +35,7 @@ final class Runners implements AutoCloseable {
    * start-up. A slot waits at most the dispatch's runnerStartTurn for its turn: start-ups that wait on
    * something other than the CPUs (a GPU, storage) are delayed by that much at most.
    */
+  private static final long START_UP_POLL_MS = 5;
   private final Semaphore starts = new Semaphore(Math.max(1, Runtime.getRuntime().availableProcessors()), true);
 
   Runners(WorkerConfig config, ExecutorService pumps, Path dir) {
@@ -73,6 +74,27 @@ final class Runners implements AutoCloseable {
     }, "runner-starter");
     starter.setDaemon(true);
     starter.start();
+  }
+
+  /**
+   * Persistent runners only: waits until every slot's runner started by {@link #prestart} is ready (or
+   * failed to start), at most {@code max}. The worker consumes after this: a slot then takes its first
+   * delivery when it can run it, and tasks stay in the queue, for other workers, while runners start.
+   *
+   * @return how many runners were still starting when the wait ended
+   */
+  int awaitStartUps(java.time.Duration max) throws InterruptedException {
+    if (!config.job().runner().persistent()) {
+      return 0;
+    }
+    long deadline = System.nanoTime() + max.toNanos();
+    while (true) {
+      int starting = (int) persistent.values().stream().filter(r -> !r.startUpOver()).count();
+      if (starting == 0 || System.nanoTime() >= deadline) {
+        return starting;
+      }
+      Thread.sleep(START_UP_POLL_MS);
+    }
   }
 
   /** Stops the slots' runners: every idle one is told to exit at once, then each is waited for. */

@@ -49,17 +49,25 @@ final class Slot implements Runnable {
       } catch (InterruptedException e) {
         return;
       }
+      // the work left from the previous attempt runs once the next one is under way, else before the slot is free
+      Runnable left = null;
       while (d != null) {
         try {
-          executor.execute(this, d);
+          left = executor.execute(this, d, left);
         } catch (RuntimeException | Error e) {
           // a slot must outlive any one task; its delivery, unless settled, goes back to the queue
           log.error("slot {}: unexpected error running a task; returning it to the queue", id, e);
+          left = null;
           executor.release(d);
         } finally {
           current = null;
         }
-        d = dispatcher.next(this);
+        d = dispatcher.poll();
+        if (d == null) {
+          TaskExecutor.finish(left);
+          left = null;
+          d = dispatcher.next(this);
+        }
       }
     }
   }

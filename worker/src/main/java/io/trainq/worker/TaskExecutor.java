@@ -62,27 +62,88 @@ final class TaskExecutor {
     runners.close();
   }
 
-  void execute(Slot slot, Delivery d) {
-    TaskMessage t;
+  /**
+   * Runs one delivery on the slot. {@code previous} is the slot's work left from its previous attempt
+   * (its outcome's log line and settlement): it runs once this attempt is under way, so that the
+   * next task starts without waiting for it, and in any case before this returns.
+   *
+   * @return this attempt's own such work, for the caller to pass on (or run), or null
+   */
+  Runnable execute(Slot slot, Delivery d, Runnable previous) {
+    Once before = new Once(previous);
     try {
-      t = Messages.decodeTask(d.body());
-      checkBelongsToJob(t, config);
-    } catch (MalformedMessageException e) {
-      if (!consumer.lost(d)) {
-        reporter.malformed(d, e.getMessage());
+      TaskMessage t;
+      try {
+        t = Messages.decodeTask(d.body());
+        checkBelongsToJob(t, config);
+      } catch (MalformedMessageException e) {
+        if (!consumer.lost(d)) {
+          reporter.malformed(d, e.getMessage());
+        }
+        return null;
       }
-      return;
-    }
-    if (consumer.lost(d)) {
-      // delivered before a reconnect and already back in the queue
-      log.debug("task {}: skipping a delivery from before the reconnect", t.index());
-      return;
-    }
-    MDC.put("task", Integer.toString(t.index()));
-    try {
-      run(slot, d, t);
+      if (consumer.lost(d)) {
+        // delivered before a reconnect and already back in the queue
+        log.debug("task {}: skipping a delivery from before the reconnect", t.index());
+        return null;
+      }
+      MDC.put("task", Integer.toString(t.index()));
+      try {
+        return run(slot, d, t, before);
+      } finally {
+        MDC.remove("task");
+      }
     } finally {
+      before.run();
+    }
+  }
+
+  /** Runs a slot's work left from its previous attempt (no next attempt to overlap it with). */
+  static void finish(Runnable previous) {
+    new Once(previous).run();
+  }
+
+  /** Runs its work once, at the first call; errors are logged, never thrown into the slot's path. */
+  private static final class Once implements Runnable {
+    private Runnable work;
+
+    Once(Runnable work) {
+      this.work = work;
+    }
+
+    @Override
+    public void run() {
+      Runnable w = work;
+      work = null;
+      if (w != null) {
+        try {
+          w.run();
+        } catch (RuntimeException e) {
+          log.error("settling an earlier attempt failed; its delivery goes back to the queue with the channel", e);
+        }
+      }
+    }
+  }
+
+  /** Work for later under the task's name in the log (MDC), whichever task the slot names then. */
+  private static Runnable underTask(TaskMessage t, Runnable work) {
+    String task = Integer.toString(t.index());
+    return () -> {
+      String outer = MDC.get("task");
+      MDC.put("task", task);
+      try {
+        work.run();
+      } finally {
+        restore(outer);
+      }
+    };
+  }
+
+  private static void restore(String task) {
+    if (task == null) {
       MDC.remove("task");
+    } else {
+      MDC.put("task", task);
     }
   }
 
@@ -109,13 +170,13 @@ final class TaskExecutor {
     consumer.nack(d, true);
   }
 
-  private void run(Slot slot, Delivery d, TaskMessage t) {
+  private Runnable run(Slot slot, Delivery d, TaskMessage t, Runnable underWay) {
     long slotStart = System.nanoTime();
     if (d.redelivered()) {
       metrics.redelivered.increment();
       log.info("attempt {} redelivered (delivery count {}): running it again as the same attempt", t.attempt(), d.deliveryCount());
       if (reporter.ackIfDone(d, t)) {
-        return;
+        return null;
       }
     }
     Path params = paramsDir.resolve("task-" + t.index() + "-" + t.attempt() + "-" + slot.id + ".json");
@@ -129,23 +190,35 @@ final class TaskExecutor {
       log.warn("attempt {} could not start: {}", t.attempt(), e.getMessage());
       String error = "cannot start " + config.command() + ": " + e.getMessage();
       settler.failed(() -> reporter.failed(d, t, slot.id, null, TaskEvent.Reason.SPAWN_FAILED, null, error, 0));
-      return;
+      return null;
     }
     slot.attemptStartNanos = run.startNanos();
     slot.current = run.process();
     metrics.dispatch.observeNanos(run.startNanos() - d.receivedNanos());
-    StartedEvent startedEvent = StartedEvent.schedule(timers, config.dispatch().startedDelay(), () -> reporter.started(t, slot.id));
-    log.info("attempt {} started on slot {} (pid {}{})", t.attempt(), slot.id, run.process().pid(),
-        slot.devices.isEmpty() ? "" : ", CUDA_VISIBLE_DEVICES=" + slot.devices);
+    long pid = run.process().pid();
+    // An outcome implies its start: the start is logged (and STARTED published) only for an attempt
+    // still running after the delay, so that a short one costs one line, with its slot and pid.
+    String task = Integer.toString(t.index());
+    StartedEvent startedEvent = StartedEvent.schedule(timers, config.dispatch().startedDelay(), () -> {
+      String outer = MDC.get("task");
+      MDC.put("task", task);
+      try {
+        log.info("attempt {} started on slot {} (pid {}{})", t.attempt(), slot.id, pid,
+            slot.devices.isEmpty() ? "" : ", CUDA_VISIBLE_DEVICES=" + slot.devices);
+        return reporter.started(t, slot.id);
+      } finally {
+        restore(outer);
+      }
+    });
 
     Attempt.Result r;
     CompletableFuture<Void> started;
     try {
-      r = run.await(config.job().taskTimeout());
+      r = run.await(config.job().taskTimeout(), underWay);
     } catch (InterruptedException e) {
       run.process().forceKill();
       Thread.currentThread().interrupt();
-      return;
+      return null;
     } finally {
       started = startedEvent.end();
       deleteQuietly(params);
@@ -153,39 +226,44 @@ final class TaskExecutor {
     switch (r.stoppedBy()) {
       case JOB_DELETED -> {
         reporter.stoppedWithQueue(t, slot.id, started, r.durationNanos());
-        return;
+        return null;
       }
       case SHUTDOWN -> {
         reporter.requeued(d, t, slot.id, started, r.durationNanos(), shutdownDeadlinePassed);
-        return;
+        return null;
       }
       case NONE -> { }
     }
     metrics.duration.observeNanos(r.durationNanos());
     lookahead.finished(r.durationNanos());
-    double seconds = r.durationNanos() / 1e9;
-    // The outcome is settled off this thread (confirmed, then acked): the slot is free for its next task now.
+    String error = r.timedOut() ? tail(run, "timed out after " + config.job().taskTimeout().toMillis() + " ms")
+        : r.failure() == null && !r.succeeded() ? tail(run, null) : null;
+    long spawnMicros = (run.spawnedNanos() - run.startNanos()) / 1000;
+    // The outcome is logged and settled (confirmed, then acked) once the slot's next task is under way.
+    return underTask(t, () -> outcome(d, t, slot, pid, started, r, error, slotStart - d.receivedNanos(), spawnMicros));
+  }
+
+  private void outcome(Delivery d, TaskMessage t, Slot slot, long pid, CompletableFuture<Void> started, Attempt.Result r,
+      String error, long queuedNanos, long spawnMicros) {
+    String seconds = String.format(java.util.Locale.ROOT, "%.3f", r.durationNanos() / 1e9);
     if (r.timedOut()) {
-      log.warn("attempt {} timed out after {} ms; its process tree was killed", t.attempt(), config.job().taskTimeout().toMillis());
-      String error = tail(run, "timed out after " + config.job().taskTimeout().toMillis() + " ms");
+      log.warn("attempt {} timed out after {} ms on slot {} (pid {}); its process tree was killed", t.attempt(),
+          config.job().taskTimeout().toMillis(), slot.id, pid);
       settler.failed(() -> reporter.failed(d, t, slot.id, started, TaskEvent.Reason.TIMEOUT, r.exitCode(), error, r.durationNanos()));
     } else if (r.failure() != null) {
       // a persistent runner's failures: the task's own (its answer), or the runner's (exited, protocol, not ready)
-      log.info("attempt {} failed ({}) after {} s", t.attempt(), r.failure(), String.format(java.util.Locale.ROOT, "%.3f", seconds));
+      log.info("attempt {} failed ({}) after {} s on slot {} (pid {})", t.attempt(), r.failure(), seconds, slot.id, pid);
       settler.failed(() -> reporter.failed(d, t, slot.id, started, r.failure(), r.exitCode(), r.error(), r.durationNanos()));
     } else if (r.succeeded()) {
       settler.succeeded(new Settler.Success(d, t, slot.id, started, r.durationNanos()));
-      log.info("attempt {} succeeded in {} s", t.attempt(), String.format(java.util.Locale.ROOT, "%.3f", seconds));
+      log.info("attempt {} succeeded in {} s on slot {} (pid {})", t.attempt(), seconds, slot.id, pid);
       if (log.isDebugEnabled()) {
-        // the dispatch chain, for tuning: delivery to slot, to process running, process
-        log.debug("timing: queued {} us, prepared {} us, spawned {} us, ran {} us",
-            (slotStart - d.receivedNanos()) / 1000, (run.startNanos() - slotStart) / 1000,
-            (run.spawnedNanos() - run.startNanos()) / 1000, r.durationNanos() / 1000);
+        // the dispatch chain, for tuning: delivery to slot, process spawned (or task sent), ran
+        log.debug("timing: queued {} us, spawned {} us, ran {} us", queuedNanos / 1000, spawnMicros, r.durationNanos() / 1000);
       }
     } else {
-      log.info("attempt {} failed with exit code {} after {} s", t.attempt(), r.exitCode(),
-          String.format(java.util.Locale.ROOT, "%.3f", seconds));
-      String error = tail(run, null);
+      log.info("attempt {} failed with exit code {} after {} s on slot {} (pid {})", t.attempt(), r.exitCode(), seconds,
+          slot.id, pid);
       settler.failed(() -> reporter.failed(d, t, slot.id, started, TaskEvent.Reason.FAILED, r.exitCode(), error, r.durationNanos()));
     }
   }

@@ -114,8 +114,11 @@ final class TaskRun {
    * it answered for a task, which it does after flushing that task's output.
    */
   void drainOutput() throws InterruptedException {
-    out.drain(OUTPUT_DRAIN_MS);
-    err.drain(OUTPUT_DRAIN_MS);
+    // both pumps at once: each request is a round trip to a thread that may be waiting for a CPU
+    long o = out.requestDrain();
+    long e = err.requestDrain();
+    out.awaitDrain(o, OUTPUT_DRAIN_MS);
+    err.awaitDrain(e, OUTPUT_DRAIN_MS);
   }
 
   /** Bytes written to stderr so far: a mark for {@link #stderrTailSince}. */

@@ -93,6 +93,7 @@ public final class Worker {
       checkBrokerVersion(brokerVersion);
       checkTopology(connection);
       Wiring w = wire(connection, brokerVersion, resources, local);
+      awaitRunners(local.runners());
 
       // from here a signal goes through the control loop, which hands back what was delivered
       consuming = true;
@@ -103,6 +104,26 @@ public final class Worker {
       int code = control(connection, w);
       logStatus(w.metrics(), w.dispatcher());
       return code;
+    }
+  }
+
+  /**
+   * Persistent runners: consumes only once every slot's runner is ready (bounded by
+   * spec.runner.startTimeout), so that no delivery waits here for a runner while another worker's
+   * slot could run it, and the slots start their first tasks together.
+   */
+  private void awaitRunners(Runners runners) throws InterruptedException {
+    if (!config.job().runner().persistent()) {
+      return;
+    }
+    long t0 = System.nanoTime();
+    int starting = runners.awaitStartUps(config.job().runner().startTimeout());
+    long ms = (System.nanoTime() - t0) / 1_000_000;
+    if (starting > 0) {
+      log.warn("{} runner(s) still starting after {} ms (spec.runner.startTimeout); consuming anyway", starting, ms);
+    } else {
+      log.info("every slot's runner is ready ({} ms after connecting, {} ms after the process started)", ms,
+          sinceProcessStart());
     }
   }
 

@@ -277,17 +277,19 @@ class RunnerIT {
 
   /**
    * Runner start-ups take turns, one per CPU (here the worker sees one): each runner is spawned only
-   * once the one before said ready (within TRAINQ_RUNNER_START_TURN_MS), so the first task runs after
-   * one start-up, not after all of them.
+   * once the one before said ready (within TRAINQ_RUNNER_START_TURN_MS), so they do not share the CPUs
+   * and all get ready late together. The worker consumes once every runner is ready: no task starts
+   * before the last runner said ready, and the tasks stay in the queue meanwhile (for other workers).
    */
   @Test
-  void runnerStartUpsTakeTurnsOnePerCpu() throws Exception {
+  void runnerStartUpsTakeTurnsOnePerCpuAndTheWorkerConsumesOnceAllAreReady() throws Exception {
     try (JobFixture job = new JobFixture(broker, persistent(1, Duration.ofMinutes(1), 0, Duration.ofSeconds(30)))) {
       List<String> task = Scripts.pythonProgram(dir, "task.py", String.join("\n",
           "started = time.time()",
           "time.sleep(0.4)  # a start-up: imports, a CUDA context",
           "append('startups.log', f'{os.getpid()} {started} {time.time()}')",
           "for task in tasks():",
+          "    append('begins.log', str(time.time()))",
           "    append('runs.log', f'{task.index} {task.attempt} {os.getpid()}')",
           "    time.sleep(0.3)"));
       job.publishTasks(6);
@@ -306,6 +308,10 @@ class RunnerIT {
               .isGreaterThanOrEqualTo(startups.get(k - 1)[1]);
         }
         assertThat(runs().stream().map(r -> r[2]).distinct()).as("three runners ran the tasks").hasSize(3);
+        double lastReady = startups.stream().mapToDouble(s -> s[1]).max().orElseThrow();
+        assertThat(Scripts.lines(dir.resolve("begins.log")).stream().mapToDouble(Double::parseDouble).min().orElseThrow())
+            .as("the first task began after the last runner was ready").isGreaterThanOrEqualTo(lastReady);
+        assertThat(w.log()).containsSubsequence("every slot's runner is ready", "consuming " + job.topology.taskQueue());
       }
     }
   }
