@@ -80,6 +80,7 @@ public final class Worker {
     try (Resources resources = new Resources()) {
       // beside the connect: the first outcomes then do not pay for the encoders' first use
       Messages.warmUpInBackground(config.topology());
+      WarmUp.inBackground(config);
       Local local = local(resources);
       Connection connection;
       try {
