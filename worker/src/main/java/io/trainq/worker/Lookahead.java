@@ -9,8 +9,9 @@ import java.util.List;
  * in the background; while attempts are long, the worker holds exactly one delivery per slot, so a
  * long task never waits behind another on a busy worker while a GPU elsewhere idles.
  *
- * <p>Short means: the moving average of finished attempts is below the threshold, and fewer than
- * half of the busy slots run an attempt older than it (a switch to long tasks shows there first).
+ * <p>Short means: the moving average of finished attempts is below the threshold (or none has
+ * finished yet), and fewer than half of the busy slots run an attempt older than it (a switch to
+ * long tasks shows there first).
  * The worker applies the decision by starting or cancelling a second consumer whose prefetch is the
  * lookahead (a consumer's prefetch cannot change once it consumes); deliveries it holds when the
  * attempts turn long wait for the next free slot, at most {@link #releaseAfter()}, and are then
@@ -32,7 +33,10 @@ final class Lookahead {
 
   /** The decision now, given when the attempts running on the slots started (System.nanoTime), empty for idle slots. */
   synchronized boolean wanted(List<Long> runningSinceNanos, long nowNanos) {
-    if (averageNanos < 0 || averageNanos >= thresholdNanos) {
+    // before any attempt has finished the attempts count as short: the slots' first tasks, started
+    // together, end together, and each slot then needs a next delivery at once; long ones show soon
+    // in the running attempts' ages below
+    if (averageNanos >= thresholdNanos) {
       return false;
     }
     int old = 0;

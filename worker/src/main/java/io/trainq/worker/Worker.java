@@ -253,6 +253,8 @@ public final class Worker {
     List<Slot> slots = w.slots();
     boolean draining = false;
     long reopenBackoffMs = 500;
+    // the lookahead from the start, not from the first tick: the slots' first tasks may end before it
+    steerLookahead(w);
     while (true) {
       Signal s = signals.poll(POLL_MS, TimeUnit.MILLISECONDS);
       if (s == Signal.SHUTDOWN) {
