@@ -42,7 +42,7 @@ public final class JobSpecs {
    * holds while attempts are short ({@code TRAINQ_LOOKAHEAD}, as the spec's worker env sets it).
    */
   public static int heldPerWorker(TrainingJobSpec spec) {
-    int lookahead = WorkerEnv.DEFAULT_LOOKAHEAD;
+    int lookahead = WorkerEnv.defaultLookahead(slotsPerWorker(spec));
     if (spec.getWorkers().getEnv() != null) {
       for (var v : spec.getWorkers().getEnv()) {
         if (WorkerEnv.LOOKAHEAD.equals(v.getName()) && v.getValue() != null) {

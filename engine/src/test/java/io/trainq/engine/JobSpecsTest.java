@@ -24,6 +24,22 @@ class JobSpecsTest {
         RunnerSettings.PROCESS));
   }
 
+  /** What one worker holds at most: a delivery per slot, the extra prefetch, and a lookahead of one per slot unless set. */
+  @Test
+  void aWorkerHoldsItsSlotsTheExtraPrefetchAndTheLookahead() {
+    TrainingJobSpec spec = new TrainingJobSpec();
+    spec.setGpusPerTask(2);
+    io.trainq.api.WorkerSpec workers = new io.trainq.api.WorkerSpec();
+    workers.setGpusPerPod(8);
+    workers.setExtraPrefetch(1);
+    spec.setWorkers(workers);
+    TrainingJobSpec applied = SchemaDefaults.applied(spec);
+    assertThat(JobSpecs.slotsPerWorker(applied)).isEqualTo(4);
+    assertThat(JobSpecs.heldPerWorker(applied)).isEqualTo(4 + 1 + 4);
+    applied.getWorkers().setEnv(java.util.List.of(new io.fabric8.kubernetes.api.model.EnvVar(WorkerEnv.LOOKAHEAD, "0", null)));
+    assertThat(JobSpecs.heldPerWorker(applied)).isEqualTo(4 + 1);
+  }
+
   @Test
   void aSpecWithoutItsDefaultsIsRefusedRatherThanGuessed() {
     assertThatThrownBy(() -> JobSpecs.settings(new TrainingJobSpec())).isInstanceOf(NullPointerException.class);

@@ -33,9 +33,17 @@ public final class WorkerEnv {
   public static final String EXTRA_PREFETCH = "TRAINQ_EXTRA_PREFETCH";
   /** STARTED is published only for attempts still running after this long (0: at once); default 1000. */
   public static final String STARTED_DELAY_MS = "TRAINQ_STARTED_DELAY_MS";
-  /** Deliveries a worker holds beyond its slots while attempts are short (0 turns lookahead off); default 1. */
+  /** Deliveries a worker holds beyond its slots while attempts are short (0 turns lookahead off); default one per slot. */
   public static final String LOOKAHEAD = "TRAINQ_LOOKAHEAD";
-  public static final int DEFAULT_LOOKAHEAD = 1;
+
+  /**
+   * The lookahead of a worker with {@code slots} slots when {@link #LOOKAHEAD} is not set: one per slot.
+   * Slots whose tasks last about as long end together (they started together), and each then needs a
+   * next delivery at once; with fewer, the rest wait for an outcome's confirm, the ack and a delivery.
+   */
+  public static int defaultLookahead(int slots) {
+    return Math.max(1, slots);
+  }
   /** Attempts shorter than this (on average) count as short, for the lookahead; default 2000. */
   public static final String LOOKAHEAD_BELOW_MS = "TRAINQ_LOOKAHEAD_BELOW_MS";
   /** Persistent runners: how long a slot waits for its turn to start its runner, then starts it anyway; default 1000. */

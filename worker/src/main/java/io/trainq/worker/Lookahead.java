@@ -9,9 +9,8 @@ import java.util.List;
  * in the background; while attempts are long, the worker holds exactly one delivery per slot, so a
  * long task never waits behind another on a busy worker while a GPU elsewhere idles.
  *
- * <p>Short means: the moving average of finished attempts is below the threshold (or none has
- * finished yet), and fewer than half of the busy slots run an attempt older than it (a switch to
- * long tasks shows there first).
+ * <p>Short means: the moving average of finished attempts is below the threshold, and fewer than
+ * half of the busy slots run an attempt older than it (a switch to long tasks shows there first).
  * The worker applies the decision by starting or cancelling a second consumer whose prefetch is the
  * lookahead (a consumer's prefetch cannot change once it consumes); deliveries it holds when the
  * attempts turn long wait for the next free slot, at most {@link #releaseAfter()}, and are then
@@ -21,22 +20,32 @@ final class Lookahead {
   private static final double ALPHA = 0.2;
 
   private final long thresholdNanos;
+  private final Runnable firstFinished;
   private double averageNanos = -1;
 
-  Lookahead(Duration threshold) {
+  /** @param firstFinished told when the first attempt finished, so that the decision is taken at once */
+  Lookahead(Duration threshold, Runnable firstFinished) {
     this.thresholdNanos = threshold.toNanos();
+    this.firstFinished = firstFinished;
   }
 
-  synchronized void finished(long durationNanos) {
-    averageNanos = averageNanos < 0 ? durationNanos : (1 - ALPHA) * averageNanos + ALPHA * durationNanos;
+  void finished(long durationNanos) {
+    boolean first;
+    synchronized (this) {
+      first = averageNanos < 0;
+      averageNanos = first ? durationNanos : (1 - ALPHA) * averageNanos + ALPHA * durationNanos;
+    }
+    if (first) {
+      firstFinished.run();
+    }
   }
 
   /** The decision now, given when the attempts running on the slots started (System.nanoTime), empty for idle slots. */
   synchronized boolean wanted(List<Long> runningSinceNanos, long nowNanos) {
-    // before any attempt has finished the attempts count as short: the slots' first tasks, started
-    // together, end together, and each slot then needs a next delivery at once; long ones show soon
-    // in the running attempts' ages below
-    if (averageNanos >= thresholdNanos) {
+    // Not before an attempt has finished: a second consumer with room in it can take, while a crashed
+    // worker's channels close one by one, a delivery the first one returns, and return it again, which
+    // counts twice toward the delivery limit. A task that kills its worker every time never finishes.
+    if (averageNanos < 0 || averageNanos >= thresholdNanos) {
       return false;
     }
     int old = 0;

@@ -11,5 +11,7 @@ enum Signal {
   /** The client recovered the connection and its channels. */
   RECOVERED,
   /** The consumer on probation got a fresh delivery: it may hold its full prefetch. */
-  PROBATION_OVER
+  PROBATION_OVER,
+  /** The first attempt finished: the lookahead may start now rather than at the control loop's next tick. */
+  FIRST_FINISHED
 }

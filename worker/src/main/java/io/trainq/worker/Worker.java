@@ -80,7 +80,6 @@ public final class Worker {
     try (Resources resources = new Resources()) {
       // beside the connect: the first outcomes then do not pay for the encoders' first use
       Messages.warmUpInBackground(config.topology());
-      WarmUp.inBackground(config);
       Local local = local(resources);
       Connection connection;
       try {
@@ -216,7 +215,7 @@ public final class Worker {
       return t;
     });
     resources.onClose(timers::shutdownNow);
-    Lookahead lookahead = new Lookahead(config.dispatch().lookaheadBelow());
+    Lookahead lookahead = new Lookahead(config.dispatch().lookaheadBelow(), () -> signals.offer(Signal.FIRST_FINISHED));
     TaskExecutor executor = new TaskExecutor(config, reporter, settler, consumer, metrics, pumps, timers, lookahead, paramsDir,
         local.runners(), () -> System.nanoTime() > requeueDeadlineNanos);
     // closed before the consumer and the publisher: a persistent runner is told to exit once its slot is idle
@@ -253,8 +252,6 @@ public final class Worker {
     List<Slot> slots = w.slots();
     boolean draining = false;
     long reopenBackoffMs = 500;
-    // the lookahead from the start, not from the first tick: the slots' first tasks may end before it
-    steerLookahead(w);
     while (true) {
       Signal s = signals.poll(POLL_MS, TimeUnit.MILLISECONDS);
       if (s == Signal.SHUTDOWN) {

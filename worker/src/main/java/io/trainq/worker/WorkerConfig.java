@@ -65,7 +65,8 @@ public record WorkerConfig(
    */
   public record Dispatch(Duration startedDelay, int lookahead, Duration lookaheadBelow, Duration runnerStartTurn,
       Duration probation) {
-    public static final Dispatch DEFAULT = new Dispatch(Duration.ofSeconds(1), WorkerEnv.DEFAULT_LOOKAHEAD, Duration.ofSeconds(2),
+    /** The defaults; the lookahead's (one per slot, {@link WorkerEnv#defaultLookahead}) depends on the slots. */
+    public static final Dispatch DEFAULT = new Dispatch(Duration.ofSeconds(1), 1, Duration.ofSeconds(2),
         Duration.ofSeconds(1), Duration.ofSeconds(60));
   }
 
@@ -144,7 +145,7 @@ public record WorkerConfig(
         throw new ConfigException(WorkerEnv.TASK_COUNT + " must be a task count >= 0, got " + taskCount);
       }
       Duration startedDelay = nonNegative(env, WorkerEnv.STARTED_DELAY_MS, Dispatch.DEFAULT.startedDelay().toMillis());
-      long lookahead = WorkerEnv.longVar(env, WorkerEnv.LOOKAHEAD, Dispatch.DEFAULT.lookahead());
+      long lookahead = WorkerEnv.longVar(env, WorkerEnv.LOOKAHEAD, WorkerEnv.defaultLookahead(slots.slots()));
       if (lookahead < 0 || lookahead > 1000) {
         throw new ConfigException(WorkerEnv.LOOKAHEAD + " must be between 0 and 1000, got " + lookahead);
       }
@@ -204,7 +205,8 @@ public record WorkerConfig(
   public String toString() {
     return "job " + topology.namespace() + "/" + topology.name() + " (queue " + topology.taskQueue() + "), broker " + rabbit
         + ", " + slots.slots() + " slot(s) from " + slots.source() + ", " + slots.gpusPerTask() + " GPU(s) per task, prefetch "
-        + prefetch() + ", max attempts " + job.maxAttempts() + ", backoff " + job.backoffInitial().toMillis() + "-"
+        + prefetch() + ", lookahead " + dispatch.lookahead() + " while attempts are short, max attempts " + job.maxAttempts()
+        + ", backoff " + job.backoffInitial().toMillis() + "-"
         + job.backoffMax().toMillis() + " ms, task timeout " + job.taskTimeout().toMillis() + " ms, idle timeout "
         + idleTimeout.toMillis() + " ms, shutdown grace " + shutdownGrace.toMillis() + " ms, runner " + job.runner() + ", command " + command;
   }

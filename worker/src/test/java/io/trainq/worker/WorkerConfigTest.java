@@ -48,6 +48,19 @@ class WorkerConfigTest {
   }
 
   @Test
+  void theLookaheadIsOneDeliveryPerSlotUnlessSet() throws Exception {
+    Map<String, String> env = operatorEnv();
+    WorkerConfig c = WorkerConfig.fromEnv(env, List.of("true"), () -> 0);
+    assertThat(c.dispatch().lookahead()).isEqualTo(c.slots().slots()).isEqualTo(2);
+    assertThat(c.toString()).contains("prefetch 2, lookahead 2 while attempts are short");
+    env.put(WorkerEnv.LOOKAHEAD, "0");
+    assertThat(WorkerConfig.fromEnv(env, List.of("true"), () -> 0).dispatch().lookahead()).isZero();
+    env.put(WorkerEnv.LOOKAHEAD, "-1");
+    assertThatThrownBy(() -> WorkerConfig.fromEnv(env, List.of("true"), () -> 0)).isInstanceOf(ConfigException.class)
+        .hasMessage("TRAINQ_LOOKAHEAD must be between 0 and 1000, got -1");
+  }
+
+  @Test
   void probationLastsAMinuteUnlessSet() throws Exception {
     Map<String, String> env = operatorEnv();
     assertThat(WorkerConfig.fromEnv(env, List.of("true"), () -> 0).dispatch().probation()).isEqualTo(Duration.ofSeconds(60));

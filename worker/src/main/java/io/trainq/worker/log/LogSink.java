@@ -62,12 +62,6 @@ public final class LogSink {
     }
   }
 
-  /** Formats a line as an INFO line of a task would be, without writing it (the worker's warm-up); its length. */
-  public static int warmUp(String message, String task) {
-    Map<String, String> mdc = Map.of("task", task);
-    return format == Format.JSON ? json(Level.INFO, "warm-up", message, mdc, null).length() : text(Level.INFO, message, mdc, null).length();
-  }
-
   static String text(Level level, String message, Map<String, String> mdc, Throwable t) {
     StringBuilder sb = new StringBuilder(64 + message.length());
     sb.append(Instant.now()).append(' ');
