@@ -119,7 +119,7 @@ final class TaskExecutor {
         try {
           w.run();
         } catch (RuntimeException e) {
-          log.error("settling an earlier attempt failed; its delivery goes back to the queue with the channel", e);
+          log.error("unexpected error in the work left from a slot's previous attempt", e);
         }
       }
     }
@@ -240,7 +240,15 @@ final class TaskExecutor {
         : r.failure() == null && !r.succeeded() ? tail(run, null) : null;
     long spawnMicros = (run.spawnedNanos() - run.startNanos()) / 1000;
     // The outcome is logged and settled (confirmed, then acked) once the slot's next task is under way.
-    return underTask(t, () -> outcome(d, t, slot, pid, started, r, error, slotStart - d.receivedNanos(), spawnMicros));
+    return underTask(t, () -> {
+      try {
+        outcome(d, t, slot, pid, started, r, error, slotStart - d.receivedNanos(), spawnMicros);
+      } catch (RuntimeException e) {
+        // as for an error on the slot's path: the delivery, unless settled, goes back to the queue
+        log.error("slot {}: unexpected error settling attempt {}; returning it to the queue", slot.id, t.attempt(), e);
+        release(d);
+      }
+    });
   }
 
   /** Nanoseconds as seconds with three decimals ("0.201"), without a Formatter's cost on the slot's path. */
