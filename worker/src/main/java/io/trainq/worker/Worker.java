@@ -122,7 +122,8 @@ public final class Worker {
     if (starting > 0) {
       log.warn("{} runner(s) still starting after {} ms (spec.runner.startTimeout); consuming anyway", starting, ms);
     } else {
-      log.info("every slot's runner is ready ({} ms after connecting, {} ms after the process started)", ms,
+      log.info("the slots' runners are up: ready, or failed to start, which their first tasks report ({} ms after"
+          + " connecting, {} ms after the process started)", ms,
           sinceProcessStart());
     }
   }

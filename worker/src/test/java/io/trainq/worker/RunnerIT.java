@@ -311,7 +311,7 @@ class RunnerIT {
         double lastReady = startups.stream().mapToDouble(s -> s[1]).max().orElseThrow();
         assertThat(Scripts.lines(dir.resolve("begins.log")).stream().mapToDouble(Double::parseDouble).min().orElseThrow())
             .as("the first task began after the last runner was ready").isGreaterThanOrEqualTo(lastReady);
-        assertThat(w.log()).containsSubsequence("every slot's runner is ready", "consuming " + job.topology.taskQueue());
+        assertThat(w.log()).containsSubsequence("the slots' runners are up", "consuming " + job.topology.taskQueue());
       }
     }
   }
