@@ -12,6 +12,9 @@ import io.fabric8.kubernetes.api.model.Quantity;
 import io.fabric8.kubernetes.api.model.SecretBuilder;
 import io.fabric8.kubernetes.api.model.coordination.v1.Lease;
 import io.fabric8.kubernetes.client.KubernetesClient;
+import io.fabric8.kubernetes.client.Watch;
+import io.fabric8.kubernetes.client.Watcher;
+import io.fabric8.kubernetes.client.WatcherException;
 import io.fabric8.kubernetes.client.dsl.base.PatchContext;
 import io.fabric8.kubernetes.client.dsl.base.PatchType;
 import io.trainq.api.TrainingJob;
@@ -23,12 +26,14 @@ import java.io.ByteArrayInputStream;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
+import java.util.Collections;
 import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
 import java.util.TreeSet;
+import java.util.concurrent.atomic.AtomicInteger;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
@@ -684,58 +689,48 @@ class TrainingJobOnPodsIT {
     long deadline = System.nanoTime() + JOB_LIMIT.toNanos();
     boolean runningSeen = false;
     Map<String, Pod> pods = new HashMap<>();
-    Set<Integer> lastExitCodes = java.util.Collections.synchronizedSet(new TreeSet<>());
-    java.util.concurrent.atomic.AtomicInteger watchedRestarts = new java.util.concurrent.atomic.AtomicInteger();
-    int maxRestarts = 0;
+    Set<Integer> lastExitCodes = Collections.synchronizedSet(new TreeSet<>());
+    AtomicInteger maxRestarts = new AtomicInteger();
     TrainingJobStatus status = null;
     boolean ended = false;
     // Every status the pods go through, also those between two polls: a short job's pod can restart
     // and be released before the next poll sees its restart count.
-    try (io.fabric8.kubernetes.client.Watch watch = client.pods().inNamespace(ns)
-        .withLabel("trainq.io/job-uid", job.getMetadata().getUid()).watch(new io.fabric8.kubernetes.client.Watcher<Pod>() {
+    try (Watch watch = client.pods().inNamespace(ns)
+        .withLabel("trainq.io/job-uid", job.getMetadata().getUid()).watch(new Watcher<Pod>() {
           @Override
           public void eventReceived(Action action, Pod p) {
-            recordContainers(p, lastExitCodes, watchedRestarts);
+            recordContainers(p, lastExitCodes, maxRestarts);
           }
 
           @Override
-          public void onClose(io.fabric8.kubernetes.client.WatcherException e) { }
+          public void onClose(WatcherException e) { }
         })) {
-    while (System.nanoTime() < deadline) {
-      TrainingJob now = client.resources(TrainingJob.class).inNamespace(ns).withName(job.getMetadata().getName()).get();
-      status = now.getStatus();
-      for (Pod p : workerPods(now)) {
-        pods.put(p.getMetadata().getName(), p); // the latest state of every pod, also of those gone since
-        runningSeen |= p.getStatus() != null && "Running".equals(p.getStatus().getPhase());
-        statuses(p).stream().filter(s -> s.getLastState() != null && s.getLastState().getTerminated() != null)
-            .forEach(s -> lastExitCodes.add(s.getLastState().getTerminated().getExitCode()));
-        // a worker that ended by itself and is not restarted yet (the job may end first and its pod go);
-        // not one stopped by the pod's deletion
-        statuses(p).stream().filter(s -> p.getMetadata().getDeletionTimestamp() == null && "worker".equals(s.getName())
-                && s.getState() != null && s.getState().getTerminated() != null)
-            .forEach(s -> lastExitCodes.add(s.getState().getTerminated().getExitCode()));
-        maxRestarts = Math.max(maxRestarts, statuses(p).stream().filter(s -> "worker".equals(s.getName()))
-            .mapToInt(s -> s.getRestartCount() == null ? 0 : s.getRestartCount()).max().orElse(0));
+      while (System.nanoTime() < deadline) {
+        TrainingJob now = client.resources(TrainingJob.class).inNamespace(ns).withName(job.getMetadata().getName()).get();
+        status = now.getStatus();
+        for (Pod p : workerPods(now)) {
+          pods.put(p.getMetadata().getName(), p); // the latest state of every pod, also of those gone since
+          runningSeen |= p.getStatus() != null && "Running".equals(p.getStatus().getPhase());
+          recordContainers(p, lastExitCodes, maxRestarts);
+        }
+        if (ended) {
+          break;
+        }
+        if (status != null && ("Succeeded".equals(status.getPhase()) || "Failed".equals(status.getPhase()))) {
+          // the kubelet may report a container's last termination after the job ended: one more look
+          ended = true;
+          sleep(Duration.ofSeconds(1));
+          continue;
+        }
+        sleep(Duration.ofMillis(500));
       }
-      if (ended) {
-        break;
-      }
-      if (status != null && ("Succeeded".equals(status.getPhase()) || "Failed".equals(status.getPhase()))) {
-        // the kubelet may report a container's last termination after the job ended: one more look
-        ended = true;
-        sleep(Duration.ofSeconds(1));
-        continue;
-      }
-      sleep(Duration.ofMillis(500));
     }
-    }
-    maxRestarts = Math.max(maxRestarts, watchedRestarts.get());
     return new Observed(status == null ? new TrainingJobStatus() : status, List.copyOf(pods.values()), runningSeen,
-        lastExitCodes, maxRestarts, dump(job.getMetadata().getName(), pods.keySet()));
+        lastExitCodes, maxRestarts.get(), dump(job.getMetadata().getName(), pods.keySet()));
   }
 
-  /** What the polls record of a pod's worker container, from one watched status of it. */
-  private static void recordContainers(Pod p, Set<Integer> lastExitCodes, java.util.concurrent.atomic.AtomicInteger maxRestarts) {
+  /** The worker container's exit codes and restarts, from one polled or watched status of its pod. */
+  private static void recordContainers(Pod p, Set<Integer> lastExitCodes, AtomicInteger maxRestarts) {
     for (ContainerStatus s : statuses(p)) {
       if (!"worker".equals(s.getName())) {
         continue;
@@ -743,6 +738,8 @@ class TrainingJobOnPodsIT {
       if (s.getLastState() != null && s.getLastState().getTerminated() != null) {
         lastExitCodes.add(s.getLastState().getTerminated().getExitCode());
       }
+      // a worker that ended by itself and is not restarted yet (the job may end first and its pod go);
+      // not one stopped by the pod's deletion
       if (p.getMetadata().getDeletionTimestamp() == null && s.getState() != null && s.getState().getTerminated() != null) {
         lastExitCodes.add(s.getState().getTerminated().getExitCode());
       }

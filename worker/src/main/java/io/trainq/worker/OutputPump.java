@@ -144,15 +144,12 @@ final class OutputPump implements Runnable {
   }
 
   /**
-   * Waits until everything written to the stream before this call is logged (a line without its newline
-   * too), so that a runner's output before its answer is put to the task it answered for. Only for a pump
-   * made with {@code alive}; false when that took longer than {@code timeoutMs}.
+   * Asks the pump to log everything written to the stream before this call (a line without its newline
+   * too), so that a runner's output before its answer is put to the task it answered for; wait for it with
+   * {@link #awaitDrain}. Only for a pump made with {@code alive}.
+   *
+   * @return the request, or 0 when the pump has caught up already
    */
-  boolean drain(long timeoutMs) throws InterruptedException {
-    return awaitDrain(requestDrain(), timeoutMs);
-  }
-
-  /** The first half of {@link #drain}: asks the pump to catch up; 0 when it already has. */
   long requestDrain() {
     if (caughtUp()) {
       return 0;
@@ -164,7 +161,7 @@ final class OutputPump implements Runnable {
     }
   }
 
-  /** The second half of {@link #drain}, for the request {@link #requestDrain} returned. */
+  /** Waits for the request {@link #requestDrain} returned; false when that took longer than {@code timeoutMs}. */
   boolean awaitDrain(long mine, long timeoutMs) throws InterruptedException {
     if (mine == 0) {
       return true;

@@ -21,6 +21,7 @@ import org.slf4j.LoggerFactory;
  */
 final class Runners implements AutoCloseable {
   private static final Logger log = LoggerFactory.getLogger(Runners.class);
+  private static final long START_UP_POLL_MS = 5;
   static final String PYTHON_HELPER = "trainq_task.py";
 
   private final WorkerConfig config;
@@ -35,7 +36,6 @@ final class Runners implements AutoCloseable {
    * start-up. A slot waits at most the dispatch's runnerStartTurn for its turn: start-ups that wait on
    * something other than the CPUs (a GPU, storage) are delayed by that much at most.
    */
-  private static final long START_UP_POLL_MS = 5;
   private final Semaphore starts = new Semaphore(Math.max(1, Runtime.getRuntime().availableProcessors()), true);
 
   Runners(WorkerConfig config, ExecutorService pumps, Path dir) {

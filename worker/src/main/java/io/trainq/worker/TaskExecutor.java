@@ -14,6 +14,7 @@ import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.ScheduledExecutorService;
 import java.util.function.BooleanSupplier;
+import java.util.function.Supplier;
 import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 import org.slf4j.MDC;
@@ -128,22 +129,23 @@ final class TaskExecutor {
   /** Work for later under the task's name in the log (MDC), whichever task the slot names then. */
   private static Runnable underTask(TaskMessage t, Runnable work) {
     String task = Integer.toString(t.index());
-    return () -> {
-      String outer = MDC.get("task");
-      MDC.put("task", task);
-      try {
-        work.run();
-      } finally {
-        restore(outer);
-      }
-    };
+    return () -> underTask(task, () -> {
+      work.run();
+      return null;
+    });
   }
 
-  private static void restore(String task) {
-    if (task == null) {
-      MDC.remove("task");
-    } else {
-      MDC.put("task", task);
+  private static <T> T underTask(String task, Supplier<T> work) {
+    String outer = MDC.get("task");
+    MDC.put("task", task);
+    try {
+      return work.get();
+    } finally {
+      if (outer == null) {
+        MDC.remove("task");
+      } else {
+        MDC.put("task", outer);
+      }
     }
   }
 
@@ -199,17 +201,11 @@ final class TaskExecutor {
     // An outcome implies its start: the start is logged (and STARTED published) only for an attempt
     // still running after the delay, so that a short one costs one line, with its slot and pid.
     String task = Integer.toString(t.index());
-    StartedEvent startedEvent = StartedEvent.schedule(timers, config.dispatch().startedDelay(), () -> {
-      String outer = MDC.get("task");
-      MDC.put("task", task);
-      try {
-        log.info("attempt {} started on slot {} (pid {}{})", t.attempt(), slot.id, pid,
-            slot.devices.isEmpty() ? "" : ", CUDA_VISIBLE_DEVICES=" + slot.devices);
-        return reporter.started(t, slot.id);
-      } finally {
-        restore(outer);
-      }
-    });
+    StartedEvent startedEvent = StartedEvent.schedule(timers, config.dispatch().startedDelay(), () -> underTask(task, () -> {
+      log.info("attempt {} started on slot {} (pid {}{})", t.attempt(), slot.id, pid,
+          slot.devices.isEmpty() ? "" : ", CUDA_VISIBLE_DEVICES=" + slot.devices);
+      return reporter.started(t, slot.id);
+    }));
 
     Attempt.Result r;
     CompletableFuture<Void> started;

@@ -123,8 +123,7 @@ public final class Worker {
       log.warn("{} runner(s) still starting after {} ms (spec.runner.startTimeout); consuming anyway", starting, ms);
     } else {
       log.info("the slots' runners are up: ready, or failed to start, which their first tasks report ({} ms after"
-          + " connecting, {} ms after the process started)", ms,
-          sinceProcessStart());
+          + " connecting, {} ms after the process started)", ms, sinceProcessStart());
     }
   }
 
