@@ -164,8 +164,16 @@ public record RabbitSettings(List<Address> addresses, String username, String pa
    * Recovery replays a declaration on the channel that made it; one the application has closed since
    * (a short-lived channel that declared a job's topology) cannot, and the client would log an ERROR
    * with a stack trace for each. What such channels declared is durable and declared again by trainq
-   * itself where it matters (the operator and the runner on each check), so those are skipped.
+   * itself where it matters (the operator and the runner on each check), so those are skipped. So are
+   * consumers whose tag starts with {@link #TRANSIENT_CONSUMER_PREFIX}.
    */
+  /**
+   * Consumers whose tag starts with this are not recovered with the connection: their owner starts
+   * them again when it wants them (the client replays one prefetch per channel, so a second consumer
+   * with a prefetch of its own would come back with the first one's).
+   */
+  public static final String TRANSIENT_CONSUMER_PREFIX = "trainq-transient-";
+
   static final TopologyRecoveryFilter OPEN_CHANNELS_ONLY = new TopologyRecoveryFilter() {
     @Override
     public boolean filterExchange(RecordedExchange e) {
@@ -184,7 +192,7 @@ public record RabbitSettings(List<Address> addresses, String username, String pa
 
     @Override
     public boolean filterConsumer(RecordedConsumer c) {
-      return open(c);
+      return open(c) && !c.getConsumerTag().startsWith(TRANSIENT_CONSUMER_PREFIX);
     }
 
     private boolean open(RecordedEntity e) {

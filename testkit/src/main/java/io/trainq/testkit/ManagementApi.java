@@ -64,6 +64,35 @@ final class ManagementApi {
     return get("/api/nodes").orElseThrow(() -> new IllegalStateException("GET /api/nodes: not found"));
   }
 
+  /** {@code DELETE /api/connections/<name>}: the broker closes the connection; false when there is none by that name. */
+  boolean closeConnection(String name) {
+    List<String> failures = new ArrayList<>();
+    for (int port : ports) {
+      HttpRequest request = HttpRequest.newBuilder(URI.create("http://127.0.0.1:" + port + "/api/connections/" + encode(name)))
+          .header("Authorization", authorization)
+          .header("X-Reason", "closed by a test")
+          .timeout(Duration.ofSeconds(10))
+          .DELETE()
+          .build();
+      try {
+        HttpResponse<String> response = http.send(request, HttpResponse.BodyHandlers.ofString());
+        if (response.statusCode() == 404) {
+          return false;
+        }
+        if (response.statusCode() / 100 == 2) {
+          return true;
+        }
+        failures.add(port + ": HTTP " + response.statusCode() + " " + response.body());
+      } catch (IOException e) {
+        failures.add(port + ": " + e);
+      } catch (InterruptedException e) {
+        Thread.currentThread().interrupt();
+        throw new IllegalStateException("interrupted during DELETE of connection " + name, e);
+      }
+    }
+    throw new IllegalStateException("DELETE of connection " + name + " failed on every node: " + failures);
+  }
+
   private Optional<JsonNode> get(String path) {
     List<String> failures = new ArrayList<>();
     for (int port : ports) {

@@ -346,6 +346,36 @@ public final class RabbitBroker {
     return withChannel(channel -> channel.queueDeclarePassive(queue).getConsumerCount());
   }
 
+  /** A consumer of a queue as the management API lists it: its tag, the channel it consumes on and its prefetch. */
+  public record QueueConsumer(String tag, String channel, int prefetch) {}
+
+  /** The queue's consumers from the management API (which lags the broker by its statistics interval). */
+  public List<QueueConsumer> consumers(String queue) {
+    JsonNode q = management.queue(queue).orElseThrow(() -> new IllegalStateException("no queue " + queue + " on " + this));
+    List<QueueConsumer> out = new ArrayList<>();
+    for (JsonNode c : q.path("consumer_details")) {
+      out.add(new QueueConsumer(c.path("consumer_tag").asText(), c.path("channel_details").path("name").asText(),
+          c.path("prefetch_count").asInt()));
+    }
+    return out;
+  }
+
+  /** Waits until the queue's consumers, as the management API lists them, satisfy {@code accept}; returns them. */
+  public List<QueueConsumer> awaitConsumers(String queue, Predicate<List<QueueConsumer>> accept, Duration timeout) {
+    return poll(() -> consumers(queue), accept, timeout, "the consumers of " + queue + " did not match");
+  }
+
+  /**
+   * Has the broker close the client connection named {@code clientName} (as an operator closing it in
+   * the management UI would), its server-side name found as {@link #connectionNamed} finds it.
+   */
+  public void closeConnection(String clientName) {
+    String name = connectionNamed(clientName).path("name").asText();
+    if (!management.closeConnection(name)) {
+      fail("the broker no longer lists connection " + name + " (" + clientName + ")");
+    }
+  }
+
   /** Deletes the queue if it exists. */
   public void deleteQueue(String queue) {
     withChannel(channel -> channel.queueDelete(queue));

@@ -9,19 +9,12 @@ import java.util.concurrent.atomic.AtomicBoolean;
  *
  * @param generation the consume channel's generation when it arrived: after a reconnect the broker
  *     has requeued everything delivered before, and such a delivery can no longer be acked
- * @param source the consumer whose channel it came on (the worker's main consumer or its lookahead)
  */
 record Delivery(long tag, boolean redelivered, AMQP.BasicProperties props, byte[] body, long generation, long receivedNanos,
-    AtomicBoolean settled, TaskConsumer source) {
+    AtomicBoolean settled) {
 
   Delivery(long tag, boolean redelivered, AMQP.BasicProperties props, byte[] body, long generation, long receivedNanos) {
-    this(tag, redelivered, props, body, generation, receivedNanos, new AtomicBoolean(), null);
-  }
-
-  /** A delivery of {@code source}'s channel: acked, nacked and checked for loss there. */
-  Delivery(long tag, boolean redelivered, AMQP.BasicProperties props, byte[] body, long generation, long receivedNanos,
-      TaskConsumer source) {
-    this(tag, redelivered, props, body, generation, receivedNanos, new AtomicBoolean(), source);
+    this(tag, redelivered, props, body, generation, receivedNanos, new AtomicBoolean());
   }
 
   /** Marks the delivery settled; false if it already was (a second ack or nack would close the channel). */

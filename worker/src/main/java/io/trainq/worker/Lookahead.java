@@ -23,7 +23,7 @@ final class Lookahead {
   private final Runnable firstFinished;
   private double averageNanos = -1;
 
-  /** @param firstFinished told when the first attempt finished, so that the decision is taken at once */
+  /** @param firstFinished told when the first attempt finished, so that a long one turns the lookahead off at once */
   Lookahead(Duration threshold, Runnable firstFinished) {
     this.thresholdNanos = threshold.toNanos();
     this.firstFinished = firstFinished;
@@ -42,10 +42,9 @@ final class Lookahead {
 
   /** The decision now, given when the attempts running on the slots started (System.nanoTime), empty for idle slots. */
   synchronized boolean wanted(List<Long> runningSinceNanos, long nowNanos) {
-    // Not before an attempt has finished: a second consumer with room in it can take, while a crashed
-    // worker's channels close one by one, a delivery the first one returns, and return it again, which
-    // counts twice toward the delivery limit. A task that kills its worker every time never finishes.
-    if (averageNanos < 0 || averageNanos >= thresholdNanos) {
+    // Before any attempt has finished, attempts count as short: the first burst then has a delivery
+    // behind each slot. Were they long, the slots' attempts turn old within the threshold.
+    if (averageNanos >= thresholdNanos) {
       return false;
     }
     int old = 0;

@@ -10,12 +10,11 @@ import com.rabbitmq.client.Recoverable;
 import com.rabbitmq.client.RecoveryListener;
 import com.rabbitmq.client.ShutdownSignalException;
 import io.trainq.protocol.Acks;
+import io.trainq.protocol.RabbitSettings;
 import java.io.IOException;
 import java.util.ArrayList;
 import java.util.Comparator;
-import java.util.LinkedHashMap;
 import java.util.List;
-import java.util.Map;
 import java.util.concurrent.ConcurrentSkipListSet;
 import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.TimeUnit;
@@ -25,10 +24,21 @@ import org.slf4j.Logger;
 import org.slf4j.LoggerFactory;
 
 /**
- * The consuming side: one channel with prefetch = slots (+ extra), one consumer with manual acks.
- * The callback only hands the delivery to the dispatcher (it runs on the connection's thread, see
- * {@link InlineExecutor}). Acks and nacks come from the slot thread that ran the delivery, or from
- * the settling thread for a group of them ({@link #ackAll}).
+ * The consuming side: one channel with manual acks, and on it one consumer with prefetch = slots
+ * (+ extra) and, while attempts are short, the lookahead: a second consumer whose prefetch is the
+ * deliveries held beyond the slots ({@link Lookahead}). The callback only hands the delivery to the
+ * dispatcher (it runs on the connection's thread, see {@link InlineExecutor}). Acks and nacks come
+ * from the slot thread that ran the delivery, or from the settling thread for a group of them
+ * ({@link #ackAll}).
+ *
+ * <p>Both consumers are on one channel so that what the worker holds goes back to the queue at once
+ * when it dies: with a channel each, the first channel to close returns its deliveries while the other
+ * can still take them, and returns them again when it closes, which counts twice toward the delivery
+ * limit. One channel also numbers every delivery in one sequence, so that a {@code multiple} ack
+ * covers the oldest ones whichever consumer brought them. The lookahead consumer is never recovered
+ * with the connection ({@link RabbitSettings#TRANSIENT_CONSUMER_PREFIX}): the client replays one
+ * prefetch per channel, and it is the main consumer's; the control loop starts the lookahead again
+ * while it is wanted.
  *
  * <p>A group is acked with one {@code multiple=true} ack where it can be: when its deliveries are
  * the oldest the channel still holds, with none of another in between (a quorum queue then settles
@@ -56,6 +66,8 @@ final class TaskConsumer {
   private final Connection connection;
   private final String queue;
   private final int prefetch;
+  /** The lookahead consumer's prefetch; 0: none. */
+  private final int lookahead;
   private final Dispatcher dispatcher;
   private final Metrics metrics;
   private final Consumer<Signal> signals;
@@ -67,6 +79,10 @@ final class TaskConsumer {
   private volatile String consumerTag;
   private volatile CountDownLatch cancelOk = new CountDownLatch(1);
   private volatile boolean consuming;
+  /** The lookahead consumer's tag while it consumes, else null. */
+  private volatile String lookaheadTag;
+  private volatile CountDownLatch lookaheadCancelOk = new CountDownLatch(1);
+  private final AtomicLong lookaheads = new AtomicLong();
   /**
    * What the current channel holds: tags delivered and neither acked nor nacked. Added to by the
    * connection's thread without a lock (a callback must never wait); removed from under
@@ -89,16 +105,20 @@ final class TaskConsumer {
 
   TaskConsumer(Connection connection, String queue, int prefetch, Dispatcher dispatcher, Metrics metrics,
       Consumer<Signal> signals) {
-    this(connection, queue, prefetch, dispatcher, metrics, signals, java.time.Duration.ZERO);
+    this(connection, queue, prefetch, 0, dispatcher, metrics, signals, java.time.Duration.ZERO);
   }
 
-  /** @param probation ZERO: never on probation */
-  TaskConsumer(Connection connection, String queue, int prefetch, Dispatcher dispatcher, Metrics metrics,
+  /**
+   * @param lookahead the lookahead consumer's prefetch (0: none)
+   * @param probation ZERO: never on probation
+   */
+  TaskConsumer(Connection connection, String queue, int prefetch, int lookahead, Dispatcher dispatcher, Metrics metrics,
       Consumer<Signal> signals, java.time.Duration probation) {
     this.probation = probation;
     this.connection = connection;
     this.queue = queue;
     this.prefetch = prefetch;
+    this.lookahead = lookahead;
     this.dispatcher = dispatcher;
     this.metrics = metrics;
     this.signals = signals;
@@ -120,7 +140,8 @@ final class TaskConsumer {
         @Override
         public void handleRecovery(Recoverable recoverable) {
           // the broker requeued what the channel held; the client numbers the new deliveries on from
-          // the old ones' highest tag and drops acks of older tags
+          // the old ones' highest tag and drops acks of older tags. The lookahead was not recovered.
+          lookaheadTag = null;
           held = new Held(ch, generation.incrementAndGet());
           metrics.recoveries.increment();
           signals.accept(Signal.RECOVERED);
@@ -129,6 +150,7 @@ final class TaskConsumer {
     }
     ch.addShutdownListener(this::channelClosed);
     long g = generation.incrementAndGet();
+    lookaheadTag = null; // it consumed on the channel this one replaces
     channel = ch;
     held = new Held(ch, g);
     onProbation = probe;
@@ -140,6 +162,63 @@ final class TaskConsumer {
 
   boolean onProbation() {
     return onProbation;
+  }
+
+  /**
+   * Starts the lookahead consumer on the task channel, unless it consumes already or the main
+   * consumer does not (a channel in trouble, probation); true when it consumes after this call.
+   */
+  synchronized boolean startLookahead() throws IOException {
+    Channel ch = channel;
+    if (lookaheadTag != null) {
+      return true;
+    }
+    if (lookahead == 0 || !consuming || onProbation || ch == null || !ch.isOpen()) {
+      return false;
+    }
+    String tag = RabbitSettings.TRANSIENT_CONSUMER_PREFIX + "lookahead-" + lookaheads.incrementAndGet();
+    Callbacks cb = new Callbacks(ch);
+    ch.basicQos(lookahead, false);
+    try {
+      ch.basicConsume(queue, false, tag, cb);
+      lookaheadCancelOk = cb.cancelOk;
+      lookaheadTag = tag;
+    } finally {
+      // a recovered channel gets the last prefetch set on it, for the main consumer
+      ch.basicQos(prefetch, false);
+    }
+    return true;
+  }
+
+  /**
+   * Stops the lookahead consumer; what it holds stays held, for the next free slot. Waits until every
+   * delivery that came before the broker's cancel-ok was handed to the dispatcher.
+   */
+  synchronized void cancelLookahead(long timeoutMs) {
+    String tag = lookaheadTag;
+    Channel ch = channel;
+    if (tag == null) {
+      return;
+    }
+    lookaheadTag = null;
+    if (ch == null || !ch.isOpen()) {
+      return;
+    }
+    try {
+      ch.basicCancel(tag);
+      if (!lookaheadCancelOk.await(timeoutMs, TimeUnit.MILLISECONDS)) {
+        log.warn("no cancel-ok for the lookahead consumer within {} ms", timeoutMs);
+      }
+    } catch (IOException | AlreadyClosedException e) {
+      log.warn("cancelling the lookahead consumer failed ({}); closing the channel will end it", e.getMessage());
+    } catch (InterruptedException e) {
+      Thread.currentThread().interrupt();
+    }
+  }
+
+  boolean lookaheadConsuming() {
+    Channel ch = channel;
+    return lookaheadTag != null && ch != null && ch.isOpen();
   }
 
   /**
@@ -186,6 +265,7 @@ final class TaskConsumer {
 
   private void channelClosed(ShutdownSignalException cause) {
     generation.incrementAndGet();
+    lookaheadTag = null;
     if (!cause.isHardError() && !cause.isInitiatedByApplication()) {
       // a channel error (such as the broker's consumer timeout) is not recovered by the client
       log.warn("the broker closed the task channel: {}", cause.getMessage());
@@ -196,18 +276,12 @@ final class TaskConsumer {
 
   /** True when the delivery can no longer be settled: it went back to the queue with its channel. */
   boolean lost(Delivery d) {
-    if (d.source() != null && d.source() != this) {
-      return d.source().lost(d);
-    }
     Channel ch = channel;
     return d.generation() != generation.get() || ch == null || !ch.isOpen();
   }
 
   /** Acks a delivery still held and not yet settled; true if this call sent the ack. */
   boolean ack(Delivery d) {
-    if (d.source() != null && d.source() != this) {
-      return d.source().ack(d);
-    }
     synchronized (settling) {
       Held h = held;
       if (lost(d, h)) {
@@ -227,16 +301,6 @@ final class TaskConsumer {
    * channel or already settled). The oldest ones the channel holds go in one {@code multiple} ack.
    */
   List<Delivery> ackAll(List<Delivery> ds) {
-    Map<TaskConsumer, List<Delivery>> bySource = new LinkedHashMap<>();
-    for (Delivery d : ds) {
-      bySource.computeIfAbsent(d.source() == null ? this : d.source(), k -> new ArrayList<>()).add(d);
-    }
-    List<Delivery> acked = new ArrayList<>(ds.size());
-    bySource.forEach((source, own) -> acked.addAll(source.ackOwn(own)));
-    return acked;
-  }
-
-  private List<Delivery> ackOwn(List<Delivery> ds) {
     List<Delivery> group = new ArrayList<>(ds);
     group.sort(Comparator.comparingLong(Delivery::tag));
     List<Delivery> acked = new ArrayList<>(group.size());
@@ -285,10 +349,6 @@ final class TaskConsumer {
   }
 
   void nack(Delivery d, boolean requeue) {
-    if (d.source() != null && d.source() != this) {
-      d.source().nack(d, requeue);
-      return;
-    }
     synchronized (settling) {
       Held h = held;
       if (lost(d, h) || !d.settle()) {
@@ -304,10 +364,11 @@ final class TaskConsumer {
   }
 
   /**
-   * Stops the consumer and waits until every delivery that came before the broker's cancel-ok was
+   * Stops both consumers and waits until every delivery that came before the broker's cancel-oks was
    * handed to the dispatcher.
    */
   void cancel(long timeoutMs) {
+    cancelLookahead(timeoutMs);
     Channel ch = channel;
     String tag = consumerTag;
     if (!consuming || ch == null || tag == null) {
@@ -352,8 +413,7 @@ final class TaskConsumer {
 
     @Override
     public void handleDelivery(String tag, Envelope env, AMQP.BasicProperties props, byte[] body) {
-      Delivery d = new Delivery(env.getDeliveryTag(), env.isRedeliver(), props, body, generation.get(), System.nanoTime(),
-          TaskConsumer.this);
+      Delivery d = new Delivery(env.getDeliveryTag(), env.isRedeliver(), props, body, generation.get(), System.nanoTime());
       Held h = held;
       if (h != null && h.generation() == d.generation()) {
         h.tags().add(d.tag());
@@ -375,6 +435,11 @@ final class TaskConsumer {
 
     @Override
     public void handleCancel(String tag) {
+      if (tag.equals(lookaheadTag)) {
+        lookaheadTag = null; // the control loop starts it again while it is wanted
+        cancelOk.countDown();
+        return;
+      }
       if (!tag.equals(consumerTag)) {
         cancelOk.countDown(); // a consumer probation replaced: its successor consumes on
         return;

@@ -99,6 +99,8 @@ public final class Worker {
       consuming = true;
       w.consumer().start();
       w.dispatcher().touch();
+      // not on probation: the first burst already has a delivery behind each slot
+      steerLookahead(w);
       log.info("consuming {} with prefetch {} on {} slot(s), {} ms after the process started", config.topology().taskQueue(),
           config.prefetch(), w.slots().size(), sinceProcessStart());
       int code = control(connection, w);
@@ -129,7 +131,7 @@ public final class Worker {
 
   /** The worker's parts, connected to each other; started but not consuming yet. */
   private record Wiring(List<Slot> slots, Dispatcher dispatcher, Metrics metrics, TaskConsumer consumer,
-      TaskConsumer lookaheadConsumer, Lookahead lookahead, Settler settler) {}
+      Lookahead lookahead, Settler settler) {}
 
   /** What the worker sets up before it connects: its temp directory, the slots and their runners. */
   private record Local(Path paramsDir, List<Slot> slots, ExecutorService pumps, Runners runners) {}
@@ -190,16 +192,9 @@ public final class Worker {
         }
       });
     }
-    TaskConsumer consumer = new TaskConsumer(connection, config.topology().taskQueue(), config.prefetch(), dispatcher, metrics,
-        signals::offer, config.dispatch().probation());
+    TaskConsumer consumer = new TaskConsumer(connection, config.topology().taskQueue(), config.prefetch(),
+        config.dispatch().lookahead(), dispatcher, metrics, signals::offer, config.dispatch().probation());
     resources.onClose(consumer::close);
-    // The lookahead's own channel: its prefetch is its own, and the client's recovery restores it as it was.
-    // Its faults need no signal: the control loop starts it again while it is wanted.
-    TaskConsumer lookaheadConsumer = config.dispatch().lookahead() == 0 ? null
-        : new TaskConsumer(connection, config.topology().taskQueue(), config.dispatch().lookahead(), dispatcher, metrics, sig -> { });
-    if (lookaheadConsumer != null) {
-      resources.onClose(lookaheadConsumer::close);
-    }
     Reporter reporter = new Reporter(config, publisher, consumer, metrics, () -> stopping);
     Settler settler = new Settler(reporter, publisher, consumer, metrics);
     // closed before the consumers and the publisher: what the slots handed over is settled first
@@ -243,7 +238,7 @@ public final class Worker {
       long every = config.statusInterval().toMillis();
       ticker.scheduleAtFixedRate(() -> logStatus(metrics, dispatcher), every, every, TimeUnit.MILLISECONDS);
     }
-    return new Wiring(slots, dispatcher, metrics, consumer, lookaheadConsumer, lookahead, settler);
+    return new Wiring(slots, dispatcher, metrics, consumer, lookahead, settler);
   }
 
   private int control(Connection connection, Wiring w) throws InterruptedException {
@@ -303,9 +298,6 @@ public final class Worker {
           && consumer.consuming() && queuesEmpty(connection)) {
         // Stop the consumers first: a delivery that raced in before cancel-ok still runs to its end.
         consumer.cancel(5000);
-        if (w.lookaheadConsumer() != null) {
-          w.lookaheadConsumer().cancel(5000);
-        }
         draining = true;
       }
     }
@@ -328,10 +320,10 @@ public final class Worker {
    * stops, and returns what it held longer than the bound to the queue for any free slot to take.
    */
   private void steerLookahead(Wiring w) {
-    TaskConsumer la = w.lookaheadConsumer();
-    if (la == null) {
+    if (config.dispatch().lookahead() == 0) {
       return;
     }
+    TaskConsumer consumer = w.consumer();
     long now = System.nanoTime();
     List<Long> running = new ArrayList<>();
     for (Slot slot : w.slots()) {
@@ -339,27 +331,27 @@ public final class Worker {
         running.add(slot.attemptStartNanos);
       }
     }
-    boolean wanted = w.lookahead().wanted(running, now) && w.consumer().consuming() && !w.consumer().onProbation();
-    if (wanted && !la.consuming()) {
+    boolean wanted = w.lookahead().wanted(running, now) && consumer.consuming() && !consumer.onProbation();
+    if (wanted && !consumer.lookaheadConsuming()) {
       try {
-        // on its open channel if it has one: deliveries held from before are settled there
-        la.resubscribe();
-        w.metrics().lookahead = 1;
-        log.debug("attempts are short: holding {} deliveries beyond the slots", config.dispatch().lookahead());
+        if (consumer.startLookahead()) {
+          log.debug("attempts are short: holding {} deliveries beyond the slots", config.dispatch().lookahead());
+        }
       } catch (IOException | RuntimeException e) {
         log.debug("cannot start the lookahead consumer yet: {}", e.getMessage());
       }
-    } else if (!wanted && la.consuming()) {
-      la.cancel(5000);
-      w.metrics().lookahead = 0;
+    } else if (!wanted && consumer.lookaheadConsuming()) {
+      consumer.cancelLookahead(5000);
       log.debug("attempts are long: holding one delivery per slot");
     }
+    // also when a reconnect or a closed channel ended it
+    w.metrics().lookahead = consumer.lookaheadConsuming() ? 1 : 0;
     // Deliveries waiting for a slot are the ones beyond the slots, whichever consumer brought them; with an
     // explicit extra prefetch the user asked for them to be held.
     if (!wanted && config.extraPrefetch() == 0) {
       long bound = w.lookahead().releaseAfter().toNanos();
       for (Delivery d : w.dispatcher().removeWaiting(d -> now - d.receivedNanos() > bound)) {
-        w.consumer().nack(d, true);
+        consumer.nack(d, true);
         log.info("returned a delivery held {} ms behind long attempts to the queue", (now - d.receivedNanos()) / 1_000_000);
       }
     }
@@ -374,9 +366,6 @@ public final class Worker {
     requeueDeadlineNanos = System.nanoTime() + grace.plus(TaskRun.TERM_GRACE).plus(REQUEUE_TIME).toNanos();
     List<Delivery> waiting = dispatcher.stop();
     consumer.cancel(5000);
-    if (w.lookaheadConsumer() != null) {
-      w.lookaheadConsumer().cancel(5000);
-    }
     for (Delivery d : waiting) {
       consumer.nack(d, true);
     }

@@ -117,6 +117,52 @@ class DispatchIT {
     }
   }
 
+  /**
+   * The lookahead consumes on the main consumer's channel (a worker that dies returns what both hold
+   * at once) with a prefetch of its own. When the broker closes the worker's connection, the client
+   * recovers the main consumer with the main prefetch and the worker starts the lookahead again; the
+   * tasks published after it all run exactly once.
+   */
+  @Test
+  void theLookaheadSharesTheTaskChannelWithItsOwnPrefetchAndComesBackAfterAReconnect() throws Exception {
+    try (JobFixture job = new JobFixture(broker, JobFixture.settings(3, Duration.ofMinutes(1)))) {
+      Map<String, String> env = job.workerEnv(2);
+      env.put(WorkerEnv.LOOKAHEAD, "3");
+      String queue = job.topology.taskQueue();
+      List<String> task = Scripts.sh(dir, "task.sh", "echo $i >> $D/runs.log");
+      String name = RabbitBroker.uniqueName("w-la");
+      try (WorkerProcess w = WorkerProcess.start(name, env, dir, task)) {
+        job.publishTasks(20);
+        job.awaitSucceeded(20, Duration.ofMinutes(1), w);
+        List<RabbitBroker.QueueConsumer> before = broker.awaitConsumers(queue, DispatchIT::mainAndLookaheadOnOneChannel,
+            Duration.ofSeconds(20));
+        assertThat(before).extracting(RabbitBroker.QueueConsumer::tag).anyMatch(t -> t.startsWith("trainq-transient-lookahead-"));
+        awaitAcked(job); // nothing for the broker to return when the connection goes
+
+        broker.closeConnection("trainq-worker " + name);
+        List<RabbitBroker.QueueConsumer> after = broker.awaitConsumers(queue,
+            cs -> mainAndLookaheadOnOneChannel(cs) && !cs.get(0).channel().equals(before.get(0).channel()), Duration.ofSeconds(30));
+        assertThat(after).hasSize(2);
+
+        for (int i = 20; i < 40; i++) {
+          job.publishTask(i, com.fasterxml.jackson.databind.node.JsonNodeFactory.instance.objectNode());
+        }
+        job.channel().waitForConfirmsOrDie(30_000);
+        List<TaskEvent> events = job.awaitSucceeded(40, Duration.ofMinutes(1), w);
+        assertThat(indexes(events, Type.SUCCEEDED)).isEqualTo(range(40));
+        assertThat(Scripts.lines(dir.resolve("runs.log"))).hasSize(40);
+        assertThat(w.log()).contains("connection to RabbitMQ recovered");
+        awaitAcked(job);
+      }
+    }
+  }
+
+  /** Two consumers on one channel: the main one with the prefetch of 2 slots, the lookahead with 3. */
+  private static boolean mainAndLookaheadOnOneChannel(List<RabbitBroker.QueueConsumer> cs) {
+    return cs.size() == 2 && cs.get(0).channel().equals(cs.get(1).channel())
+        && cs.stream().map(RabbitBroker.QueueConsumer::prefetch).collect(java.util.stream.Collectors.toSet()).equals(Set.of(2, 3));
+  }
+
   private static void awaitConsumers(JobFixture job, int n, WorkerProcess w) throws Exception {
     long deadline = System.nanoTime() + Duration.ofSeconds(20).toNanos();
     while (broker.consumerCount(job.topology.taskQueue()) != n) {

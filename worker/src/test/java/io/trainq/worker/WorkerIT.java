@@ -331,6 +331,10 @@ class WorkerIT {
               + WorkerProcess.logs(w)).isLessThan(deadline);
           Thread.sleep(50);
         }
+        // the killer's last crash, seen after its dead letter (the other tasks may all have succeeded before it)
+        if (w.process.waitFor(5, java.util.concurrent.TimeUnit.SECONDS)) {
+          exits.add(w.process.exitValue());
+        }
       } finally {
         w.close();
       }
